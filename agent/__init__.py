@@ -1,0 +1,1 @@
+"""xprof.agent: wraps a training command, samples its process tree and GPUs, records it."""

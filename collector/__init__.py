@@ -1,0 +1,1 @@
+"""xprof.collector: prices, billing, per-run cost and recommendations."""

@@ -1,0 +1,1 @@
+"""xprof.dashboard: the Streamlit app and the weekly report."""

@@ -1,0 +1,90 @@
+"""The ``xprof`` command line: thin click commands, each in the module of its part.
+
+Commands are imported only when invoked (``COMMANDS`` maps a name to ``module:attribute``),
+so ``xprof run`` starts its child before anything heavy is imported and ``xprof --help``
+works on a base install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from xprof import __version__
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module:attribute, one-line help shown by `xprof --help`)
+    "run": ("xprof.agent.cli:run", "Run a training command and record what it used."),
+    "ls": ("xprof.runs_cli:ls", "List recent runs."),
+    "show": ("xprof.runs_cli:show", "Show everything recorded about one run."),
+    "rm": ("xprof.runs_cli:rm", "Delete runs and everything recorded with them."),
+    "config": ("xprof.runs_cli:config", "Show every setting, its value and where it came from."),
+}
+
+
+class BadInput(click.ClickException):
+    """Bad flags, files or config: one line on stderr, exit 2, nothing written."""
+
+    exit_code = 2
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands load on use, with one-line errors (exit 2) for bad usage."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "xprof"
+            click.echo(f"{command}: error: {exc.format_message()} "
+                       f"(see `{command} --help`)", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"xprof: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="xprof")
+def cli() -> None:
+    """xprof records what each training run cost, what it bought, and what it should have
+    run on.
+
+    \b
+    Record a run:     xprof run -- python train.py --lr 3e-4
+    List runs:        xprof ls
+    Price and advise: xprof collect
+    Explore:          xprof dashboard
+
+    The store is SQLite at $XPROF_HOME/xprof.db (default ~/.xprof) unless --store or
+    XPROF_STORE names another; settings are described by `xprof config`.
+    """
+
+
+def main() -> None:
+    cli.main(prog_name="xprof")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""``xprof.log(step=..., **metrics)``: the training script's side of the metrics channel.
+
+Inside ``xprof run`` the agent sets ``XPROF_METRICS_FILE``; each call appends one JSON line
+to it with a single ``write`` on an ``O_APPEND`` descriptor, so calls from several processes
+(DataLoader workers, torchrun ranks) never interleave, never block on the agent, and survive
+an agent that died. Outside ``xprof run`` a call does nothing and warns once.
+
+Standard library only, and nothing here touches the GPU or the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+
+ENV_FILE = "XPROF_METRICS_FILE"
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def log(step: int | None = None, **metrics: float) -> None:
+    """Record metrics (numbers) for the current run, optionally at a training step.
+
+    Example: ``xprof.log(step=epoch, val_acc=0.91, loss=0.23)``.
+    """
+    path = os.environ.get(ENV_FILE)
+    if not path:
+        _warn_once("outside", "xprof.log: not running under `xprof run`; metrics are not recorded")
+        return
+    values: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            value = int(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            _warn_once(f"type:{key}", f"xprof.log: {key}={value!r} is not a number; skipped")
+            continue
+        if math.isfinite(number):
+            values[key] = number
+    if not values:
+        return
+    line = json.dumps({"ts": time.time(), "step": None if step is None else int(step),
+                       "metrics": values}, separators=(",", ":")) + "\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        _warn_once("io", f"xprof.log: cannot write metrics ({exc.strerror}); metrics dropped")

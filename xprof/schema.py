@@ -1,0 +1,284 @@
+"""The store's schema: the contract every part of xprof reads and writes.
+
+One SQLAlchemy Core ``MetaData`` for SQLite and PostgreSQL alike. Conventions:
+
+- Times of runs, billing and costs are timezone-aware UTC ``DateTime`` columns (``*_at``,
+  ``*_start``, ``*_end``); high-volume series (samples, gpu_samples, metrics) use ``ts``, UNIX
+  epoch seconds as a double, because they are written a million at a time.
+- Money is :class:`Money`: a ``Decimal`` in Python, stored as an integer count of nano-units
+  (1e-9) of the row's ``currency``, so SQL sums are exact on both engines.
+- A value that is unknown is NULL, never 0 or "N/A".
+- Free-form structures (git, environment, hardware, evidence) are JSON.
+
+Schema changes go through ``xprof/migrations`` (Alembic); bump ``SCHEMA_REVISION`` with them.
+The table-by-table contract is documented in README.md ("The store").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
+
+SCHEMA_REVISION = "0001"
+
+NANO = Decimal("1e-9")
+
+
+class Money(TypeDecorator):
+    """Decimal money stored as integer nano-units (exact sums on SQLite and PostgreSQL)."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return int((Decimal(value) / NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return (Decimal(int(value)) * NANO).normalize()
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every engine (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: xprof stores UTC-aware times only")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(DateTime(timezone=dialect.name != "sqlite"))
+
+
+_KINDS = {"float": Float(53), "int": BigInteger(), "bool": Boolean(), "str": String(96)}
+
+
+def _metric_columns(table_fields: tuple[Field, ...]) -> list[Column]:
+    return [Column(f.name, _KINDS[f.kind], comment=f.doc) for f in table_fields]
+
+
+metadata = MetaData()
+
+runs = Table(
+    "runs", metadata,
+    Column("id", String(32), primary_key=True, comment="client-supplied uuid4 hex"),
+    Column("name", String(200), nullable=False),
+    Column("project", String(200), nullable=False),
+    Column("status", String(16), nullable=False,
+           comment="running | finished | failed | killed | crashed (crashed is also derived "
+                   "on read from a stale heartbeat)"),
+    Column("exit_code", Integer),
+    Column("signal", Integer, comment="signal number that killed the child, if any"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("duration_s", Float(53)),
+    Column("interval_s", Float(53), nullable=False),
+    Column("flush_interval_s", Float(53), nullable=False),
+    Column("command", JSON, nullable=False, comment="argv, secrets redacted"),
+    Column("cwd", Text),
+    Column("host", String(255), nullable=False),
+    Column("user", String(255)),
+    Column("os", String(255)),
+    Column("python", String(64)),
+    Column("git", JSON, comment="{repo, commit, branch, dirty, diff_sha256}"),
+    Column("environment", JSON, comment="{cuda_visible_devices, packages, env}"),
+    Column("hardware", JSON, comment="{cpu_model, cpu_count, memory_bytes, gpus: [...]}"),
+    Column("cloud_provider", String(16), comment="aws | gcp | azure | none | unknown"),
+    Column("cloud_account", String(128)),
+    Column("cloud_region", String(64)),
+    Column("cloud_zone", String(64)),
+    Column("instance_id", String(255), comment="provider resource id billing joins on"),
+    Column("instance_type", String(128)),
+    Column("lifecycle", String(16), comment="on-demand | spot"),
+    Column("cloud", JSON, comment="{source, resource_id, interruption, error}"),
+    Column("objective_name", String(200)),
+    Column("objective_mode", String(3), comment="max | min"),
+    Column("cpu_seconds", Float(53), comment="total CPU seconds of the tree, exited included"),
+    Column("peak_rss_bytes", BigInteger),
+    Column("summary", JSON, comment="percentiles and peaks computed at the end"),
+    Column("output_tail", Text, comment="last bytes of stdout/stderr, secrets redacted"),
+    Column("agent_version", String(32)),
+    Index("ix_runs_project_started", "project", "started_at"),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_instance", "instance_id"),
+)
+
+run_params = Table(
+    "run_params", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Text),
+    Column("source", String(8), comment="flag | argv"),
+)
+
+run_tags = Table(
+    "run_tags", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Text),
+    Index("ix_run_tags_kv", "key", "value"),
+)
+
+samples = Table(
+    "samples", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("ts", Float(53), primary_key=True),
+    *_metric_columns(SAMPLE_FIELDS),
+)
+
+gpu_samples = Table(
+    "gpu_samples", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("ts", Float(53), primary_key=True),
+    Column("gpu_index", Integer, primary_key=True),
+    Column("mig_index", Integer, primary_key=True, comment="-1: the whole device"),
+    *_metric_columns(GPU_FIELDS),
+)
+
+metrics = Table(
+    "metrics", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True, comment="per run and host, from the agent"),
+    Column("key", String(200), nullable=False),
+    Column("value", Float(53), nullable=False),
+    Column("step", BigInteger),
+    Column("ts", Float(53), nullable=False),
+    Column("source", String(8), nullable=False, comment="log | stdout | file"),
+    Index("ix_metrics_run_key", "run_id", "key"),
+)
+
+prices = Table(
+    "prices", metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("instance_type", String(128), primary_key=True),
+    Column("region", String(64), primary_key=True),
+    Column("vcpus", Integer, nullable=False),
+    Column("memory_gib", Float(53), nullable=False),
+    Column("gpu_count", Integer, nullable=False),
+    Column("gpu_model", String(64), comment="normalised short model, e.g. A100; NULL for none"),
+    Column("gpu_memory_gib", Float(53), comment="per GPU"),
+    Column("price_on_demand", Money),
+    Column("price_spot", Money),
+    Column("currency", String(3), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("source", String(128), nullable=False),
+    Index("ix_prices_gpu", "provider", "region", "gpu_model"),
+)
+
+billing_items = Table(
+    "billing_items", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False, comment="e.g. focus, aws-ce, aws-cur, azure, gcp-bq"),
+    Column("row_key", String(200), nullable=False, comment="stable id of the source row"),
+    Column("provider", String(16)),
+    Column("account_id", String(128)),
+    Column("resource_id", String(512), comment="instance id / ARN / Azure resourceId"),
+    Column("region", String(64)),
+    Column("service", String(200)),
+    Column("sku", String(200)),
+    Column("charge_category", String(32), comment="usage | purchase | tax | credit | adjustment"),
+    Column("charge_description", Text),
+    Column("charge_period_start", UTCDateTime, nullable=False),
+    Column("charge_period_end", UTCDateTime, nullable=False),
+    Column("usage_quantity", Float(53)),
+    Column("usage_unit", String(64)),
+    Column("instance_type", String(128)),
+    Column("list_cost", Money),
+    Column("billed_cost", Money, nullable=False),
+    Column("effective_cost", Money),
+    Column("currency", String(3), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "row_key", name="uq_billing_source_row"),
+    Index("ix_billing_resource_period", "resource_id", "charge_period_start"),
+)
+
+costs = Table(
+    "costs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False, comment="run | idle"),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"),
+           comment="NULL for idle rows"),
+    Column("resource_id", String(512)),
+    Column("source", String(16), nullable=False, comment="estimate | billed"),
+    Column("basis", String(16), nullable=False, comment="list | billed | effective"),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("amount", Money, comment="NULL when the cost is unknown (see detail.reason)"),
+    Column("currency", String(3), nullable=False),
+    Column("upper_bound", Boolean, nullable=False, default=False,
+           comment="true when the amount is an upper bound (spot priced at on-demand)"),
+    Column("detail", JSON, comment="price copy, share, allocation method, reason if unknown"),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Index("ix_costs_run", "run_id", "source"),
+    Index("ix_costs_resource", "resource_id", "period_start"),
+)
+
+recommendations = Table(
+    "recommendations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE")),
+    Column("project", String(200)),
+    Column("resource_id", String(512), comment="for abandoned-spend advice"),
+    Column("rule", String(64), nullable=False),
+    Column("severity", String(8), nullable=False, comment="info | warn | high"),
+    Column("title", Text, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("current_instance", String(128)),
+    Column("suggested_instance", String(128)),
+    Column("saving_per_run", Money),
+    Column("saving_per_month", Money),
+    Column("currency", String(3)),
+    Column("status", String(12), nullable=False, default="open",
+           comment="open | dismissed | done"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("run_id", "rule", name="uq_recommendation_run_rule"),
+    Index("ix_recommendations_status", "status"),
+)
+
+imports = Table(
+    "imports", metadata,
+    Column("source", String(200), primary_key=True, comment="billing source and location"),
+    Column("cursor", String(200), comment="high-water mark for incremental imports"),
+    Column("last_import_at", UTCDateTime, nullable=False),
+    Column("items", Integer, nullable=False),
+)

@@ -1,0 +1,191 @@
+"""Every setting xprof reads, declared once: name, type, default, environment variable, doc.
+
+Precedence: command-line flag > environment variable > ``$XPROF_HOME/config.toml`` > default.
+The config file uses the setting names as keys; nested tables are flattened with dots
+(``[billing.focus] paths = [...]`` is the key ``billing.focus.paths``).
+
+Standard library only: this module is on the agent's import path.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting or the config file is invalid; the message names the place."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its config key, environment variable, type, default and meaning."""
+
+    key: str
+    env: str | None
+    type: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_float(value: Any) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"expected a list of strings, got {value!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "XPROF_HOME", str, "~/.xprof",
+            "Folder of the default store, the config file and the spool."),
+    Setting("store", "XPROF_STORE", str, None,
+            "SQLAlchemy URL of the store; default: SQLite at $XPROF_HOME/xprof.db."),
+    Setting("interval", "XPROF_INTERVAL", _positive_float, 1.0,
+            "Seconds between samples of `xprof run`."),
+    Setting("flush_interval", "XPROF_FLUSH_INTERVAL", _positive_float, 2.0,
+            "Seconds between store writes (and heartbeats) of a running agent; "
+            "a run whose heartbeat is older than 3 of these is `crashed`."),
+    Setting("provider", "XPROF_PROVIDER", str, None,
+            "Cloud provider of this machine: aws, gcp, azure, or none to skip detection."),
+    Setting("instance_type", "XPROF_INSTANCE_TYPE", str, None,
+            "Instance type to record instead of asking the metadata service."),
+    Setting("region", "XPROF_REGION", str, None,
+            "Region to record instead of asking the metadata service."),
+    Setting("lifecycle", "XPROF_LIFECYCLE", str, None,
+            "on-demand or spot, to record instead of asking the metadata service."),
+    Setting("aws_imds_url", "XPROF_AWS_IMDS_URL", str, "http://169.254.169.254",
+            "Base URL of the AWS instance metadata service."),
+    Setting("gcp_metadata_url", "XPROF_GCP_METADATA_URL", str, "http://metadata.google.internal",
+            "Base URL of the GCP metadata server."),
+    Setting("azure_imds_url", "XPROF_AZURE_IMDS_URL", str, "http://169.254.169.254",
+            "Base URL of the Azure instance metadata service."),
+    Setting("identity_timeout", "XPROF_IDENTITY_TIMEOUT", _positive_float, 2.0,
+            "Seconds `xprof run` waits at the end for cloud identity before recording "
+            "`unknown (timeout)`."),
+    Setting("offcloud_rate", "XPROF_OFFCLOUD_RATE", _positive_float, None,
+            "Hourly rate (catalog currency) for machines off any cloud; default: the price of "
+            "the cheapest equivalent cloud instance."),
+    Setting("offcloud_provider", "XPROF_OFFCLOUD_PROVIDER", str, "aws",
+            "Provider whose catalog prices an off-cloud machine's equivalent."),
+    Setting("offcloud_region", "XPROF_OFFCLOUD_REGION", str, "us-east-1",
+            "Region whose catalog prices an off-cloud machine's equivalent."),
+    Setting("tail_bytes", "XPROF_TAIL_BYTES", int, 65536,
+            "Bytes of the command's output kept with the run."),
+    Setting("packages", "XPROF_RECORD_PACKAGES", _bool, True,
+            "Record the installed Python packages with each run."),
+    Setting("billing.focus.paths", "XPROF_FOCUS_PATHS", _str_list, [],
+            "FOCUS export files or folders that `xprof collect` imports."),
+)
+
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+def home() -> Path:
+    """The xprof home folder (not created)."""
+    return Path(os.environ.get("XPROF_HOME") or "~/.xprof").expanduser()
+
+
+def config_path() -> Path:
+    return home() / "config.toml"
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and name not in BY_KEY:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_config(path: Path | None = None) -> dict[str, Any]:
+    """The config file's settings, flattened; {} when there is no file.
+
+    Raises ConfigError naming the file (and line) for bad TOML or unknown keys.
+    """
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    flat = _flatten(data)
+    unknown = sorted(set(flat) - set(BY_KEY) - {"alerts", "budgets"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (see `xprof config`)")
+    return flat
+
+
+class Settings:
+    """Resolved settings: flag > environment > config file > default."""
+
+    def __init__(self, flags: Mapping[str, Any] | None = None,
+                 env: Mapping[str, str] | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
+        self._flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        self._env = os.environ if env is None else env
+        self._config = read_config() if config is None else dict(config)
+        self._values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            self._values[setting.key] = self._resolve(setting)
+
+    def _resolve(self, setting: Setting) -> Any:
+        if setting.key in self._flags:
+            raw, where = self._flags[setting.key], f"--{setting.key.replace('_', '-')}"
+        elif setting.env and self._env.get(setting.env):
+            raw, where = self._env[setting.env], setting.env
+        elif setting.key in self._config:
+            raw, where = self._config[setting.key], f"{config_path()}: {setting.key}"
+        else:
+            return setting.default
+        try:
+            return setting.type(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    @property
+    def home(self) -> Path:
+        return Path(self._values["home"]).expanduser()
+
+    @property
+    def store_url(self) -> str:
+        return self._values["store"] or f"sqlite:///{self.home / 'xprof.db'}"
+
+    def items(self) -> list[tuple[Setting, Any]]:
+        return [(s, self._values[s.key]) for s in SETTINGS]

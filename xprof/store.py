@@ -1,0 +1,290 @@
+"""Opening a store, migrating it, and the writes and reads every part shares.
+
+All engine-specific SQL lives here (SQLite pragmas and locking, insert-or-ignore). The rest of
+xprof talks to :class:`Store` or runs SQLAlchemy Core statements on ``store.engine``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from xprof import schema
+from xprof.storeurl import StoreError, redact_url, sqlite_path
+
+__all__ = ["Store", "StoreError", "effective_status", "utcnow"]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def effective_status(status: str, heartbeat_at: dt.datetime | None, flush_interval_s: float,
+                     now: dt.datetime | None = None) -> str:
+    """A `running` run whose heartbeat is older than three flush intervals has crashed."""
+    if status != "running" or heartbeat_at is None:
+        return status
+    now = now or utcnow()
+    stale = (now - heartbeat_at).total_seconds() > 3 * flush_interval_s
+    return "crashed" if stale else status
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": 60}, poolclass=sa.pool.NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):  # write transactions take the lock up front: no deadlocked upgrades
+        mode = "DEFERRED" if conn.get_execution_options().get("xprof_read") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Store:
+    """A migrated store behind one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @classmethod
+    def open(cls, url: str, migrate: bool = True) -> Store:
+        """Open (creating and migrating if needed) the store at ``url``; raise StoreError."""
+        try:
+            path = sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                engine = _sqlite_engine(url)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True)
+            store = cls(engine, url)
+            if migrate:
+                store.migrate()
+            return store
+        except StoreError:
+            raise
+        except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as exc:
+            msg = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError(f"cannot open store {redact_url(url)}: {msg}") from exc
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    # -- transactions -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE, so writers queue instead of failing)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(xprof_read=True)
+            with conn.begin():
+                yield conn
+
+    # -- migrations -------------------------------------------------------------------------
+    def revision(self) -> str | None:
+        """The store's schema revision, or None for an empty store."""
+        with self.read() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def migrate(self) -> str:
+        """Bring the schema to ``SCHEMA_REVISION``; safe when many processes race to do it."""
+        if self.revision() == schema.SCHEMA_REVISION:
+            return "current"
+        with self._migration_lock():
+            current = self.revision()
+            if current == schema.SCHEMA_REVISION:
+                return "current"
+            from xprof.migrations import upgrade
+
+            upgrade(self.engine, current)
+            self._seed()
+            return "created" if current is None else "upgraded"
+
+    def _seed(self) -> None:
+        """Fill tables that ship with data (the price catalog) when they are empty."""
+        try:
+            from xprof.collector.catalog import seed_prices
+        except ImportError:  # the catalog module arrives with the pricing issue
+            return
+        seed_prices(self)
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        path = sqlite_path(self.url)
+        if path is not None:
+            lock_path = Path(f"{path}.migrate-lock")
+            with open(lock_path, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        elif self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(7461726)"))
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(7461726)"))
+                    conn.commit()
+        else:
+            yield
+
+    # -- engine-specific inserts ------------------------------------------------------------
+    def insert_ignore(self, table: sa.Table) -> Any:
+        """INSERT that skips rows whose primary/unique key exists (imports, sync, retries)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table).on_conflict_do_nothing()
+
+    # -- agent writes -----------------------------------------------------------------------
+    def create_run(self, run: dict[str, Any], params: dict[str, tuple[str, str]] | None = None,
+                   tags: dict[str, str] | None = None) -> None:
+        """Insert a run; ``params`` maps key -> (value, source)."""
+        with self.write() as conn:
+            conn.execute(schema.runs.insert().values(**run))
+            if params:
+                conn.execute(schema.run_params.insert(), [
+                    {"run_id": run["id"], "key": k, "value": v, "source": s}
+                    for k, (v, s) in params.items()])
+            if tags:
+                conn.execute(schema.run_tags.insert(), [
+                    {"run_id": run["id"], "key": k, "value": v} for k, v in tags.items()])
+
+    def write_batch(self, run_id: str, host: str, *, samples: Sequence[dict] = (),
+                    gpu_samples: Sequence[dict] = (), metrics: Sequence[dict] = (),
+                    run_update: dict[str, Any] | None = None,
+                    params: dict[str, tuple[str, str]] | None = None) -> None:
+        """One flush: series rows, plus run fields (heartbeat, status...), in one transaction.
+
+        Rows already stored (same keys) are skipped, so a retried flush never duplicates.
+        """
+        with self.write() as conn:
+            for table, rows in ((schema.samples, samples), (schema.gpu_samples, gpu_samples),
+                                (schema.metrics, metrics)):
+                if rows:
+                    conn.execute(self.insert_ignore(table),
+                                 [{"run_id": run_id, "host": host, **r} for r in rows])
+            if params:
+                conn.execute(self.insert_ignore(schema.run_params), [
+                    {"run_id": run_id, "key": k, "value": v, "source": s}
+                    for k, (v, s) in params.items()])
+            if run_update:
+                conn.execute(schema.runs.update().where(schema.runs.c.id == run_id)
+                             .values(**run_update))
+
+    # -- reads ------------------------------------------------------------------------------
+    def find_run(self, ref: str) -> dict[str, Any]:
+        """The run named by id, unique id prefix or name; StoreError otherwise."""
+        r = schema.runs
+        with self.read() as conn:
+            rows = conn.execute(sa.select(r).where(r.c.id == ref)).mappings().all()
+            if not rows:
+                rows = conn.execute(sa.select(r).where(r.c.id.startswith(ref, autoescape=True))
+                                    .limit(2)).mappings().all()
+            if not rows:
+                rows = conn.execute(sa.select(r).where(r.c.name == ref)
+                                    .order_by(r.c.started_at.desc())).mappings().all()
+        if not rows:
+            raise StoreError(f"no run matches {ref!r} (try `xprof ls`)")
+        if len(rows) > 1:
+            ids = ", ".join(row["id"][:12] for row in rows[:5])
+            raise StoreError(f"{ref!r} matches several runs ({ids}); give more of the id")
+        return self._with_status(dict(rows[0]))
+
+    @staticmethod
+    def _with_status(run: dict[str, Any]) -> dict[str, Any]:
+        run["status"] = effective_status(run["status"], run["heartbeat_at"],
+                                         run["flush_interval_s"])
+        return run
+
+    def list_runs(self, *, project: str | None = None, status: str | None = None,
+                  since: dt.datetime | None = None, tags: dict[str, str] | None = None,
+                  limit: int | None = 50) -> list[dict[str, Any]]:
+        """Recent runs, newest first, with their effective status."""
+        r = schema.runs
+        query = sa.select(r).order_by(r.c.started_at.desc())
+        if project:
+            query = query.where(r.c.project == project)
+        if since:
+            query = query.where(r.c.started_at >= since)
+        for key, value in (tags or {}).items():
+            t = schema.run_tags
+            query = query.where(sa.exists().where(t.c.run_id == r.c.id, t.c.key == key,
+                                                  t.c.value == value))
+        if status and status not in ("crashed", "running"):
+            query = query.where(r.c.status == status)
+        elif status:
+            query = query.where(r.c.status == "running")
+        with self.read() as conn:
+            rows = [self._with_status(dict(m)) for m in conn.execute(query).mappings()]
+        if status:
+            rows = [row for row in rows if row["status"] == status]
+        return rows[:limit] if limit else rows
+
+    def run_details(self, run_id: str) -> dict[str, Any]:
+        """Params, tags, final metrics, costs and recommendations of one run."""
+        with self.read() as conn:
+            params = {row.key: row.value for row in conn.execute(
+                sa.select(schema.run_params).where(schema.run_params.c.run_id == run_id))}
+            tags = {row.key: row.value for row in conn.execute(
+                sa.select(schema.run_tags).where(schema.run_tags.c.run_id == run_id))}
+            m = schema.metrics
+            last = (sa.select(m.c.key, sa.func.max(m.c.seq).label("seq"))
+                    .where(m.c.run_id == run_id).group_by(m.c.key).subquery())
+            final = {row.key: {"value": row.value, "step": row.step} for row in conn.execute(
+                sa.select(m.c.key, m.c.value, m.c.step).join(
+                    last, sa.and_(m.c.key == last.c.key, m.c.seq == last.c.seq))
+                .where(m.c.run_id == run_id))}
+            counts = {
+                "samples": conn.execute(sa.select(sa.func.count()).select_from(schema.samples)
+                                        .where(schema.samples.c.run_id == run_id)).scalar(),
+                "gpu_samples": conn.execute(
+                    sa.select(sa.func.count()).select_from(schema.gpu_samples)
+                    .where(schema.gpu_samples.c.run_id == run_id)).scalar(),
+                "metrics": conn.execute(sa.select(sa.func.count()).select_from(m)
+                                        .where(m.c.run_id == run_id)).scalar(),
+            }
+            cost_rows = [dict(row) for row in conn.execute(
+                sa.select(schema.costs).where(schema.costs.c.run_id == run_id)
+                .order_by(schema.costs.c.id)).mappings()]
+            recs = [dict(row) for row in conn.execute(
+                sa.select(schema.recommendations)
+                .where(schema.recommendations.c.run_id == run_id)).mappings()]
+        return {"params": params, "tags": tags, "metrics": final, "counts": counts,
+                "costs": cost_rows, "recommendations": recs}
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        ids = list(run_ids)
+        with self.write() as conn:
+            for table in (schema.samples, schema.gpu_samples, schema.metrics, schema.run_params,
+                          schema.run_tags, schema.costs, schema.recommendations):
+                conn.execute(table.delete().where(table.c.run_id.in_(ids)))
+            return conn.execute(schema.runs.delete().where(schema.runs.c.id.in_(ids))).rowcount
+
