@@ -57,7 +57,7 @@ class LazyGroup(click.Group):
             sys.exit(1)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "xprof"
-            click.echo(f"{command}: error: {exc.format_message()} "
+            click.echo(f"{command}: error: {exc.format_message().rstrip('.')} "
                        f"(see `{command} --help`)", err=True)
             sys.exit(2)
         except click.ClickException as exc:

@@ -50,6 +50,15 @@ def _positive_float(value: Any) -> float:
     return number
 
 
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return text
+    return check
+
+
 def _str_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [part for part in value.split(",") if part]
@@ -68,13 +77,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("flush_interval", "XPROF_FLUSH_INTERVAL", _positive_float, 2.0,
             "Seconds between store writes (and heartbeats) of a running agent; "
             "a run whose heartbeat is older than 3 of these is `crashed`."),
-    Setting("provider", "XPROF_PROVIDER", str, None,
+    Setting("provider", "XPROF_PROVIDER", _choice("aws", "gcp", "azure", "none"), None,
             "Cloud provider of this machine: aws, gcp, azure, or none to skip detection."),
     Setting("instance_type", "XPROF_INSTANCE_TYPE", str, None,
             "Instance type to record instead of asking the metadata service."),
     Setting("region", "XPROF_REGION", str, None,
             "Region to record instead of asking the metadata service."),
-    Setting("lifecycle", "XPROF_LIFECYCLE", str, None,
+    Setting("lifecycle", "XPROF_LIFECYCLE", _choice("on-demand", "spot"), None,
             "on-demand or spot, to record instead of asking the metadata service."),
     Setting("aws_imds_url", "XPROF_AWS_IMDS_URL", str, "http://169.254.169.254",
             "Base URL of the AWS instance metadata service."),
@@ -82,6 +91,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Base URL of the GCP metadata server."),
     Setting("azure_imds_url", "XPROF_AZURE_IMDS_URL", str, "http://169.254.169.254",
             "Base URL of the Azure instance metadata service."),
+    Setting("dmi_dir", "XPROF_DMI_DIR", str, "/sys/class/dmi/id",
+            "Folder of the DMI files (sys_vendor, ...) read to tell which cloud this machine "
+            "is on; a folder that does not exist means the machine has none."),
     Setting("identity_timeout", "XPROF_IDENTITY_TIMEOUT", _positive_float, 2.0,
             "Seconds `xprof run` waits at the end for cloud identity before recording "
             "`unknown (timeout)`."),

@@ -280,6 +280,40 @@ class Store:
         return {"params": params, "tags": tags, "metrics": final, "counts": counts,
                 "costs": cost_rows, "recommendations": recs}
 
+    def run_costs(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Each run's cost: billed where billing has arrived, else the estimate.
+
+        Returns run_id -> {amount (Decimal or None if unknown), currency, source, upper_bound};
+        runs with no cost row are absent. Amounts of one run in several currencies are not
+        summed: the first currency wins and ``mixed_currency`` is set.
+        """
+        c = schema.costs
+        out: dict[str, dict[str, Any]] = {}
+        if not run_ids:
+            return out
+        query = (sa.select(c.c.run_id, c.c.source, c.c.currency,
+                           sa.type_coerce(sa.func.sum(c.c.amount), schema.Money).label("amount"),
+                           sa.func.count(c.c.amount).label("known"),
+                           sa.func.count().label("rows"),
+                           sa.func.max(sa.case((c.c.upper_bound, 1), else_=0)).label("upper"))
+                 .where(c.c.kind == "run", c.c.run_id.in_(list(run_ids)),
+                        sa.or_(sa.and_(c.c.source == "billed", c.c.basis == "billed"),
+                               sa.and_(c.c.source == "estimate", c.c.basis == "list")))
+                 .group_by(c.c.run_id, c.c.source, c.c.currency))
+        with self.read() as conn:
+            rows = conn.execute(query).all()
+        rank = {"billed": 0, "estimate": 1}
+        for row in sorted(rows, key=lambda r: rank.get(r.source, 9)):
+            current = out.get(row.run_id)
+            if current is not None:
+                if current["source"] == row.source and current["currency"] != row.currency:
+                    current["mixed_currency"] = True
+                continue
+            out[row.run_id] = {"amount": row.amount if row.known == row.rows else None,
+                               "currency": row.currency, "source": row.source,
+                               "upper_bound": bool(row.upper)}
+        return out
+
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         ids = list(run_ids)
         with self.write() as conn:

@@ -1,0 +1,147 @@
+"""What a run ran: command, params from argv, git state, environment, packages, host.
+
+Gathered in the agent's writer thread after the child has started, so none of it delays the
+training. Helper subprocesses (git, the child's Python for its package list) register their
+pids in ``HELPER_PIDS`` so the process-tree sampler leaves them out.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from xprof.redact import Redactor
+
+HELPER_PIDS: set[int] = set()
+RECORDED_ENV_PREFIXES = ("CUDA_", "NVIDIA_", "OMP_", "MKL_", "SLURM_", "TORCH", "NCCL_",
+                         "XLA_", "TF_", "HF_", "PYTORCH_", "WORLD_SIZE", "RANK", "LOCAL_RANK",
+                         "MASTER_", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV")
+
+
+def helper_output(argv: Sequence[str], cwd: str | None = None, timeout: float = 10) -> str | None:
+    """stdout of a short helper command, or None if it failed; its pid is never sampled."""
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    except OSError:
+        return None
+    HELPER_PIDS.add(proc.pid)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    finally:
+        HELPER_PIDS.discard(proc.pid)
+    return out.decode("utf-8", "replace") if proc.returncode == 0 else None
+
+
+def repo_root(start: Path) -> Path | None:
+    """The enclosing git work tree, found without running git."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def default_project(cwd: Path) -> str:
+    """The git repository's name, else the directory's."""
+    root = repo_root(cwd)
+    return (root or cwd).name or "default"
+
+
+def git_state(cwd: Path) -> dict | None:
+    """{repo, commit, branch, dirty, diff_sha256} of the enclosing repo, or None."""
+    root = repo_root(cwd)
+    if root is None or shutil.which("git") is None:
+        return None
+    commit = helper_output(["git", "rev-parse", "HEAD"], cwd=str(cwd))
+    branch = helper_output(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=str(cwd))
+    diff = helper_output(["git", "diff", "HEAD", "--no-color", "--no-ext-diff"], cwd=str(cwd))
+    status = helper_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(cwd))
+    return {
+        "repo": root.name,
+        "commit": commit.strip() if commit else None,
+        "branch": branch.strip() if branch else None,
+        "dirty": bool(status and status.strip()),
+        "diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+    }
+
+
+_PACKAGES_SNIPPET = ("import importlib.metadata as m, json; print(json.dumps(sorted("
+                     "{(d.metadata['Name'] or '?', d.version) for d in m.distributions()})))")
+
+
+def installed_packages(argv: Sequence[str]) -> dict[str, str] | None:
+    """Packages of the Python that runs the command (the command's own interpreter when it is
+    a Python, else the one running xprof)."""
+    exe = shutil.which(argv[0]) if argv else None
+    python = exe if exe and Path(exe).name.startswith("python") else None
+    if python is None:
+        import importlib.metadata as metadata
+
+        return {d.metadata["Name"] or "?": d.version for d in metadata.distributions()}
+    out = helper_output([python, "-c", _PACKAGES_SNIPPET])
+    try:
+        return dict(json.loads(out)) if out else None
+    except ValueError:
+        return None
+
+
+def params_from_argv(argv: Sequence[str]) -> dict[str, str]:
+    """``--flag value`` and ``--flag=value`` pairs of the command (a bare ``--flag`` is true)."""
+    params: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and len(arg) > 2:
+            if "=" in arg:
+                name, value = arg[2:].split("=", 1)
+                params[name] = value
+            elif i + 1 < len(argv) and not _is_flag(argv[i + 1]):
+                params[arg[2:]] = argv[i + 1]
+                i += 1
+            else:
+                params[arg[2:]] = "true"
+        i += 1
+    return params
+
+
+def _is_flag(arg: str) -> bool:
+    if not arg.startswith("-"):
+        return False
+    try:
+        float(arg)
+        return False  # a negative number is a value
+    except ValueError:
+        return True
+
+
+def environment(environ: Mapping[str, str], redactor: Redactor) -> dict:
+    """The environment variables that shape a training run, secrets masked."""
+    chosen = {k: v for k, v in environ.items() if k.startswith(RECORDED_ENV_PREFIXES)}
+    return {"cuda_visible_devices": environ.get("CUDA_VISIBLE_DEVICES"),
+            "env": redactor.mapping(chosen)}
+
+
+def host_identity() -> dict:
+    """host, user, os and python of this machine."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {
+        "host": socket.gethostname(),
+        "user": user,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,225 @@
+"""GPU sampler: one :class:`GpuSample` per device and MIG instance, with the run's own use.
+
+Which GPUs and MIG instances exist, and which ones ``CUDA_VISIBLE_DEVICES`` names, is decided
+once in :meth:`GpuSampler.create`. Each :meth:`GpuSampler.sample` then reads the metrics
+through :mod:`xprof.agent.nvml` (a failing call drops that metric, never the sample) and
+attributes use to the run:
+
+- ``pid``: a process of the run's tree is in a device's compute or graphics process list.
+  Once that has happened, the run is attributed by pid for the rest of its life;
+- ``visible-devices``: no run pid ever matched (containers see host pids; some VMs list no
+  processes) but ``CUDA_VISIBLE_DEVICES`` is set and the devices it names are in use
+  (processes listed, or memory used beyond what was in use at start);
+- ``none``: neither; the run's memory on each device is 0 where the lists were readable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from xprof.agent.nvml import Device, Key, Nvml
+
+from xprof.records import GpuSample
+
+log = logging.getLogger(__name__)
+
+# Memory beyond the start-of-run figure that counts as "in use" for visible-devices attribution.
+IN_USE_BYTES = 32 * 2**20
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One device or MIG instance at one sample, before attribution."""
+
+    device: Device
+    values: dict[str, Any]
+    processes: dict[int, int | None] | None
+
+
+class GpuSampler:
+    """Samples every GPU NVML lists; attributes the run's own use (see module docstring)."""
+
+    def __init__(self, nvml: Nvml, devices: list[Device], visible: frozenset[Key] | None,
+                 driver: str | None) -> None:
+        self._nvml = nvml
+        self._devices = devices
+        self._visible = visible
+        self._driver = driver
+        self._pid_matched = False
+        self._used: set[int] = set()
+        self._baseline: dict[Key, int] = {}
+        for device in devices:
+            for target in device.instances or [device]:
+                memory = nvml.query(target.key, "nvmlDeviceGetMemoryInfo", target.handle)
+                if memory is not None:
+                    self._baseline[target.key] = int(memory.used)
+
+    @classmethod
+    def create(cls, visible_devices: str | None) -> GpuSampler | None:
+        """Initialise NVML once; ``None`` (silently, one DEBUG log) when NVML/driver is absent
+        or no device. ``visible_devices`` is the run's CUDA_VISIBLE_DEVICES (or None)."""
+        nvml = Nvml.open()
+        if nvml is None:
+            return None
+        try:
+            devices = nvml.discover_devices()
+            if not devices:
+                log.debug("no GPU sampling: NVML lists no device")
+                nvml.close()
+                return None
+            visible = parse_visible_devices(visible_devices, devices)
+            return cls(nvml, devices, visible, nvml.driver_version())
+        except Exception as exc:  # never let GPU discovery fail the run
+            log.debug("no GPU sampling: device discovery failed (%r)", exc)
+            nvml.close()
+            return None
+
+    def hardware(self) -> dict:
+        """GPU model, count and memory per GPU, every device and MIG instance, driver."""
+        first = self._devices[0]
+        return {
+            "gpu_count": len(self._devices),
+            "gpu_model": first.name,
+            "gpu_memory_bytes": first.memory_bytes,
+            "gpus": [{
+                "index": d.index, "uuid": d.uuid, "name": d.name, "memory_bytes": d.memory_bytes,
+                "mig_mode": d.mig_mode,
+                "mig_instances": [{"mig_index": m.mig_index, "uuid": m.uuid,
+                                   "memory_bytes": m.memory_bytes} for m in d.instances],
+            } for d in self._devices],
+            "driver": self._driver,
+        }
+
+    def sample(self, ts: float, pids: frozenset[int]) -> list[GpuSample]:
+        """One GpuSample per device (and per MIG instance, mig_index >= 0). Never raises."""
+        try:
+            return self._sample(ts, pids)
+        except Exception as exc:  # a bug here must not cost the training run anything
+            log.warning("GPU sample failed: %r (GPU sampling goes on)", exc, exc_info=True)
+            return []
+
+    def used_gpus(self) -> list[int]:
+        """Physical indices of the GPUs the run has used so far."""
+        return sorted(self._used)
+
+    def close(self) -> None:
+        """Shut NVML down."""
+        self._nvml.close()
+
+    # -- one sample ------------------------------------------------------------------------------
+    def _sample(self, ts: float, pids: frozenset[int]) -> list[GpuSample]:
+        readings: list[_Reading] = []
+        for device in self._devices:
+            values = self._nvml.read_device(device, utilisation=not device.mig_mode, board=True)
+            processes = None if device.mig_mode else self._nvml.processes(device)
+            readings.append(_Reading(device, values, processes))
+            for instance in device.instances:
+                readings.append(_Reading(
+                    instance, self._nvml.read_device(instance, utilisation=False, board=False),
+                    self._nvml.processes(instance)))
+
+        run_procs = {r.device.key: {pid: mem for pid, mem in (r.processes or {}).items()
+                                    if pid in pids} for r in readings}
+        if any(run_procs.values()):
+            self._pid_matched = True
+        if self._pid_matched:
+            method, used = "pid", {key for key, found in run_procs.items() if found}
+        else:
+            used = {r.device.key for r in readings if self._visible_in_use(r)}
+            method = "visible-devices" if used else "none"
+            if used:  # every process on a visible device in use is presumed the run's
+                run_procs = {r.device.key: dict(r.processes or {}) for r in readings}
+
+        rows: dict[Key, GpuSample] = {}
+        for reading in readings:
+            key = reading.device.key
+            if key[1] >= 0 or not reading.device.mig_mode:
+                rows[key] = self._row(ts, reading, key in used, method, run_procs[key], pids)
+        for reading in readings:  # a MIG device's row sums its instances' run figures
+            device = reading.device
+            if device.mig_mode:
+                parts = [rows[i.key] for i in device.instances]
+                rows[device.key] = GpuSample(
+                    ts=ts, gpu_index=device.index, uuid=device.uuid, **reading.values,
+                    run_mem_used_bytes=_sum_known(p.run_mem_used_bytes for p in parts),
+                    used_by_run=any(p.used_by_run for p in parts), attribution=method)
+        for key, row in rows.items():
+            if row.used_by_run:
+                self._used.add(key[0])
+        return [rows[r.device.key] for r in readings]
+
+    def _visible_in_use(self, reading: _Reading) -> bool:
+        if self._visible is None or reading.device.key not in self._visible:
+            return False
+        if reading.processes:
+            return True
+        used = reading.values.get("mem_used_bytes")
+        baseline = self._baseline.get(reading.device.key, 0)
+        return used is not None and used - baseline >= IN_USE_BYTES
+
+    def _row(self, ts: float, reading: _Reading, used: bool, method: str,
+             run_procs: dict[int, int | None], pids: frozenset[int]) -> GpuSample:
+        device = reading.device
+        run_mem: int | None
+        run_sm: float | None = None
+        if not used:
+            run_mem = 0 if reading.processes is not None else None
+        else:
+            run_mem = _sum_known(run_procs.values())
+            if run_mem is None and method == "visible-devices":
+                device_used = reading.values.get("mem_used_bytes")
+                if device_used is not None:
+                    run_mem = max(0, device_used - self._baseline.get(device.key, 0))
+            if not device.mig_mode and device.mig_index < 0:  # NVML has no per-process util
+                run_sm = self._nvml.process_sm_util(   # under MIG
+                    device, pids if method == "pid" else None)
+        return GpuSample(ts=ts, gpu_index=device.index, mig_index=device.mig_index,
+                         uuid=device.uuid, **reading.values, run_mem_used_bytes=run_mem,
+                         run_sm_util_pct=run_sm, used_by_run=used, attribution=method)
+
+
+def _sum_known(values: Any) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def parse_visible_devices(value: str | None, devices: list[Device]) -> frozenset[Key] | None:
+    """The (gpu_index, mig_index) targets CUDA_VISIBLE_DEVICES names; None when unset.
+
+    Entries are NVML indices, GPU or MIG UUIDs (unique prefixes too, as CUDA accepts) or
+    legacy ``MIG-GPU-<uuid>/<gi>/<ci>``. Like CUDA, parsing stops at the first entry that
+    names nothing. A whole GPU in MIG mode stands for all its instances.
+    """
+    if value is None:
+        return None
+    targets: set[Key] = set()
+    for entry in (part.strip() for part in value.split(",")):
+        found = _resolve(entry, devices)
+        if found is None:
+            break
+        targets |= found
+    return frozenset(targets)
+
+
+def _resolve(entry: str, devices: list[Device]) -> set[Key] | None:
+    def whole(device: Device) -> set[Key]:
+        return {i.key for i in device.instances} if device.mig_mode else {device.key}
+
+    if entry.isdigit():
+        by_index = {d.index: d for d in devices}
+        return whole(by_index[int(entry)]) if int(entry) in by_index else None
+    if entry.startswith("MIG-GPU-"):  # legacy: MIG-GPU-<gpu uuid>/<gpu instance>/<compute>
+        uuid, _, rest = entry[len("MIG-"):].partition("/")
+        instance_id = rest.split("/")[0]
+        for device in devices:
+            if device.uuid == uuid:
+                return {i.key for i in device.instances
+                        if str(i.gpu_instance_id) == instance_id} or None
+        return None
+    matches = [d for d in devices if d.uuid and d.uuid.startswith(entry)]
+    matches += [i for d in devices for i in d.instances if i.uuid and i.uuid.startswith(entry)]
+    if len(matches) != 1:  # unknown, or an ambiguous prefix
+        return None
+    return whole(matches[0]) if matches[0].mig_index < 0 else {matches[0].key}

@@ -1,0 +1,578 @@
+"""``xprof run``: launch the command, sample it, record it, summarise it.
+
+Order matters: the child starts first (nothing heavy imported yet), then the sampler thread
+(process tree, host, GPUs) and the writer thread (store, heartbeat) start; the main thread
+only waits for the child and forwards signals. Nothing here may change the child's exit
+code or slow it: every failure after the launch is logged once and the run goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from array import array
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xprof.agent import launch
+from xprof.agent.output import MetricLineParser, OutputPump
+
+from xprof.settings import Settings
+
+log = logging.getLogger("xprof.agent")
+MAX_PENDING_ROWS = 200_000  # per series: about two days of 1 Hz samples kept while the store is away
+
+
+@dataclass
+class RunOptions:
+    """Everything ``xprof run`` was asked to do, already validated."""
+
+    command: list[str]
+    settings: Settings
+    name: str | None = None
+    project: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    objective: tuple[str, str] | None = None
+    metric_pattern: str | None = None
+    metrics_file: Path | None = None
+    quiet: bool = False
+
+
+class OnceLogger:
+    """Logs each distinct problem once per run."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def warn(self, key: str, message: str) -> None:
+        if key not in self._seen:
+            self._seen.add(key)
+            log.warning(message)
+
+
+WARN = OnceLogger()
+
+
+def run(opts: RunOptions) -> int:
+    """Run the command under the agent; return the child's exit code (128+N, 127, 126)."""
+    run_id = uuid.uuid4().hex
+    started_at = dt.datetime.now(dt.UTC)
+    metrics_path = Path(tempfile.gettempdir()) / f"xprof-{run_id}.metrics.jsonl"
+    env = dict(os.environ, XPROF_RUN_ID=run_id, XPROF_METRICS_FILE=str(metrics_path))
+    from xprof.agent.proc_tree import become_subreaper
+
+    become_subreaper()
+    try:
+        child = launch.spawn(opts.command, env)
+    except launch.LaunchError as exc:
+        log.error(str(exc))
+        return exc.code
+    restore_signals = launch.forward_signals(child)
+    agent = Agent(opts, run_id, started_at, child, metrics_path)
+    pump = OutputPump(child.output_fds, opts.settings["tail_bytes"], agent.on_stdout_metrics,
+                      MetricLineParser(opts.metric_pattern)).start()
+    agent.start()
+    status = launch.wait_for_exit(child, agent.on_reaped)
+    ended_at = dt.datetime.now(dt.UTC)
+    code = launch.exit_code(status)
+    try:
+        agent.finish(status, code, ended_at, pump)
+    except Exception as exc:  # the run's exit code is never ours to change
+        log.error("could not finish recording run %s: %s", run_id[:8], exc, exc_info=True)
+    finally:
+        restore_signals()
+        metrics_path.unlink(missing_ok=True)
+    return code
+
+
+class Agent:
+    """The sampler and writer threads of one run, and the run's record."""
+
+    def __init__(self, opts: RunOptions, run_id: str, started_at: dt.datetime,
+                 child: launch.Child, metrics_path: Path) -> None:
+        self.opts = opts
+        self.settings = opts.settings
+        self.run_id = run_id
+        self.started_at = started_at
+        self.child = child
+        self.metrics_path = metrics_path
+        self.interval = float(self.settings["interval"])
+        self.flush_interval = float(self.settings["flush_interval"])
+        self.stop_sampling = threading.Event()
+        self.stop_writing = threading.Event()
+        self.samples: deque[dict] = deque(maxlen=MAX_PENDING_ROWS)
+        self.gpu_samples: deque[dict] = deque(maxlen=MAX_PENDING_ROWS)
+        self.stdout_metrics: deque[tuple[float, int | None, dict[str, float]]] = deque()
+        self.metrics_pending: list[dict] = []
+        self.metric_seq = 0
+        self.metrics_offset = 0
+        self.run_update: dict[str, Any] = {}
+        self.stats = RunStats()
+        self.tree = None
+        self.gpu = None
+        self.identity = None
+        self.store = None
+        self.run_created = False
+        self.host = ""
+        self._sampler = threading.Thread(target=self._sample_loop, name="xprof-sampler",
+                                         daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="xprof-writer", daemon=True)
+        self._tree_ready = threading.Event()
+        self._pending_reaped: list[float] = []
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self) -> None:
+        from xprof.agent.context import host_identity
+
+        self.host_info = host_identity()
+        self.host = self.host_info["host"]
+        self._start_identity()
+        self._sampler.start()
+        self._writer.start()
+
+    def _start_identity(self) -> None:
+        try:
+            from xprof.agent.cloud_identity import IdentityResolver
+        except ImportError:
+            return
+        try:
+            self.identity = IdentityResolver.start(self.settings)
+        except Exception as exc:
+            WARN.warn("identity", f"cloud identity detection failed: {exc}")
+
+    # -- called from the main and output threads -------------------------------------------
+    def on_reaped(self, pid: int, cpu_seconds: float) -> None:
+        if self.tree is not None:
+            self.tree.add_reaped(cpu_seconds)
+        else:
+            self._pending_reaped.append(cpu_seconds)
+
+    def on_stdout_metrics(self, ts: float, step: int | None, values: dict[str, float]) -> None:
+        self.stdout_metrics.append((ts, step, values))
+
+    # -- sampler thread ---------------------------------------------------------------------
+    def _sample_loop(self) -> None:
+        from xprof.agent.context import HELPER_PIDS
+        from xprof.agent.host_stats import HostStats
+        from xprof.agent.proc_tree import ProcessTree
+
+        self.tree = ProcessTree(self.child.pid, self_pid=os.getpid(),
+                                ignore_pids=lambda: set(HELPER_PIDS))
+        for cpu in self._pending_reaped:
+            self.tree.add_reaped(cpu)
+        self.host_stats = HostStats()
+        self.gpu = self._create_gpu_sampler()
+        self._tree_ready.set()
+        deadline = time.monotonic()
+        while True:
+            self._sample_once()
+            deadline += self.interval
+            delay = deadline - time.monotonic()
+            if delay < 0:  # fell behind (suspended machine): skip, don't burst
+                deadline = time.monotonic()
+                delay = 0.0
+            if self.stop_sampling.wait(delay):
+                break
+        self._sample_once()  # the final state, exited processes accounted
+
+    def _create_gpu_sampler(self):
+        try:
+            from xprof.agent.gpu_sampler import GpuSampler
+        except ImportError:
+            return None
+        try:
+            return GpuSampler.create(os.environ.get("CUDA_VISIBLE_DEVICES"))
+        except Exception as exc:
+            WARN.warn("gpu-init", f"GPU sampling is off: {exc}")
+            return None
+
+    def _sample_once(self) -> None:
+        ts = time.time()
+        row: dict[str, Any] = {"ts": ts}
+        try:
+            row.update(self.tree.sample(ts))
+        except Exception as exc:
+            WARN.warn("tree", f"process sampling failed: {exc}")
+        try:
+            row.update(self.host_stats.sample())
+        except Exception as exc:
+            WARN.warn("host", f"host sampling failed: {exc}")
+        self.samples.append(row)
+        self.stats.add_sample(row)
+        if self.gpu is not None:
+            try:
+                from xprof.records import as_row
+
+                for gpu_sample in self.gpu.sample(ts, self.tree.pids()):
+                    gpu_row = as_row(gpu_sample)
+                    self.gpu_samples.append(gpu_row)
+                    self.stats.add_gpu(gpu_row)
+            except Exception as exc:
+                WARN.warn("gpu", f"GPU sampling failed: {exc}")
+        try:
+            orphans = [p for p in launch.own_children()
+                       if p != self.child.pid and p not in self._helper_pids()]
+            launch.reap_orphans(orphans, self.on_reaped)
+        except Exception as exc:
+            WARN.warn("reap", f"reaping orphans failed: {exc}")
+
+    @staticmethod
+    def _helper_pids() -> set[int]:
+        from xprof.agent.context import HELPER_PIDS
+
+        return set(HELPER_PIDS)
+
+    # -- writer thread ----------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        self._flush()
+        self._gather_context()
+        while not self.stop_writing.wait(self.flush_interval):
+            self._flush()
+
+    def _gather_context(self) -> None:
+        """git state and packages: slow-ish helpers, run once after the first flush."""
+        from xprof.agent import context
+
+        from xprof.redact import Redactor, secret_argv_values, secret_env_values
+
+        cwd = Path.cwd()
+        try:
+            self.run_update["git"] = context.git_state(cwd)
+            if self.settings["packages"]:
+                packages = context.installed_packages(self.opts.command)
+            else:
+                packages = None
+            redactor = Redactor(secret_env_values(os.environ) |
+                                secret_argv_values(self.opts.command))
+            env = context.environment(os.environ, redactor)
+            env["packages"] = packages
+            self.run_update["environment"] = env
+        except Exception as exc:
+            WARN.warn("context", f"could not record git/environment: {exc}")
+
+    def _open_store(self) -> bool:
+        if self.store is not None:
+            return True
+        try:
+            from xprof.store import Store
+
+            self.store = Store.open(self.settings.store_url)
+        except Exception as exc:
+            WARN.warn("store-open", f"store unavailable, keeping samples in memory: {exc}")
+            return False
+        return True
+
+    def _create_run(self) -> None:
+        from xprof.agent import context
+        from xprof.agent.host_stats import host_hardware
+
+        from xprof.redact import Redactor, secret_argv_values, secret_env_values
+
+        opts = self.opts
+        self.redactor = Redactor(secret_env_values(os.environ) |
+                                 secret_argv_values(opts.command))
+        argv_params = context.params_from_argv(opts.command[1:])
+        params = {k: (v, "argv") for k, v in self.redactor.mapping(argv_params).items()}
+        params.update({k: (v, "flag") for k, v in self.redactor.mapping(opts.params).items()})
+        now = dt.datetime.now(dt.UTC)
+        self.hardware = host_hardware()
+        if self.gpu is not None:
+            try:
+                self.hardware.update(self.gpu.hardware())
+            except Exception as exc:
+                WARN.warn("gpu-hw", f"could not read GPU hardware: {exc}")
+        row = {
+            "id": self.run_id,
+            "name": opts.name or generate_name(),
+            "project": opts.project or context.default_project(Path.cwd()),
+            "status": "running",
+            "started_at": self.started_at,
+            "heartbeat_at": now,
+            "interval_s": self.interval,
+            "flush_interval_s": self.flush_interval,
+            "command": self.redactor.argv(opts.command),
+            "cwd": str(Path.cwd()),
+            **self.host_info,
+            "hardware": self.hardware,
+            "objective_name": opts.objective[0] if opts.objective else None,
+            "objective_mode": opts.objective[1] if opts.objective else None,
+            "agent_version": _version(),
+        }
+        self.name = row["name"]
+        self.store.create_run(row, params=params, tags=self.redactor.mapping(opts.tags))
+        self.run_created = True
+
+    def _collect_metrics(self) -> None:
+        """Metrics from stdout lines and from xprof.log's file, in arrival order."""
+        while self.stdout_metrics:
+            ts, step, values = self.stdout_metrics.popleft()
+            self._add_metrics(ts, step, values, "stdout")
+        try:
+            with open(self.metrics_path, "rb") as fh:
+                fh.seek(self.metrics_offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            WARN.warn("metrics-file", f"cannot read logged metrics: {exc}")
+            return
+        end = data.rfind(b"\n") + 1
+        self.metrics_offset += end
+        for line in data[:end].splitlines():
+            try:
+                record = json.loads(line)
+                self._add_metrics(float(record["ts"]), record.get("step"),
+                                  record["metrics"], "log")
+            except (ValueError, KeyError, TypeError):
+                WARN.warn("metrics-line", "skipped a malformed xprof.log line")
+
+    def _add_metrics(self, ts: float, step: int | None, values: dict, source: str) -> None:
+        for key, value in values.items():
+            self.metric_seq += 1
+            self.metrics_pending.append({"seq": self.metric_seq, "key": str(key)[:200],
+                                         "value": float(value), "step": step, "ts": ts,
+                                         "source": source})
+            self.stats.add_metric(str(key), float(value), step)
+
+    def _flush(self, final_update: dict[str, Any] | None = None) -> bool:
+        """Write what is pending; keep it (bounded) for the next try if the store fails."""
+        if not self._open_store():
+            return False
+        try:
+            if not self.run_created:
+                if not self._tree_ready.wait(5):
+                    return False
+                self._create_run()
+            self._collect_metrics()
+            samples = list(self.samples)
+            gpu_samples = list(self.gpu_samples)
+            metrics = list(self.metrics_pending)
+            update = {**self.run_update, **(final_update or {}),
+                      "heartbeat_at": dt.datetime.now(dt.UTC)}
+            self.store.write_batch(self.run_id, self.host, samples=samples,
+                                   gpu_samples=gpu_samples, metrics=metrics, run_update=update)
+        except Exception as exc:
+            WARN.warn(f"flush:{type(exc).__name__}",
+                      f"store write failed, will retry: {str(exc).splitlines()[0]}")
+            return False
+        for _ in samples:
+            self.samples.popleft()
+        for _ in gpu_samples:
+            self.gpu_samples.popleft()
+        del self.metrics_pending[:len(metrics)]
+        for key in update:
+            self.run_update.pop(key, None)
+        return True
+
+    # -- the end ----------------------------------------------------------------------------
+    def finish(self, status: int, code: int, ended_at: dt.datetime, pump: OutputPump) -> None:
+        tree_pids: Callable[[], list[int]] = lambda: [  # noqa: E731
+            p for p in launch.own_children() if p not in self._helper_pids()]
+        launch.wait_for_leftovers(tree_pids, self.on_reaped)
+        self.stop_sampling.set()
+        self._sampler.join(timeout=10)
+        pump.join(timeout=2)
+        self.stop_writing.set()
+        self._writer.join(timeout=30)
+        if self.opts.metrics_file is not None:
+            self._read_metrics_file(self.opts.metrics_file)
+        identity = self._identity_fields()
+        final = self._final_fields(status, code, ended_at, pump, identity)
+        written = False
+        for attempt in range(3):
+            if self._flush(final):
+                written = True
+                break
+            time.sleep(0.5 * (attempt + 1))
+        if self.identity is not None:
+            self.identity.stop()
+        if self.gpu is not None:
+            self.gpu.close()
+        extra: list[str] = []
+        if written:
+            extra = self._price_and_advise()
+        else:
+            WARN.warn("final", "the run's end could not be stored; it will show as crashed")
+        if not self.opts.quiet:
+            from xprof.agent.summary import render_summary
+
+            print(render_summary(self, final, extra, stored=written), file=sys.stderr)
+
+    def _identity_fields(self) -> dict[str, Any]:
+        if self.identity is None:
+            return {}
+        try:
+            identity = self.identity.result(self.settings["identity_timeout"])
+            fields = identity.run_fields()
+            interruption = self.identity.interruption()
+            if interruption:
+                fields["cloud"] = {**(fields.get("cloud") or {}), "interruption": interruption}
+            return fields
+        except Exception as exc:
+            WARN.warn("identity-result", f"cloud identity unavailable: {exc}")
+            return {}
+
+    def _read_metrics_file(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            WARN.warn("metrics-file-missing", f"--metrics-file {path} was not written")
+            return
+        except (OSError, ValueError) as exc:
+            WARN.warn("metrics-file-bad", f"--metrics-file {path}: not JSON ({exc})")
+            return
+        records = data if isinstance(data, list) else [data]
+        now = time.time()
+        for record in records:
+            if isinstance(record, dict):
+                step = record.pop("step", None)
+                values = {k: v for k, v in record.items()
+                          if isinstance(v, int | float) and not isinstance(v, bool)}
+                self._add_metrics(now, step, values, "file")
+
+    def _final_fields(self, status: int, code: int, ended_at: dt.datetime, pump: OutputPump,
+                      identity: dict[str, Any]) -> dict[str, Any]:
+        if os.WIFSIGNALED(status):
+            state, signum = "killed", os.WTERMSIG(status)
+        else:
+            state, signum = ("finished" if code == 0 else "failed"), None
+        hardware = dict(getattr(self, "hardware", {}) or {})
+        if self.gpu is not None:
+            try:
+                hardware["gpus_used"] = sorted(self.gpu.used_gpus())
+            except Exception as exc:
+                WARN.warn("gpu-used", f"could not read GPUs used: {exc}")
+        redactor = getattr(self, "redactor", None)
+        tail = pump.tail()
+        return {
+            "status": state,
+            "exit_code": code,
+            "signal": signum,
+            "ended_at": ended_at,
+            "duration_s": (ended_at - self.started_at).total_seconds(),
+            "cpu_seconds": self.stats.cpu_seconds,
+            "peak_rss_bytes": self.stats.rss_peak,
+            "summary": self.stats.summary(),
+            "hardware": hardware,
+            "output_tail": redactor.text(tail) if redactor else tail,
+            **identity,
+        }
+
+    def _price_and_advise(self) -> list[str]:
+        """The run's estimate and top recommendation, from the catalog only."""
+        lines: list[str] = []
+        try:
+            from xprof.collector.estimate import estimate_run
+        except ImportError:
+            return lines
+        try:
+            lines.append(estimate_run(self.store, self.run_id, self.settings).summary_line())
+        except Exception as exc:
+            WARN.warn("estimate", f"could not estimate the run's cost: {exc}")
+        try:
+            from xprof.collector.advise import advise_run
+        except ImportError:
+            return lines
+        try:
+            recs = advise_run(self.store, self.run_id, self.settings)
+            if recs:
+                lines.append(f"advice: {recs[0].title}")
+        except Exception as exc:
+            WARN.warn("advise", f"could not compute recommendations: {exc}")
+        return lines
+
+
+class RunStats:
+    """Running figures for the summary: kept compactly, percentiles at the end."""
+
+    def __init__(self) -> None:
+        self.cpu_cores = array("d")
+        self.rss_peak: int | None = None
+        self.cpu_seconds: float | None = None
+        self.gpu_util: dict[int, array] = {}
+        self.gpu_run_mem_peak: dict[int, int] = {}
+        self.gpu_mem_peak: dict[int, int] = {}
+        self.gpu_mem_total: dict[int, int] = {}
+        self.gpu_used: set[int] = set()
+        self.metrics: dict[str, tuple[float, int | None]] = {}
+
+    def add_sample(self, row: dict[str, Any]) -> None:
+        if row.get("cpu_cores") is not None:
+            self.cpu_cores.append(row["cpu_cores"])
+        if row.get("rss_bytes") is not None:
+            self.rss_peak = max(self.rss_peak or 0, row["rss_bytes"])
+        if row.get("cpu_seconds_total") is not None:
+            self.cpu_seconds = row["cpu_seconds_total"]
+
+    def add_gpu(self, row: dict[str, Any]) -> None:
+        if row.get("mig_index", -1) != -1:
+            return
+        index = row["gpu_index"]
+        if row.get("used_by_run"):
+            self.gpu_used.add(index)
+        if row.get("util_gpu_pct") is not None:
+            self.gpu_util.setdefault(index, array("d")).append(row["util_gpu_pct"])
+        for key, peaks in (("run_mem_used_bytes", self.gpu_run_mem_peak),
+                           ("mem_used_bytes", self.gpu_mem_peak)):
+            if row.get(key) is not None:
+                peaks[index] = max(peaks.get(index, 0), row[key])
+        if row.get("mem_total_bytes"):
+            self.gpu_mem_total[index] = row["mem_total_bytes"]
+
+    def add_metric(self, key: str, value: float, step: int | None) -> None:
+        self.metrics[key] = (value, step)
+
+    def summary(self) -> dict[str, Any]:
+        from xprof.stats import percentile
+
+        out: dict[str, Any] = {
+            "cpu_cores_p50": percentile(self.cpu_cores, 50),
+            "cpu_cores_p95": percentile(self.cpu_cores, 95),
+            "cpu_cores_p99_5": percentile(self.cpu_cores, 99.5),
+            "cpu_cores_max": max(self.cpu_cores) if self.cpu_cores else None,
+            "rss_peak_bytes": self.rss_peak,
+            "samples": len(self.cpu_cores) + 1,
+        }
+        if self.gpu_util or self.gpu_mem_peak:
+            used = sorted(self.gpu_used)
+            out["gpus_used"] = used
+            out["gpu"] = {
+                str(i): {
+                    "util_p50": percentile(self.gpu_util.get(i, []), 50),
+                    "util_p95": percentile(self.gpu_util.get(i, []), 95),
+                    "run_mem_peak_bytes": self.gpu_run_mem_peak.get(i),
+                    "mem_peak_bytes": self.gpu_mem_peak.get(i),
+                    "mem_total_bytes": self.gpu_mem_total.get(i),
+                }
+                for i in sorted(set(self.gpu_util) | set(self.gpu_mem_peak))
+            }
+            util_used = [v for i in used for v in self.gpu_util.get(i, [])]
+            out["gpu_util_p50"] = percentile(util_used, 50)
+            out["gpu_util_p95"] = percentile(util_used, 95)
+        return out
+
+
+def generate_name() -> str:
+    """A memorable run name such as ``brisk-otter-17``."""
+    import random
+
+    from coolname import generate
+
+    return "-".join(generate(2)) + f"-{random.randint(10, 99)}"
+
+
+def _version() -> str:
+    from xprof import __version__
+
+    return __version__

@@ -1,0 +1,96 @@
+"""The few lines ``xprof run`` prints on stderr when the command ends."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xprof.agent.runner import Agent
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def gpu_lines(summary: dict[str, Any], hardware: dict[str, Any]) -> list[str]:
+    """Util p50/p95 and memory peak per used GPU, and GPUs the run never used."""
+    gpus = summary.get("gpu") or {}
+    if not gpus:
+        return []
+    used = set(summary.get("gpus_used") or [])
+    lines = []
+    for index, figures in gpus.items():
+        if int(index) not in used:
+            continue
+        mem = figures.get("run_mem_peak_bytes") or figures.get("mem_peak_bytes")
+        total = figures.get("mem_total_bytes")
+        util = (f"util p50 {_num(figures.get('util_p50'), '.0f')}% · "
+                f"p95 {_num(figures.get('util_p95'), '.0f')}%"
+                if figures.get("util_p50") is not None else "util n/a")
+        lines.append(f"GPU {index}: {util} · mem peak {human_bytes(mem)}"
+                     + (f" of {human_bytes(total)}" if total else ""))
+    unused = sorted(int(i) for i in gpus if int(i) not in used)
+    if unused:
+        lines.append("never used: " + ", ".join(f"GPU {i}" for i in unused)
+                     + f" of {hardware.get('gpu_count', len(gpus))} on this machine")
+    return lines
+
+
+def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored: bool) -> str:
+    """name, id, status, duration, CPU and memory, GPUs, metrics, cost, advice."""
+    summary = final.get("summary") or {}
+    status = final["status"]
+    exit_part = (f"signal {final['signal']}" if final.get("signal")
+                 else f"exit {final['exit_code']}")
+    rows = [f"xprof: {getattr(agent, 'name', '?')} ({agent.run_id[:8]}) {status} ({exit_part}) "
+            f"in {human_duration(final.get('duration_s'))}"]
+
+    def row(label: str, text: str) -> None:
+        rows.append(f"  {label:<8} {text}")
+
+    row("cpu", f"{_num(summary.get('cpu_cores_p50'))} cores p50 · "
+               f"{_num(summary.get('cpu_cores_p95'))} p95 · "
+               f"{_num(summary.get('cpu_cores_max'))} max · "
+               f"peak RSS {human_bytes(summary.get('rss_peak_bytes'))}")
+    for line in gpu_lines(summary, final.get("hardware") or {}):
+        row("gpu", line)
+    metrics = agent.stats.metrics
+    if metrics:
+        objective = agent.opts.objective
+        parts = []
+        if objective and objective[0] in metrics:
+            parts.append(f"{objective[0]} {metrics[objective[0]][0]:g} (objective, {objective[1]})")
+        parts += [f"{k} {v:g}" for k, (v, _) in list(metrics.items())[:8]
+                  if not objective or k != objective[0]]
+        row("metrics", " · ".join(parts))
+    for line in extra:
+        label, _, text = line.partition(": ") if line.startswith("advice: ") else ("cost", "", line)
+        row(label, text)
+    if stored:
+        row("details", f"xprof show {agent.run_id[:8]}")
+    else:
+        row("store", "not recorded: the store could not be written (see warnings above)")
+    return "\n".join(rows)

@@ -1,0 +1,349 @@
+"""Where a run's estimated cost comes from: catalog price × duration × the run's share.
+
+``estimate_run`` is called by the agent the moment a run ends and by ``xprof collect`` for
+runs that lack an estimate. It reads the run row and the catalog only (no pandas, no cloud
+SDK) and stores one ``costs`` row (source ``estimate``, basis ``list``) with a copy of the
+price it used.
+
+Rules, in order:
+
+- **Duration** is ``duration_s`` (else ``ended_at - started_at``; a crashed run is priced up
+  to its last heartbeat). It is multiplied by the hourly rate as one span, so a run across
+  midnight costs exactly duration × rate.
+- **On a cloud** (provider aws, gcp or azure): the catalog price of (provider, instance
+  type, region). GCP N1 machines with GPUs are looked up under ``n1-…+<accelerator>:<n>``.
+  Spot (or preemptible) runs use the spot price; without one they use on-demand and the
+  amount is marked an upper bound. An instance type the catalog lacks gives no amount, with
+  the reason — never $0.
+- **Off any cloud** (provider none, unknown or not recorded): the configured hourly rate
+  ``offcloud_rate`` if set, else the cheapest on-demand instance of ``offcloud_provider`` /
+  ``offcloud_region`` (default aws / us-east-1) that covers the machine's GPUs (model via
+  :mod:`gpu_names`, and count), vCPUs and memory, shown as an equivalent. When no instance
+  covers the vCPUs and memory too, the cheapest covering the GPUs is used and says so.
+- **Share** of the machine: on a GPU machine, the GPUs the run used over the GPUs on the
+  machine (the instance's GPUs on a cloud, else those NVML saw). A run that used no GPU on a
+  GPU machine, a CPU-only machine, or a run whose GPU use is unknown pays for the whole
+  machine: it held the machine and nobody else could be billed for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+from xprof.collector import catalog
+from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
+
+from xprof import schema
+from xprof.settings import Settings
+from xprof.store import Store, effective_status, utcnow
+
+ON_CLOUD = frozenset(catalog.PROVIDERS)
+SPOT_LIFECYCLES = frozenset({"spot", "preemptible", "low-priority", "low priority"})
+_NANO = Decimal("1e-9")
+_SECONDS_PER_HOUR = Decimal(3600)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The estimated cost of one run. ``amount`` None means unknown; ``reason`` says why."""
+
+    amount: Decimal | None
+    currency: str
+    reason: str | None
+    run_id: str = ""
+    method: str | None = None  # catalog | equivalent | configured-rate
+    price: catalog.Price | None = None  # the catalog row used (a copy)
+    rate: Decimal | None = None  # hourly rate applied, before the share
+    lifecycle: str = "on-demand"
+    upper_bound: bool = False
+    used_gpus: int | None = None  # share = used_gpus / machine_gpus; None: whole machine
+    machine_gpus: int | None = None
+    duration_s: float | None = None
+    period_start: dt.datetime | None = None
+    period_end: dt.datetime | None = None
+    basis: str = "list"
+    note: str | None = None  # e.g. "until last heartbeat", "covers the GPUs only"
+
+    @property
+    def share(self) -> Fraction:
+        """The run's share of the machine (1 for the whole machine)."""
+        if self.used_gpus is None or not self.machine_gpus:
+            return Fraction(1)
+        return Fraction(self.used_gpus, self.machine_gpus)
+
+    def summary_line(self) -> str:
+        """One line for the run summary, e.g. ``est. $4.12 (p3.2xlarge on-demand, us-east-1,
+        $3.06/h, 1h21m)``."""
+        if self.amount is None:
+            return f"cost unknown: {self.reason}"
+        amount = ("≤ " if self.upper_bound else "") + format_money(self.amount, self.currency)
+        rate = format_rate(self.rate, self.currency) if self.rate is not None else "?"
+        share = f" × {self.used_gpus}/{self.machine_gpus} GPUs" if self.share < 1 else ""
+        duration = format_duration(self.duration_s or 0)
+        if self.note == "until last heartbeat":
+            duration += " until last heartbeat"
+        if self.method == "configured-rate":
+            return f"est. {amount} (off-cloud rate {rate}{share}, {duration})"
+        p = self.price
+        assert p is not None
+        if self.method == "equivalent":
+            extra = " for the GPUs only" if self.note == "covers the GPUs only" else ""
+            return (f"est. {amount} (≈ {p.instance_type} on-demand equivalent{extra}, "
+                    f"{p.provider} {p.region}, {rate}{share}, {duration})")
+        kind = "spot priced at on-demand" if self.upper_bound else self.lifecycle
+        return f"est. {amount} ({p.instance_type} {kind}, {p.region}, {rate}{share}, {duration})"
+
+    def detail(self) -> dict[str, Any]:
+        """The ``costs.detail`` JSON: price copy, its date and source, share, method."""
+        share = self.share
+        return {
+            "method": self.method,
+            "reason": self.reason,
+            "note": self.note,
+            "price": self.price.to_json() if self.price else None,
+            "price_as_of": self.price.as_of.isoformat() if self.price else None,
+            "price_source": self.price.source if self.price else
+            ("offcloud_rate setting" if self.method == "configured-rate" else None),
+            "rate_per_hour": None if self.rate is None else str(self.rate),
+            "lifecycle": self.lifecycle,
+            "share": {"used_gpus": self.used_gpus, "machine_gpus": self.machine_gpus,
+                      "fraction": float(share), "text": f"{share.numerator}/{share.denominator}"},
+            "duration_s": self.duration_s,
+            "summary": self.summary_line(),
+        }
+
+
+# -- formatting ---------------------------------------------------------------------------------
+def _symbol(currency: str) -> tuple[str, str]:
+    return ("$", "") if currency == "USD" else ("", f" {currency}")
+
+
+def format_money(value: Decimal, currency: str = "USD") -> str:
+    """``$4.12``; amounts under a cent keep two significant digits (``$0.00042``)."""
+    before, after = _symbol(currency)
+    if value == 0 or abs(value) >= Decimal("0.01"):
+        text = f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
+    else:
+        exponent = value.adjusted() - 1  # two significant digits
+        text = f"{value.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP):f}"
+    return f"{before}{text}{after}"
+
+
+def format_rate(value: Decimal, currency: str = "USD") -> str:
+    """``$3.06/h``; rates under 10 cents keep four decimals (``$0.0416/h``)."""
+    before, after = _symbol(currency)
+    places = Decimal("0.01") if value >= Decimal("0.1") else Decimal("0.0001")
+    return f"{before}{value.quantize(places, rounding=ROUND_HALF_UP)}{after}/h"
+
+
+def format_duration(seconds: float) -> str:
+    """``45s``, ``4m``, ``7m30s``, ``1h21m``, ``2d3h``."""
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+# -- the estimate ------------------------------------------------------------------------------
+def _period(run: dict[str, Any]) -> tuple[float | None, dt.datetime | None, str | None]:
+    """(duration seconds, period end, note) of a run; duration None while it still runs."""
+    start = run["started_at"]
+    if run.get("duration_s") is not None:
+        duration = float(run["duration_s"])
+        return duration, run.get("ended_at") or start + dt.timedelta(seconds=duration), None
+    if run.get("ended_at") is not None:
+        return (run["ended_at"] - start).total_seconds(), run["ended_at"], None
+    if run.get("status") == "crashed" and run.get("heartbeat_at") is not None:
+        end = run["heartbeat_at"]
+        return max(0.0, (end - start).total_seconds()), end, "until last heartbeat"
+    return None, None, None
+
+
+def _region(run: dict[str, Any], provider: str) -> str | None:
+    if run.get("cloud_region"):
+        return run["cloud_region"]
+    zone = run.get("cloud_zone")
+    if not zone:
+        return None
+    if provider == "aws":  # us-east-1a -> us-east-1
+        return zone.rstrip("abcdefghijklmnopqrstuvwxyz") or None
+    if provider == "gcp":  # us-central1-a -> us-central1
+        return zone.rsplit("-", 1)[0]
+    return None
+
+
+def _used_gpus(hardware: dict[str, Any]) -> int | None:
+    """GPUs the run used, or None when it used none or nobody knows (whole machine)."""
+    used = hardware.get("gpus_used")
+    if not used:
+        return None
+    return len(set(used))
+
+
+def _amount(rate: Decimal, duration_s: float, used: int | None, total: int | None) -> Decimal:
+    value = rate * Decimal(repr(duration_s)) / _SECONDS_PER_HOUR
+    if used is not None and total:
+        value = value * min(used, total) / total
+    return value.quantize(_NANO, rounding=ROUND_HALF_EVEN)
+
+
+def _unknown(run: dict[str, Any], reason: str, **fields: Any) -> Estimate:
+    return Estimate(amount=None, currency=catalog.CURRENCY, reason=reason, run_id=run["id"],
+                    **fields)
+
+
+def compute_estimate(store: Store, run: dict[str, Any], settings: Settings) -> Estimate:
+    """The estimate of a run row (nothing stored); see the module's rules."""
+    duration, end, note = _period(run)
+    base = {"period_start": run["started_at"], "period_end": end, "duration_s": duration,
+            "note": note}
+    if duration is None:
+        return _unknown(run, "the run has not ended", **base)
+    hardware = run.get("hardware") or {}
+    provider = (run.get("cloud_provider") or "none").lower()
+    if provider in ON_CLOUD:
+        return _on_cloud(store, run, provider, hardware, duration, base)
+    return _off_cloud(store, run, hardware, duration, base, settings)
+
+
+def _on_cloud(store: Store, run: dict[str, Any], provider: str, hardware: dict[str, Any],
+              duration: float, base: dict[str, Any]) -> Estimate:
+    instance_type = run.get("instance_type")
+    region = _region(run, provider)
+    if not instance_type:
+        return _unknown(run, f"the {provider} instance type was not recorded", **base)
+    if not region:
+        return _unknown(run, f"the {provider} region of {instance_type} was not recorded",
+                        **base)
+    key = instance_type
+    gpu_count = int(hardware.get("gpu_count") or 0)
+    if provider == "gcp" and "+" not in key and key.startswith("n1-") and gpu_count:
+        gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
+        key = (gcp_n1_key(key, gpu, gpu_count) if gpu else None) or key
+    price = catalog.price_of(store, provider, key, region)
+    if price is None:
+        elsewhere = catalog.regions_of(store, provider, key)
+        if elsewhere:
+            shown = ", ".join(elsewhere[:5]) + (", …" if len(elsewhere) > 5 else "")
+            reason = (f"{key} has no {provider} price for {region} in the catalog (priced in "
+                      f"{shown}); try `xprof prices update --provider {provider} "
+                      f"--region {region}`")
+        else:
+            reason = f"instance type {key} not in the {provider} catalog"
+        return _unknown(run, reason, **base)
+    spot = (run.get("lifecycle") or "on-demand").lower() in SPOT_LIFECYCLES
+    lifecycle = "spot" if spot else "on-demand"
+    rate, upper_bound = (price.spot, False) if spot else (price.on_demand, False)
+    if rate is None and spot:
+        rate, upper_bound = price.on_demand, True
+    if rate is None:
+        return _unknown(run, f"the catalog has no {lifecycle} price for {key} in {region}",
+                        price=price, lifecycle=lifecycle, **base)
+    used = _used_gpus(hardware)
+    total = price.gpus or gpu_count or None
+    if not total:
+        used = None
+    return Estimate(amount=_amount(rate, duration, used, total), currency=price.currency,
+                    reason=None, run_id=run["id"], method="catalog", price=price, rate=rate,
+                    lifecycle=lifecycle, upper_bound=upper_bound, used_gpus=used,
+                    machine_gpus=total if used is not None else None, **base)
+
+
+def _off_cloud(store: Store, run: dict[str, Any], hardware: dict[str, Any], duration: float,
+               base: dict[str, Any], settings: Settings) -> Estimate:
+    gpu_count = int(hardware.get("gpu_count") or 0)
+    used = _used_gpus(hardware) if gpu_count else None
+    machine = gpu_count if used is not None else None
+    configured = settings.get("offcloud_rate")
+    if configured:
+        rate = Decimal(repr(float(configured)))
+        return Estimate(amount=_amount(rate, duration, used, machine), currency=catalog.CURRENCY,
+                        reason=None, run_id=run["id"], method="configured-rate", rate=rate,
+                        used_gpus=used, machine_gpus=machine, **base)
+    provider = settings.get("offcloud_provider") or "aws"
+    region = settings.get("offcloud_region") or "us-east-1"
+    vcpus = hardware.get("cpu_count")
+    memory = hardware.get("memory_bytes")
+    if not vcpus and not memory and not gpu_count:
+        return _unknown(run, "the machine's hardware was not recorded; set offcloud_rate "
+                             "(XPROF_OFFCLOUD_RATE) to price this machine", **base)
+    memory_gib = memory / 2**30 if memory else None
+    gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
+    price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu, gpu_count=gpu_count,
+                                        vcpus=vcpus, memory_gib=memory_gib)
+    note = base.pop("note")
+    if price is None and gpu_count:
+        price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu,
+                                            gpu_count=gpu_count, vcpus=None, memory_gib=None)
+        note = note or ("covers the GPUs only" if price else None)
+    if price is None or price.on_demand is None:
+        if gpu_count:
+            what = f"{gpu_count}× {gpu.label() if gpu else 'unnamed'} GPU"
+        else:
+            what = f"{vcpus} vCPUs and {memory_gib or 0:.1f} GiB without GPUs"
+        return _unknown(run, f"no {provider} {region} instance in the catalog covers this "
+                             f"machine ({what}); set offcloud_rate (XPROF_OFFCLOUD_RATE) to "
+                             "price it", note=note, **base)
+    return Estimate(amount=_amount(price.on_demand, duration, used, machine),
+                    currency=price.currency, reason=None, run_id=run["id"], method="equivalent",
+                    price=price, rate=price.on_demand, used_gpus=used, machine_gpus=machine,
+                    note=note, **base)
+
+
+# -- storing -----------------------------------------------------------------------------------
+def write_estimate(store: Store, run: dict[str, Any], estimate: Estimate) -> None:
+    """Store the estimate as the run's only ``estimate`` cost row (replacing an older one)."""
+    c = schema.costs
+    detail = estimate.detail()
+    with store.write() as conn:
+        conn.execute(c.delete().where(c.c.run_id == run["id"], c.c.source == "estimate"))
+        conn.execute(c.insert().values(
+            kind="run", run_id=run["id"], resource_id=run.get("instance_id"),
+            source="estimate", basis=estimate.basis, period_start=estimate.period_start,
+            period_end=estimate.period_end, amount=estimate.amount, currency=estimate.currency,
+            upper_bound=estimate.upper_bound, detail=detail, computed_at=utcnow()))
+
+
+def estimate_run(store: Store, run_id: str, settings: Settings | None = None) -> Estimate:
+    """Compute and store the estimate of one ended run; replaces a previous estimate row.
+
+    A run still running gets an unknown estimate (``reason`` says so) and nothing is stored.
+    """
+    catalog.seed_prices(store)  # a store created before the catalog existed has none yet
+    run = store.find_run(run_id)
+    estimate = compute_estimate(store, run, settings if settings is not None else Settings())
+    if estimate.period_end is not None:
+        write_estimate(store, run, estimate)
+    return estimate
+
+
+def runs_needing_estimate(store: Store, *, everything: bool = False) -> list[str]:
+    """Ids of ended runs with no estimate, or only an unknown one (all ended runs if
+    ``everything``), oldest first."""
+    r, c = schema.runs, schema.costs
+    query = sa.select(r.c.id, r.c.status, r.c.heartbeat_at, r.c.flush_interval_s,
+                      r.c.ended_at).order_by(r.c.started_at)
+    if not everything:
+        known = sa.exists().where(c.c.run_id == r.c.id, c.c.source == "estimate",
+                                  c.c.amount.is_not(None))
+        query = query.where(~known)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    now = utcnow()
+    return [row.id for row in rows
+            if row.ended_at is not None
+            or effective_status(row.status, row.heartbeat_at, row.flush_interval_s, now)
+            == "crashed"]
+

@@ -1,0 +1,142 @@
+"""What every page shares: the store (cached), cached queries, URL state, the empty-store
+welcome and safe text. Pages lay out; SQL stays in ``queries``; ranking in ``ranking``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+
+from xprof.dashboard import queries
+from xprof.dashboard.formatting import escape_markdown
+from xprof.settings import ConfigError, Settings
+from xprof.store import Store, StoreError
+from xprof.storeurl import redact_url
+
+CACHE_TTL_S = 30
+FIRST_COMMAND = "xprof run -- python train.py"
+
+
+def store_url() -> str:
+    """The store the dashboard reads: ``XPROF_STORE`` (set by `xprof dashboard --store`),
+    else the configured default."""
+    return os.environ.get("XPROF_STORE") or Settings().store_url
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(url: str) -> Store:
+    return Store.open(url)
+
+
+def store() -> Store:
+    """The open store; a one-line error on the page (and stop) when it cannot be opened."""
+    try:
+        return _open_store(store_url())
+    except (StoreError, ConfigError) as exc:
+        st.error(str(exc))
+        st.stop()
+        raise  # unreachable: st.stop() ends the script
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _load(url: str, name: str, args: tuple[tuple[str, Any], ...]) -> Any:
+    return getattr(queries, name)(_open_store(url), **dict(args))
+
+
+def load(name: str, **kwargs: Any) -> Any:
+    """``queries.<name>(store, **kwargs)``, cached for CACHE_TTL_S seconds per store URL."""
+    store()  # surfaces an unreadable store as a page error first
+    return _load(store_url(), name, tuple(sorted(kwargs.items())))
+
+
+def forget_cached_queries() -> None:
+    """Drop cached query results (after the dashboard itself wrote)."""
+    _load.clear()
+
+
+# -- URL state ------------------------------------------------------------------------------
+
+def url_value(param: str, default: str | None = None) -> str | None:
+    return st.query_params.get(param, default)
+
+
+def set_url_value(param: str, value: Any) -> None:
+    if value is None or value == "" or value == []:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif isinstance(value, list | tuple):
+        st.query_params[param] = [str(v) for v in value]
+    elif st.query_params.get(param) != str(value):
+        st.query_params[param] = str(value)
+
+
+def url_selectbox(label: str, options: Sequence[Any], param: str, default: Any = None,
+                  format_func: Callable[[Any], str] = str, **kwargs: Any) -> Any:
+    """A selectbox whose choice lives in the URL (``?param=value``), so links keep it."""
+    options = list(options)
+    if not options:
+        return None
+    wanted = url_value(param)
+    index = next((i for i, o in enumerate(options) if str(o) == wanted), None)
+    if index is None:
+        index = options.index(default) if default in options else 0
+    value = st.selectbox(label, options, index=index, key=f"url_{param}",
+                         format_func=format_func, **kwargs)
+    set_url_value(param, value)
+    return value
+
+
+def url_text(label: str, param: str, **kwargs: Any) -> str:
+    """A text input kept in the URL."""
+    value = st.text_input(label, value=url_value(param, "") or "", key=f"url_{param}", **kwargs)
+    set_url_value(param, value.strip())
+    return value.strip()
+
+
+def url_multiselect(label: str, options: Sequence[Any], param: str, **kwargs: Any) -> list:
+    """A multiselect kept in the URL (repeated ``?param=a&param=b``)."""
+    wanted = set(st.query_params.get_all(param))
+    default = [o for o in options if str(o) in wanted]
+    value = st.multiselect(label, list(options), default=default, key=f"url_{param}", **kwargs)
+    set_url_value(param, value)
+    return value
+
+
+# -- shared blocks --------------------------------------------------------------------------
+
+def md(text: object) -> str:
+    """User text (names, tags, params) made safe to put inside Markdown."""
+    return escape_markdown(text)
+
+
+def stop_if_empty() -> None:
+    """On an empty store, show how to record the first run and end the page."""
+    if load("run_count") > 0:
+        return
+    st.title("Welcome to xprof")
+    st.markdown("No runs are recorded in this store yet. Wrap any training command to record "
+                "what it used, what it cost and what it reached:")
+    st.code(FIRST_COMMAND, language="bash")
+    st.markdown("Name the metric to rank by with `--objective`, and log it from the script:")
+    st.code("xprof run --objective val_acc:max -- python train.py --lr 3e-4\n\n"
+            "# in train.py\nimport xprof\nxprof.log(step=epoch, val_acc=acc)", language="bash")
+    st.caption(f"Store: {md(redact_url(store_url()))} · this page refreshes every "
+               f"{CACHE_TTL_S} s")
+    st.stop()
+
+
+def project_picker(sidebar: bool = True) -> str:
+    """Pick the project (kept in the URL); most recently active first."""
+    table = load("projects")
+    names = table["project"].tolist()
+    where = st.sidebar if sidebar else st
+    with where:
+        return url_selectbox("Project", names, "project", default=names[0] if names else None)
+
+
+def run_label(names: dict[str, str]) -> Callable[[str], str]:
+    """format_func for run-id pickers: ``name · id[:8]``."""
+    return lambda run_id: f"{names.get(run_id, '?')} · {run_id[:8]}"

@@ -1,0 +1,238 @@
+"""``xprof ls``, ``xprof show``, ``xprof rm``, ``xprof config``: reading what runs recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from xprof.cli import BadInput
+from xprof.settings import ConfigError, Settings
+
+
+def open_store(url: str | None):
+    """The store named by --store / XPROF_STORE / the default; BadInput if it cannot open."""
+    from xprof.store import Store, StoreError
+
+    try:
+        settings = Settings(flags={"store": url})
+        return Store.open(settings.store_url)
+    except (ConfigError, StoreError) as exc:
+        raise BadInput(str(exc)) from exc
+
+
+def store_option(func: Callable) -> Callable:
+    return click.option("--store", metavar="URL",
+                        help="Store URL (default: $XPROF_STORE, else $XPROF_HOME/xprof.db).")(func)
+
+
+def output_options(func: Callable) -> Callable:
+    """--json for pipes; a table for people (the default)."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    """``2026-11-01``, an ISO time, or a span back from now: ``30m``, ``12h``, ``7d``."""
+    if not value:
+        return None
+    match = re.fullmatch(r"(\d+)([mhdw])", value.strip())
+    if match:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return dt.datetime.now(dt.UTC) - dt.timedelta(**{unit: int(match.group(1))})
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadInput(f"--since {value!r}: expected a date (2026-11-01), a time or a span "
+                       "such as 12h or 7d") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def format_cost(cost: dict[str, Any] | None) -> str:
+    if not cost:
+        return "-"
+    if cost["amount"] is None:
+        return "unknown"
+    mark = "" if cost["source"] == "billed" else "~"
+    bound = "≤" if cost.get("upper_bound") else ""
+    symbol = "$" if cost["currency"] == "USD" else f"{cost['currency']} "
+    return f"{bound}{mark}{symbol}{cost['amount']:.2f}"
+
+
+def print_table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.command()
+@click.option("--project", help="Only runs of this project.")
+@click.option("--tag", "tags", multiple=True, metavar="K=V", help="Only runs with this tag.")
+@click.option("--status", type=click.Choice(["running", "finished", "failed", "killed",
+                                             "crashed"]), help="Only runs in this state.")
+@click.option("--since", metavar="WHEN", help="Only runs started since: 2026-11-01, 12h, 7d.")
+@click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most N runs.")
+@store_option
+@output_options
+def ls(project, tags, status, since, limit, store, as_json) -> None:
+    """List recent runs, newest first.
+
+    \b
+    Examples:
+      xprof ls --project digits --since 7d
+      xprof ls --status crashed --json | jq '.[].id'
+    """
+    from xprof.agent.cli import parse_pairs
+    from xprof.agent.summary import human_duration
+
+    tag_map = parse_pairs(tags, "--tag")
+    since_at = parse_since(since)
+    db = open_store(store)
+    runs = db.list_runs(project=project, status=status, since=since_at, tags=tag_map,
+                        limit=limit)
+    costs = db.run_costs([r["id"] for r in runs])
+    if as_json:
+        click.echo(json.dumps([to_jsonable({
+            k: r[k] for k in ("id", "name", "project", "status", "exit_code", "started_at",
+                              "ended_at", "duration_s", "instance_type", "cloud_provider")}
+            | {"cost": costs.get(r["id"])}) for r in runs], indent=2))
+        return
+    if not runs:
+        click.echo("No runs yet. Record one with: xprof run -- python train.py", err=True)
+        return
+    print_table([[r["id"][:8], r["name"], r["project"], r["status"],
+                  r["started_at"].strftime("%Y-%m-%d %H:%M"),
+                  human_duration(r["duration_s"]) if r["duration_s"] is not None else "-",
+                  format_cost(costs.get(r["id"]))] for r in runs],
+                ["ID", "NAME", "PROJECT", "STATUS", "STARTED (UTC)", "DURATION", "COST"])
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@store_option
+@output_options
+def show(run_ref, store, as_json) -> None:
+    """Show everything recorded about RUN (an id, a unique id prefix, or a name).
+
+    \b
+    Example:
+      xprof show brisk-otter-17
+    """
+    from xprof.store import StoreError
+
+    db = open_store(store)
+    try:
+        run = db.find_run(run_ref)
+    except StoreError as exc:
+        raise BadInput(str(exc)) from exc
+    details = db.run_details(run["id"])
+    record = {**run, **details, "cost": db.run_costs([run["id"]]).get(run["id"])}
+    if as_json:
+        click.echo(json.dumps(to_jsonable(record), indent=2))
+        return
+    from xprof.agent.summary import human_bytes, human_duration
+
+    summary = run.get("summary") or {}
+    lines = [
+        f"{run['name']}  ({run['id']})",
+        f"  project    {run['project']}",
+        f"  status     {run['status']}  exit {run['exit_code']}",
+        f"  started    {run['started_at']:%Y-%m-%d %H:%M:%S} UTC  duration "
+        f"{human_duration(run['duration_s'])}",
+        f"  command    {' '.join(run['command'])}",
+        f"  host       {run['host']}  user {run['user']}  {run['os']}  Python {run['python']}",
+        f"  cloud      {run['cloud_provider'] or '-'} {run['instance_type'] or ''} "
+        f"{run['cloud_region'] or ''} {run['lifecycle'] or ''}".rstrip(),
+        f"  cpu        p50 {summary.get('cpu_cores_p50')} p95 {summary.get('cpu_cores_p95')} "
+        f"cores; {run['cpu_seconds']} CPU-s; peak RSS {human_bytes(run['peak_rss_bytes'])}",
+        f"  cost       {format_cost(record['cost'])}",
+    ]
+    if run.get("git"):
+        git = run["git"]
+        lines.append(f"  git        {git.get('repo')} {git.get('branch')} "
+                     f"{(git.get('commit') or '')[:12]}{' dirty' if git.get('dirty') else ''}")
+    for title, mapping in (("params", details["params"]), ("tags", details["tags"])):
+        if mapping:
+            lines.append(f"  {title:<10} " + " ".join(f"{k}={v}" for k, v in mapping.items()))
+    if details["metrics"]:
+        lines.append("  metrics    " + " ".join(
+            f"{k}={m['value']:g}" for k, m in details["metrics"].items()))
+    counts = details["counts"]
+    lines.append(f"  recorded   {counts['samples']} samples, {counts['gpu_samples']} GPU samples,"
+                 f" {counts['metrics']} metric values")
+    for rec in details["recommendations"]:
+        lines.append(f"  advice     [{rec['status']}] {rec['title']}")
+    click.echo("\n".join(lines))
+
+
+@click.command()
+@click.argument("run_refs", nargs=-1, required=True, metavar="RUN...")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@store_option
+def rm(run_refs, yes, store) -> None:
+    """Delete runs (ids, unique id prefixes or names) with their samples, metrics and costs.
+
+    \b
+    Example:
+      xprof rm brisk-otter-17 -y
+    """
+    from xprof.store import StoreError
+
+    db = open_store(store)
+    try:
+        runs = [db.find_run(ref) for ref in run_refs]
+    except StoreError as exc:
+        raise BadInput(str(exc)) from exc
+    names = ", ".join(f"{r['name']} ({r['id'][:8]})" for r in runs)
+    if not yes:
+        click.confirm(f"Delete {names}?", abort=True, err=True)
+    count = db.delete_runs(r["id"] for r in runs)
+    click.echo(f"Deleted {count} run{'s' if count != 1 else ''}: {names}", err=True)
+
+
+@click.command()
+@output_options
+def config(as_json) -> None:
+    """Show every setting: its value, environment variable and meaning.
+
+    Settings come from flags, then environment variables, then $XPROF_HOME/config.toml
+    (keys as listed here), then defaults.
+
+    \b
+    Example:
+      xprof config --json
+    """
+    try:
+        settings = Settings()
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    items = settings.items()
+    if as_json:
+        click.echo(json.dumps({s.key: v for s, v in items}, indent=2, default=str))
+        return
+    print_table([[s.key, repr(v), s.env or "", s.doc] for s, v in items],
+                ["KEY", "VALUE", "ENV", "MEANING"])
