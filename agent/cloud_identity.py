@@ -140,9 +140,15 @@ class IdentityResolver:
         ``{"provider", "action", "time", "seen_at"}``; None if none came."""
         return self._interruption
 
-    def stop(self) -> None:
-        """Stop watching for spot notices (returns at once; the thread is a daemon)."""
+    def stop(self, wait: float = 0.0) -> bool:
+        """Stop watching for spot notices; wait up to ``wait`` s for the thread to end
+        (default: return at once, the thread is a daemon). True when it has ended."""
         self._stopped.set()
+        if self._thread is None:
+            return True
+        if wait > 0:
+            self._thread.join(wait)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         client: MetadataClient | None = None

@@ -7,6 +7,7 @@ A figure that cannot be read is None; ``sample()`` never raises.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -53,17 +54,16 @@ def _meminfo(data: bytes) -> tuple[int, int]:
 
 
 class HostStats:
-    """Host CPU and memory; the first ``sample()`` covers the time since construction."""
+    """Host CPU and memory; the first ``sample()`` covers the time since construction.
+    ``procfs=False`` reads through psutil even on Linux."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, procfs: bool = True) -> None:
         self._logged: set[str] = set()
         self._fds: dict[str, int] = {}
-        if sys.platform.startswith("linux"):
+        if procfs and sys.platform.startswith("linux"):
             for name in ("stat", "meminfo"):
-                try:
+                with contextlib.suppress(OSError):
                     self._fds[name] = os.open(f"/proc/{name}", os.O_RDONLY | os.O_CLOEXEC)
-                except OSError:
-                    pass
         self._last_cpu: tuple[int, int, int] | None = None
         self._last_cpu = self._read_cpu()
 

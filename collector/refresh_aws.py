@@ -23,6 +23,7 @@ from typing import Any
 
 from xprof.collector import catalog
 from xprof.collector.catalog import Price, RefreshError, RefreshResult
+
 from xprof.store import Store
 
 SOURCE = "aws-price-list-api"

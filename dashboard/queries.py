@@ -110,6 +110,19 @@ def _cost_columns(frame: pd.DataFrame) -> pd.DataFrame:
                                "currency_max"])
 
 
+def run_cost(store: Store, run_id: str, basis: str = "billed") -> dict[str, Any]:
+    """The run's cost under the counting rule: cost, currency, cost_source, cost_state,
+    upper_bound, cost_reason (cost None unless the state is billed or estimate)."""
+    totals = _run_cost_totals(basis)
+    with store.read() as conn:
+        frame = _frame(conn, sa.select(totals).where(totals.c.run_id == run_id))
+    if frame.empty:
+        frame = pd.DataFrame([{"run_id": run_id, "cost_source": None, "cost_rows": 0,
+                               "cost_known": 0, "cost_sum": None, "currency_min": None,
+                               "currency_max": None, "upper_bound": 0, "cost_reason": None}])
+    return _cost_columns(frame).iloc[0].to_dict()
+
+
 # -- projects and runs ----------------------------------------------------------------------
 
 def run_count(store: Store) -> int:

@@ -5,7 +5,7 @@ welcome and safe text. Pages lay out; SQL stays in ``queries``; ranking in ``ran
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -58,52 +58,8 @@ def forget_cached_queries() -> None:
 
 
 # -- URL state ------------------------------------------------------------------------------
-
-def url_value(param: str, default: str | None = None) -> str | None:
-    return st.query_params.get(param, default)
-
-
-def set_url_value(param: str, value: Any) -> None:
-    if value is None or value == "" or value == []:
-        if param in st.query_params:
-            del st.query_params[param]
-    elif isinstance(value, list | tuple):
-        st.query_params[param] = [str(v) for v in value]
-    elif st.query_params.get(param) != str(value):
-        st.query_params[param] = str(value)
-
-
-def url_selectbox(label: str, options: Sequence[Any], param: str, default: Any = None,
-                  format_func: Callable[[Any], str] = str, **kwargs: Any) -> Any:
-    """A selectbox whose choice lives in the URL (``?param=value``), so links keep it."""
-    options = list(options)
-    if not options:
-        return None
-    wanted = url_value(param)
-    index = next((i for i, o in enumerate(options) if str(o) == wanted), None)
-    if index is None:
-        index = options.index(default) if default in options else 0
-    value = st.selectbox(label, options, index=index, key=f"url_{param}",
-                         format_func=format_func, **kwargs)
-    set_url_value(param, value)
-    return value
-
-
-def url_text(label: str, param: str, **kwargs: Any) -> str:
-    """A text input kept in the URL."""
-    value = st.text_input(label, value=url_value(param, "") or "", key=f"url_{param}", **kwargs)
-    set_url_value(param, value.strip())
-    return value.strip()
-
-
-def url_multiselect(label: str, options: Sequence[Any], param: str, **kwargs: Any) -> list:
-    """A multiselect kept in the URL (repeated ``?param=a&param=b``)."""
-    wanted = set(st.query_params.get_all(param))
-    default = [o for o in options if str(o) in wanted]
-    value = st.multiselect(label, list(options), default=default, key=f"url_{param}", **kwargs)
-    set_url_value(param, value)
-    return value
-
+# Widgets whose value belongs in a shareable link use ``bind="query-params"``: the widget key is
+# the URL parameter (``?project=digits&objective=val_acc``).
 
 # -- shared blocks --------------------------------------------------------------------------
 
@@ -130,11 +86,9 @@ def stop_if_empty() -> None:
 
 def project_picker(sidebar: bool = True) -> str:
     """Pick the project (kept in the URL); most recently active first."""
-    table = load("projects")
-    names = table["project"].tolist()
+    names = load("projects")["project"].tolist()
     where = st.sidebar if sidebar else st
-    with where:
-        return url_selectbox("Project", names, "project", default=names[0] if names else None)
+    return where.selectbox("Project", names, key="project", bind="query-params")
 
 
 def run_label(names: dict[str, str]) -> Callable[[str], str]:

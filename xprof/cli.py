@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("xprof.runs_cli:show", "Show everything recorded about one run."),
     "rm": ("xprof.runs_cli:rm", "Delete runs and everything recorded with them."),
     "config": ("xprof.runs_cli:config", "Show every setting, its value and where it came from."),
+    "prices": ("xprof.collector.cli:prices", "Show and refresh the price catalog."),
+    "collect": ("xprof.collector.cli:collect", "Price runs: estimates for runs that lack one."),
 }
 
 
@@ -48,8 +50,9 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def main(self, *args, **kwargs):  # type: ignore[override]
+        kwargs["standalone_mode"] = False
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:

@@ -91,6 +91,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Base URL of the GCP metadata server."),
     Setting("azure_imds_url", "XPROF_AZURE_IMDS_URL", str, "http://169.254.169.254",
             "Base URL of the Azure instance metadata service."),
+    Setting("azure_prices_url", "XPROF_AZURE_PRICES_URL", str,
+            "https://prices.azure.com/api/retail/prices",
+            "Azure Retail Prices API that `xprof prices update --provider azure` reads."),
     Setting("dmi_dir", "XPROF_DMI_DIR", str, "/sys/class/dmi/id",
             "Folder of the DMI files (sys_vendor, ...) read to tell which cloud this machine "
             "is on; a folder that does not exist means the machine has none."),

@@ -1,9 +1,10 @@
 """Local instance-metadata servers on 127.0.0.1 speaking the AWS, GCP and Azure protocols.
 
 Each server runs in a daemon thread on an ephemeral port, records every request it gets
-(method, path, headers) and can be told to:
+(method, path, headers; also as ``"<name>: <METHOD> <path>"`` in its EventLog, which
+servers and tests may share to assert the order of events) and can be told to:
 - ``hang=True``: hold every request until ``release()`` (records ``held`` / ``released``);
-- ``not_found=True``: answer 404 to everything;
+- ``not_found=True``: answer 404 to everything; ``fail_status=500``: answer that to everything;
 - announce a spot interruption (``spot_action`` / ``preempted`` / ``preempt``), also while
   running (set the attribute).
 AWS also: ``refuse_token=403|404|405`` refuses the IMDSv2 token PUT and then serves IMDSv1;
@@ -99,9 +100,10 @@ class MetadataServer:
     name = "metadata"
 
     def __init__(self, *, hang: bool = False, not_found: bool = False,
-                 events: EventLog | None = None) -> None:
+                 fail_status: int | None = None, events: EventLog | None = None) -> None:
         self.hang = hang
         self.not_found = not_found
+        self.fail_status = fail_status
         self.events = events or EventLog()
         self.requests: list[Seen] = []
         self.holding = threading.Event()   # set while a request is being held
@@ -140,12 +142,15 @@ class MetadataServer:
     def handle(self, method: str, path: str, headers: dict[str, str]) -> Answer:
         with self._lock:
             self.requests.append(Seen(method, path, {k.lower(): v for k, v in headers.items()}))
+        self.events.add(f"{self.name}: {method} {path}")
         if self.hang and not self._release.is_set():
             self.events.add(f"{self.name}: held")
             self.holding.set()
             self._release.wait(HOLD_LIMIT_S)
         if self.not_found:
             return self.text(404, "Not Found")
+        if self.fail_status:
+            return self.text(self.fail_status, "Internal Server Error")
         return self.answer(method, urlsplit(path), {k.lower(): v for k, v in headers.items()})
 
     def answer(self, method: str, url: Any, headers: dict[str, str]) -> Answer:
@@ -307,6 +312,15 @@ class AzureImdsServer(MetadataServer):
                     "Description": "", "EventSource": "Platform", "DurationInSeconds": -1})
             return self.json(200, {"DocumentIncarnation": 1 + len(events), "Events": events})
         return self.json(404, {"error": "Not found"})
+
+
+class WitnessServer(MetadataServer):
+    """Answers 200 to anything: a child process GETs it to put its own steps in the log."""
+
+    name = "child"
+
+    def answer(self, method: str, url: Any, headers: dict[str, str]) -> Answer:
+        return self.text(200, "ok")
 
 
 SERVERS = {"aws": AwsImdsServer, "gcp": GcpMetadataServer, "azure": AzureImdsServer}

@@ -1,0 +1,20 @@
+"""The dashboard's entrypoint: declares the pages and routes between them, nothing else.
+
+Started by ``xprof dashboard`` (``streamlit run dashboard/app.py``); the store comes from
+``XPROF_STORE``.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="xprof", page_icon="📉", layout="wide")
+
+pages = [
+    st.Page("pages/leaderboard.py", title="Leaderboard", icon="🏆", url_path="leaderboard",
+            default=True),
+    st.Page("pages/run.py", title="Run", icon="🔎", url_path="run"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    st.Page("pages/recommendations.py", title="Recommendations", icon="💡",
+            url_path="recommendations"),
+    st.Page("pages/spend.py", title="Spend", icon="💸", url_path="spend"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,222 @@
+"""Leaderboard: a project's runs ranked by what they bought per unit of money."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from xprof.dashboard import charts, ranking, ui
+from xprof.dashboard.formatting import money, number, per_money_label
+from xprof.dashboard.queries import BASES, COST_STATES
+
+LOWER_IS_BETTER = ("loss", "err", "perplex", "mse", "mae", "rmse", "wer", "cer", "latency")
+SORTS = {"rank": "rank (metric per money)", "objective": "objective", "cost": "cost",
+         "duration_s": "duration", "started_at": "newest", "gpu_util_p50": "GPU util"}
+
+ui.store()
+ui.stop_if_empty()
+project = ui.project_picker()
+info = ui.load("projects").set_index("project").loc[project]
+declared = info["objective_name"]
+keys = ui.load("metric_keys", project=project)
+objectives = sorted(set(keys) | ({declared} if declared else set()))
+
+st.title("Leaderboard")
+st.caption(f"Project **{ui.md(project)}** · {info['runs']} runs")
+
+left, mid, right = st.columns(3)
+objective = left.selectbox("Objective", objectives, index=objectives.index(declared)
+                           if declared in objectives else 0, key="objective",
+                           bind="query-params",
+                           help="The metric to rank by; its value is the last one logged.",
+                           placeholder="no metric logged yet")
+guess = "min" if objective and any(w in objective.lower() for w in LOWER_IS_BETTER) else "max"
+default_mode = info["objective_mode"] if objective == declared and info["objective_mode"] \
+    else guess
+mode = mid.radio("Better is", ["max", "min"], index=["max", "min"].index(default_mode),
+                 key="mode", bind="query-params", horizontal=True,
+                 format_func={"max": "higher", "min": "lower"}.get)
+basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params",
+                        help="billed: what the bill charged; effective: amortised "
+                             "commitments; list: on-demand price. Runs without billing yet "
+                             "show their estimate.")
+
+runs = ui.load("leaderboard", project=project, objective=objective, basis=basis)
+
+with st.sidebar:
+    st.subheader("Filters")
+    statuses = st.multiselect("Status", sorted(runs["status"].unique()), key="status",
+                              bind="query-params")
+    tag_table = ui.load("run_tags", project=project)
+    tag_pairs = sorted(set(tag_table["key"] + "=" + tag_table["value"].fillna("")))
+    tags = st.multiselect("Tags", tag_pairs, key="tag", bind="query-params")
+    instances = st.multiselect("Instance type",
+                               sorted(runs["instance_type"].fillna("(none)").unique()),
+                               key="instance", bind="query-params")
+    cost_states = st.multiselect("Cost", list(COST_STATES), key="cost", bind="query-params")
+    first = st.date_input("Started from", value=None, key="from", bind="query-params")
+    last = st.date_input("Started until", value=None, key="until", bind="query-params")
+
+tagged = None
+if tags:
+    pairs = tag_table["key"] + "=" + tag_table["value"].fillna("")
+    hits = tag_table[pairs.isin(tags)].groupby("run_id")["key"].nunique()
+    tagged = hits[hits == len(tags)].index
+start = pd.Timestamp(first, tz="UTC") if first else None
+end = pd.Timestamp(last + dt.timedelta(days=1), tz="UTC") if last else None
+shown = ranking.select_runs(runs, statuses=statuses, instance_types=instances,
+                            cost_states=cost_states, run_ids=tagged, start=start, end=end)
+
+currencies = sorted(shown["currency"].dropna().unique())
+currency = currencies[0] if currencies else "USD"
+if len(currencies) > 1:
+    currency = st.selectbox("Currency", currencies, key="currency", bind="query-params",
+                            help="Costs in different currencies are never added or compared; "
+                                 "rank within one.")
+    shown = shown[shown["currency"].isna() | (shown["currency"] == currency)]
+per = per_money_label(currency)
+
+b_col, t_col, s_col = st.columns(3)
+baseline_text = b_col.text_input(
+    "Baseline", key="baseline", bind="query-params",
+    help="Score = (objective − baseline) / cost when higher is better (baseline 0 by default); "
+         "(baseline − objective) / cost when lower is better (default: the project's worst "
+         "value, which then scores 0).")
+target_text = t_col.text_input("Target", key="target", bind="query-params",
+                               help="Find the cheapest run whose objective reaches this.")
+sort = s_col.selectbox("Sort by", list(SORTS), format_func=SORTS.get, key="sort",
+                       bind="query-params")
+
+
+def _number(text: str, what: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        st.warning(f"{what} {ui.md(text)} is not a number; ignored.")
+        return None
+
+
+baseline = _number(baseline_text, "Baseline")
+if baseline is None and mode == "min":
+    baseline = ranking.default_baseline(runs["objective"], mode)
+target = _number(target_text, "Target")
+
+ranked = ranking.rank_runs(shown, mode, baseline)
+ranked["frontier"] = ranking.pareto_frontier(ranked, mode)
+scored = ranked[ranked["score"].notna()]
+unpriced = int(ranked["cost"].isna().sum())
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Runs shown", len(ranked))
+c2.metric("Priced", f"{len(ranked) - unpriced}",
+          help="Runs with a known cost: billed where the bill arrived, else estimated.")
+if not scored.empty:
+    best = scored.iloc[0]
+    c3.metric(f"Best {objective} {per}", number(best["score"]))
+    c3.caption(f"{ui.md(best['name'])} · {objective} {number(best['objective'])} · "
+               f"{money(best['cost'], best['currency'])}")
+else:
+    c3.metric(f"Best {per}", "—")
+c4.metric("On the frontier", int(ranked["frontier"].sum()))
+
+if not objective:
+    st.info("No metric logged in this project yet: log one with `xprof.log(val_acc=...)` and "
+            "name it with `xprof run --objective val_acc:max`.")
+if unpriced:
+    not_priced = int((ranked["cost_state"] == "not priced").sum())
+    st.caption(f"{unpriced} run(s) without a usable cost ({not_priced} not yet priced: run "
+               "`xprof collect`); they are listed last and never on the frontier.")
+if mode == "min" and baseline is not None:
+    st.caption(f"Lower is better: score = ({number(baseline)} − {ui.md(objective)}) / cost.")
+
+if target is not None:
+    reached = ranking.cheapest_to_target(ranked, mode, target)
+    if reached.empty:
+        st.info(f"No priced run reaches {ui.md(objective)} "
+                f"{'≥' if mode == 'max' else '≤'} {number(target)} yet.")
+    for _, hit in reached.iterrows():
+        st.success(f"Cheapest run reaching {number(target)}: **{ui.md(hit['name'])}** — "
+                   f"{objective} {number(hit['objective'])} for "
+                   f"{money(hit['cost'], hit['currency'])} ({hit['cost_source']})")
+
+if sort != "rank":
+    ascending = sort == "cost"
+    key = ranking.cost_as_float(ranked["cost"]) if sort == "cost" else ranked[sort]
+    if sort == "objective" and mode == "min":
+        ascending = True
+    ranked = ranked.assign(_k=key).sort_values("_k", ascending=ascending,
+                                               na_position="last").drop(columns="_k")
+
+table = pd.DataFrame({
+    "rank": ranked["rank"], "name": ranked["name"].astype(str),
+    "objective": ranked["objective"], "score": ranked["score"],
+    "cost": ranking.cost_as_float(ranked["cost"]).round(6), "currency": ranked["currency"],
+    "cost_state": ranked["cost_state"], "frontier": ranked["frontier"],
+    "duration_min": (ranked["duration_s"] / 60).round(2),
+    "instance_type": ranked["instance_type"], "gpu_util_p50": ranked["gpu_util_p50"],
+    "cpu_cores_p50": ranked["cpu_cores_p50"], "status": ranked["status"],
+    "started_at": ranked["started_at"], "run_id": ranked["run_id"],
+    "open": "run?run=" + ranked["run_id"],
+})
+st.dataframe(table, hide_index=True, key="leaderboard", column_config={
+    "rank": st.column_config.NumberColumn("rank", help=f"by {objective} {per}, 1 = best"),
+    "objective": st.column_config.NumberColumn(objective or "objective", format="%.4f"),
+    "score": st.column_config.NumberColumn(f"{objective} {per}", format="%.4g"),
+    "cost": st.column_config.NumberColumn("cost", format="%.4f",
+                                          help="billed where known, else estimated"),
+    "cost_state": st.column_config.TextColumn("cost source"),
+    "frontier": st.column_config.CheckboxColumn("frontier"),
+    "duration_min": st.column_config.NumberColumn("duration (min)", format="%.1f"),
+    "gpu_util_p50": st.column_config.NumberColumn("GPU util p50 %", format="%.0f"),
+    "cpu_cores_p50": st.column_config.NumberColumn("CPU cores p50", format="%.2f"),
+    "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
+    "open": st.column_config.LinkColumn("run page", display_text="open"),
+})
+
+st.subheader("Objective vs cost")
+frontier_runs = ranked[ranked["frontier"]].copy()
+if frontier_runs.empty:
+    st.info("The frontier needs runs with both a cost and the objective.")
+else:
+    st.altair_chart(charts.frontier_chart(ranked, objective, mode, currency),
+                    width="stretch")
+    frontier_runs["_c"] = ranking.cost_as_float(frontier_runs["cost"])
+    frontier_runs = frontier_runs.sort_values("_c")
+    st.dataframe(pd.DataFrame({
+        "name": frontier_runs["name"].astype(str),
+        "cost": frontier_runs["_c"].round(6), "currency": frontier_runs["currency"],
+        "objective": frontier_runs["objective"], "score": frontier_runs["score"],
+        "run_id": frontier_runs["run_id"],
+    }), hide_index=True, key="frontier")
+
+st.subheader("Repeated runs")
+if st.toggle("Group runs with the same params (seeds ignored)", key="group",
+             bind="query-params"):
+    params = ui.load("run_params", project=project)
+    signatures = ranking.param_signature(params, ranked["run_id"])
+    groups = ranking.group_repeats(ranked, signatures)
+
+    def _pm(mean: object, std: object, fmt: str) -> str:
+        if mean is None or pd.isna(mean):
+            return "—"
+        text = format(float(mean), fmt)
+        return text if std is None or pd.isna(std) else f"{text} ± {format(float(std), fmt)}"
+
+    st.dataframe(pd.DataFrame({
+        "params": groups["signature"].replace("", "(no params)"),
+        "n": groups["n"],
+        "objective": [_pm(m, s, ".4f") for m, s in zip(groups["objective_mean"],
+                                                        groups["objective_std"], strict=True)],
+        "cost": [_pm(m, s, ".4f") for m, s in zip(groups["cost_mean"], groups["cost_std"],
+                                                   strict=True)],
+        "currency": groups["currency"],
+        "score": [_pm(m, s, ".4g") for m, s in zip(groups["score_mean"], groups["score_std"],
+                                                    strict=True)],
+        "objective_mean": groups["objective_mean"], "objective_std": groups["objective_std"],
+        "score_mean": groups["score_mean"],
+        "runs": [", ".join(map(str, names)) for names in groups["names"]],
+    }), hide_index=True, key="groups")
