@@ -180,7 +180,7 @@ class IdentityResolver:
                 log.warning("%s interruption notice: %s at %s", notice["provider"],
                             notice["action"], notice.get("time"))
                 return
-            next_poll += self._poll_interval
+            next_poll = max(next_poll + self._poll_interval, time.monotonic())  # no bursts
             if self._stopped.wait(max(0.0, next_poll - time.monotonic())):
                 return
 

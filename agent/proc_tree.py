@@ -143,8 +143,10 @@ def _read_once(path: str) -> bytes:
 def _parse_stat(data: bytes) -> _Stat:
     rest = data[data.rindex(b")") + 2:].split()  # comm may hold spaces and ")"
     cpu_ticks = int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])
+    # a zombie, or a process whose memory is already gone on its way out, is no longer live
+    dead = rest[0] in (b"Z", b"X") or rest[20] == b"0"
     return _Stat(ppid=int(rest[1]), start=float(rest[19]), cpu_s=cpu_ticks / _TICKS,
-                 rss=int(rest[21]) * _PAGE_SIZE, threads=int(rest[17]), zombie=rest[0] == b"Z")
+                 rss=int(rest[21]) * _PAGE_SIZE, threads=int(rest[17]), zombie=dead)
 
 
 def _parse_io(data: bytes) -> tuple[int, int]:

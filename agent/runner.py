@@ -237,6 +237,7 @@ class Agent:
     def _write_loop(self) -> None:
         self._flush()
         self._gather_context()
+        _warm_imports()
         while not self.stop_writing.wait(self.flush_interval):
             self._flush()
 
@@ -561,6 +562,17 @@ class RunStats:
             out["gpu_util_p50"] = percentile(util_used, 50)
             out["gpu_util_p95"] = percentile(util_used, 95)
         return out
+
+
+def _warm_imports() -> None:
+    """Import what the end of the run needs while the run is still going, so the exit is fast."""
+    import importlib
+
+    for module in ("xprof.agent.summary", "xprof.collector.estimate", "xprof.collector.advise"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 def generate_name() -> str:

@@ -94,3 +94,30 @@ def project_picker(sidebar: bool = True) -> str:
 def run_label(names: dict[str, str]) -> Callable[[str], str]:
     """format_func for run-id pickers: ``name · id[:8]``."""
     return lambda run_id: f"{names.get(run_id, '?')} · {run_id[:8]}"
+
+
+LOWER_IS_BETTER = ("loss", "err", "perplex", "mse", "mae", "rmse", "wer", "cer", "latency")
+
+
+def objective_picker(project: str, left: Any = st, right: Any = st) -> tuple[str | None, str]:
+    """The objective (default: the project's ``--objective``) and its mode, kept in the URL.
+
+    A metric nobody declared is taken as lower-is-better when its name says loss/error.
+    """
+    info = load("projects").set_index("project").loc[project]
+    declared = info["objective_name"]
+    keys = load("metric_keys", project=project)
+    options = sorted(set(keys) | ({declared} if declared else set()))
+    objective = left.selectbox(
+        "Objective", options, index=options.index(declared) if declared in options else
+        (0 if options else None), key="objective", bind="query-params",
+        help="The metric to rank by; a run's value is the last one it logged.",
+        placeholder="no metric logged yet")
+    guess = "min" if objective and any(w in objective.lower() for w in LOWER_IS_BETTER) \
+        else "max"
+    default = info["objective_mode"] if objective == declared and info["objective_mode"] \
+        else guess
+    mode = right.radio("Better is", ["max", "min"], index=["max", "min"].index(default),
+                       key="mode", bind="query-params", horizontal=True,
+                       format_func={"max": "higher", "min": "lower"}.get)
+    return objective, mode

@@ -11,33 +11,19 @@ from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import money, number, per_money_label
 from xprof.dashboard.queries import BASES, COST_STATES
 
-LOWER_IS_BETTER = ("loss", "err", "perplex", "mse", "mae", "rmse", "wer", "cer", "latency")
 SORTS = {"rank": "rank (metric per money)", "objective": "objective", "cost": "cost",
          "duration_s": "duration", "started_at": "newest", "gpu_util_p50": "GPU util"}
 
 ui.store()
 ui.stop_if_empty()
 project = ui.project_picker()
-info = ui.load("projects").set_index("project").loc[project]
-declared = info["objective_name"]
-keys = ui.load("metric_keys", project=project)
-objectives = sorted(set(keys) | ({declared} if declared else set()))
+runs_in_project = ui.load("projects").set_index("project").loc[project, "runs"]
 
 st.title("Leaderboard")
-st.caption(f"Project **{ui.md(project)}** · {info['runs']} runs")
+st.caption(f"Project **{ui.md(project)}** · {runs_in_project} runs")
 
 left, mid, right = st.columns(3)
-objective = left.selectbox("Objective", objectives, index=objectives.index(declared)
-                           if declared in objectives else 0, key="objective",
-                           bind="query-params",
-                           help="The metric to rank by; its value is the last one logged.",
-                           placeholder="no metric logged yet")
-guess = "min" if objective and any(w in objective.lower() for w in LOWER_IS_BETTER) else "max"
-default_mode = info["objective_mode"] if objective == declared and info["objective_mode"] \
-    else guess
-mode = mid.radio("Better is", ["max", "min"], index=["max", "min"].index(default_mode),
-                 key="mode", bind="query-params", horizontal=True,
-                 format_func={"max": "higher", "min": "lower"}.get)
+objective, mode = ui.objective_picker(project, left, mid)
 basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params",
                         help="billed: what the bill charged; effective: amortised "
                              "commitments; list: on-demand price. Runs without billing yet "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from xprof.agent.cloud_identity import IdentityResolver
+from xprof.agent.cloud_identity import AZURE_ASSET_TAG, IdentityResolver, provider_from_dmi
 
 from tests.agent.imds_servers import (
     SERVERS,
@@ -133,3 +133,17 @@ def test_instance_type_alone_replaces_the_detected_one(tmp_path, servers):
     identity = IdentityResolver.start(settings).result(WAIT_S)
     assert (identity.provider, identity.instance_id, identity.instance_type) == (
         "aws", "i-0abc1234def567890", "p4d.24xlarge")
+
+
+@pytest.mark.parametrize(("dmi", "cloud"), [
+    ({"sys_vendor": "Amazon EC2", "product_name": "m7i.large"}, "aws"),
+    ({"sys_vendor": "Xen", "bios_vendor": "Xen", "bios_version": "4.11.amazon"}, "aws"),
+    ({"sys_vendor": "Google", "product_name": "Google Compute Engine"}, "gcp"),
+    ({"sys_vendor": "Microsoft Corporation", "chassis_asset_tag": AZURE_ASSET_TAG}, "azure"),
+    ({"sys_vendor": "Microsoft Corporation", "product_name": "Virtual Machine"}, "none"),
+    ({"sys_vendor": "QEMU", "product_name": "Standard PC (Q35 + ICH9, 2009)"}, "none"),
+    ({"sys_vendor": "LENOVO", "product_name": "20XW0026US"}, "none"),
+])
+def test_dmi_strings_name_the_cloud(dmi, cloud):
+    """Nitro and Xen EC2, GCE and Azure DMI strings name their cloud; others name none."""
+    assert provider_from_dmi(dmi) == cloud

@@ -62,3 +62,12 @@ def test_answer_without_flavor_header_is_not_gcp(tmp_path):
     assert identity.instance_id is None
     assert identity.error == ("gcp metadata: not a GCP metadata server "
                               "(no Metadata-Flavor: Google)")
+
+
+def test_default_host_is_asked_by_address():
+    """The default metadata.google.internal is asked at 169.254.169.254: no DNS lookup."""
+    from xprof.agent.imds_gcp import GcpMetadata
+
+    assert GcpMetadata("http://metadata.google.internal", 1.0).base_url == \
+        "http://169.254.169.254"
+    assert GcpMetadata("http://127.0.0.1:8080", 1.0).base_url == "http://127.0.0.1:8080"

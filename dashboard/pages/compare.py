@@ -1,0 +1,99 @@
+"""Compare: runs side by side (params diff, curves, cost and efficiency), and two groups of
+repeated runs judged by a Welch t-test."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from xprof.dashboard import charts, ranking, ui
+from xprof.dashboard.formatting import number, p_value, per_money_label
+from xprof.dashboard.queries import BASES
+
+ui.store()
+ui.stop_if_empty()
+project = ui.project_picker()
+st.title("Compare")
+left, mid, right = st.columns(3)
+objective, mode = ui.objective_picker(project, left, mid)
+basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params")
+
+runs = ui.load("leaderboard", project=project, objective=objective, basis=basis)
+ranked = ranking.rank_runs(runs, mode, ranking.default_baseline(runs["objective"], mode))
+names = dict(zip(ranked["run_id"], ranked["name"].astype(str), strict=True))
+picked = st.multiselect("Runs", ranked["run_id"].tolist(), key="runs", bind="query-params",
+                        format_func=ui.run_label(names),
+                        help="Pick two or more runs of the project.")
+
+if len(picked) >= 2:
+    chosen = ranked.set_index("run_id").loc[picked].reset_index()
+    label = [f"{names[r]} · {r[:8]}" for r in picked]
+    st.subheader("Cost and efficiency")
+    st.dataframe(pd.DataFrame({
+        "run": label, "objective": chosen["objective"],
+        "cost": ranking.cost_as_float(chosen["cost"]).round(6), "currency": chosen["currency"],
+        "cost source": chosen["cost_state"], "score": chosen["score"],
+        "duration (min)": (chosen["duration_s"] / 60).round(2),
+        "instance type": chosen["instance_type"], "GPU util p50 %": chosen["gpu_util_p50"],
+    }), hide_index=True, key="compare_runs")
+
+    st.subheader("Params")
+    params = ui.load("run_params", run_ids=tuple(picked))
+    wide = (params.pivot_table(index="key", columns="run_id", values="value", aggfunc="first")
+            .reindex(columns=picked) if not params.empty else pd.DataFrame(columns=picked))
+    wide.columns = label
+    wide = wide.astype(object).where(wide.notna(), None)
+    differs = wide.apply(lambda row: len({str(v) for v in row}) > 1, axis=1)
+    table = wide.assign(differs=differs).reset_index().rename(columns={"index": "param"})
+    st.dataframe(table.style.apply(
+        lambda row: ["background-color: #fff3cd" if row["differs"] else ""] * len(row), axis=1),
+        hide_index=True, key="params_diff")
+    st.caption(f"{int(differs.sum())} of {len(differs)} params differ (highlighted).")
+
+    st.subheader("Metric curves")
+    series = ui.load("metric_series", run_ids=tuple(picked))
+    keys = sorted(series["key"].unique()) if not series.empty else []
+    if keys:
+        key = st.selectbox("Metric", keys, index=keys.index(objective) if objective in keys
+                           else 0, key="metric", bind="query-params")
+        st.altair_chart(charts.metric_curves(series, names, key), width="stretch")
+    else:
+        st.caption("The chosen runs logged no metrics.")
+elif picked:
+    st.info("Pick at least one more run.")
+
+st.subheader("Repeated runs: is the difference real?")
+params = ui.load("run_params", project=project)
+signatures = ranking.param_signature(params, ranked["run_id"])
+groups = ranking.group_repeats(ranked, signatures)
+groups["label"] = groups["signature"].replace("", "(no params)") + " · n=" + \
+    groups["n"].astype(str)
+labels = groups["label"].tolist()
+if len(labels) < 2:
+    st.caption("Needs two groups of runs with different params (seeds are ignored).")
+else:
+    a_col, b_col = st.columns(2)
+    group_a = a_col.selectbox("Group A", labels, index=0, key="group_a", bind="query-params")
+    group_b = b_col.selectbox("Group B", labels, index=1, key="group_b", bind="query-params")
+    a = groups.loc[groups["label"] == group_a].iloc[0]
+    b = groups.loc[groups["label"] == group_b].iloc[0]
+    values = ranked.set_index("run_id")["objective"]
+    result = ranking.welch_t_test(values.reindex(a["run_ids"]), values.reindex(b["run_ids"]),
+                                  mode=mode, label=objective or "objective")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("A mean ± std", f"{number(result.mean_a)} ± {number(result.std_a)}",
+              help=f"n = {result.n_a}")
+    c2.metric("B mean ± std", f"{number(result.mean_b)} ± {number(result.std_b)}",
+              help=f"n = {result.n_b}")
+    c3.metric("Welch t-test", p_value(result.p),
+              help=f"t = {number(result.t)}, df = {number(result.df)}")
+    st.markdown(ui.md(result.reading))
+    per = per_money_label(a["currency"])
+    st.dataframe(pd.DataFrame({
+        "group": ["A", "B"], "params": [a["signature"], b["signature"]],
+        "n": [a["n"], b["n"]], "objective mean": [a["objective_mean"], b["objective_mean"]],
+        "objective std": [a["objective_std"], b["objective_std"]],
+        f"score {per} mean": [a["score_mean"], b["score_mean"]],
+        "runs": [", ".join(map(str, a["names"])), ", ".join(map(str, b["names"]))],
+        "t": [result.t, result.t], "p": [result.p, result.p],
+    }), hide_index=True, key="ttest")

@@ -1,0 +1,62 @@
+"""Spend: run cost by day, project, instance type, user and provider; idle cost on its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from xprof.dashboard import charts, ui
+from xprof.dashboard.formatting import money
+from xprof.dashboard.queries import BASES, total_by_currency
+from xprof.dashboard.tables import money_columns, spend_table
+
+ui.store()
+ui.stop_if_empty()
+st.title("Spend")
+
+left, mid, right = st.columns(3)
+first = left.date_input("From", value=None, key="from", bind="query-params")
+last = mid.date_input("Until (inclusive)", value=None, key="until", bind="query-params")
+basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params")
+start = dt.datetime.combine(first, dt.time(), dt.UTC) if first else None
+end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC) if last else None
+period = {"basis": basis, "start": start, "end": end}
+
+by_day = ui.load("spend", by="day", **period)
+idle = ui.load("idle_spend", **period)
+unpriced = ui.load("unpriced_runs", **period)
+
+run_totals = total_by_currency(by_day)
+idle_totals = total_by_currency(idle)
+currencies = sorted(set(run_totals) | set(idle_totals))
+if not currencies:
+    st.info("Nothing priced yet. `xprof collect` estimates each run's cost from the price "
+            "catalog and replaces estimates with billed cost when billing data arrives.")
+for currency in currencies:
+    billed = total_by_currency(by_day[(by_day["source"] == "billed")])
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"Run cost ({currency})", money(run_totals.get(currency), currency))
+    c2.metric(f"of which billed ({currency})", money(billed.get(currency), currency),
+              help="The rest is estimated until billing data arrives.")
+    c3.metric(f"Idle cost ({currency})", money(idle_totals.get(currency), currency),
+              help="Paid for while no run used the machine; never spread over runs.")
+if unpriced:
+    st.caption(f"{unpriced} run(s) not yet priced are not in these totals.")
+
+for currency in currencies:
+    if currency in run_totals:
+        st.altair_chart(charts.spend_by_day(by_day, currency), width="stretch")
+
+tabs = st.tabs(["By day", "By project", "By instance type", "By user", "By provider", "Idle"])
+for tab, by in zip(tabs[:5], ("day", "project", "instance_type", "user", "provider"),
+                   strict=True):
+    with tab:
+        frame = by_day if by == "day" else ui.load("spend", by=by, **period)
+        st.dataframe(money_columns(spend_table(frame, by), ["billed", "estimate", "total"]),
+                     hide_index=True, key=f"spend_{by}")
+with tabs[5]:
+    if idle.empty:
+        st.caption("No idle cost recorded (it comes from billing data: `xprof collect`).")
+    else:
+        st.dataframe(money_columns(idle, ["amount"]), hide_index=True, key="idle")
