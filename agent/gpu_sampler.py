@@ -48,7 +48,7 @@ class GpuSampler:
         self._visible = visible
         self._driver = driver
         self._pid_matched = False
-        self._used: set[int] = set()
+        self._used: frozenset[int] = frozenset()  # replaced whole: readable from any thread
         self._baseline: dict[Key, int] = {}
         for device in devices:
             for target in device.instances or [device]:
@@ -145,9 +145,9 @@ class GpuSampler:
                     ts=ts, gpu_index=device.index, uuid=device.uuid, **reading.values,
                     run_mem_used_bytes=_sum_known(p.run_mem_used_bytes for p in parts),
                     used_by_run=any(p.used_by_run for p in parts), attribution=method)
-        for key, row in rows.items():
-            if row.used_by_run:
-                self._used.add(key[0])
+        used_now = {key[0] for key, row in rows.items() if row.used_by_run}
+        if not used_now <= self._used:
+            self._used = self._used | used_now
         return [rows[r.device.key] for r in readings]
 
     def _visible_in_use(self, reading: _Reading) -> bool:
@@ -172,9 +172,10 @@ class GpuSampler:
                 device_used = reading.values.get("mem_used_bytes")
                 if device_used is not None:
                     run_mem = max(0, device_used - self._baseline.get(device.key, 0))
-            if not device.mig_mode and device.mig_index < 0:  # NVML has no per-process util
-                run_sm = self._nvml.process_sm_util(   # under MIG
-                    device, pids if method == "pid" else None)
+            # NVML has no per-process utilisation under MIG; with no process listed (some
+            # VMs) it has no samples either, and 0 % would be a false figure
+            if not device.mig_mode and device.mig_index < 0 and reading.processes:
+                run_sm = self._nvml.process_sm_util(device, pids if method == "pid" else None)
         return GpuSample(ts=ts, gpu_index=device.index, mig_index=device.mig_index,
                          uuid=device.uuid, **reading.values, run_mem_used_bytes=run_mem,
                          run_sm_util_pct=run_sm, used_by_run=used, attribution=method)

@@ -10,8 +10,9 @@ allocated is the last field of ``/proc/loadavg`` (one ~1 µs read). While it sta
 nothing was forked anywhere and discovery is skipped. When it moves, new members are looked
 for in one of three ways, chosen at start:
 
-- ``children``: ``/proc/PID/task/PID/children`` of each member (every thread's children file
-  every 10th discovery, or when the member's thread count changed);
+- ``children``: ``/proc/PID/task/PID/children`` of each member's main thread; every thread's
+  children file of a member whose thread count changed, and of all members at most 10
+  samples after a fork that was looked for in main threads only;
 - ``scan``: list ``/proc`` (where the kernel has no children files) and read the stat of the
   pids not seen before only;
 - ``psutil``: one pass over the host's processes, off Linux.
@@ -41,7 +42,7 @@ from typing import NamedTuple
 log = logging.getLogger("xprof.agent")
 
 PR_SET_CHILD_SUBREAPER = 36
-FULL_DISCOVERY_EVERY = 10  # children mode: read every thread's children file every Nth time
+FULL_DISCOVERY_EVERY = 10  # children mode: samples between reads of every thread's children
 MAX_HELD_FDS = 512  # per tree; beyond this, files are opened and closed on each read
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -260,9 +261,24 @@ class _PsutilReader:
     def close(self) -> None:
         self._procs.clear()
 
-    def ppid_map(self) -> dict[int, int]:
-        return {p.pid: p.info["ppid"] for p in self._psutil.process_iter(["ppid"])
-                if p.info["ppid"] is not None}
+    def descendants(self, roots: Iterable[int], known: Callable[[int], bool]
+                    ) -> tuple[set[int], dict[int, int]]:
+        """(every descendant of ``roots``, pid -> ppid of those not ``known``)."""
+        seen: set[int] = set()
+        new: dict[int, int] = {}
+        for root in roots:
+            try:
+                kids = self._psutil.Process(root).children(recursive=True)
+            except self._psutil.Error:
+                continue
+            for kid in kids:
+                seen.add(kid.pid)
+                if not known(kid.pid):
+                    try:
+                        new[kid.pid] = kid.ppid()
+                    except self._psutil.Error:
+                        continue
+        return seen, new
 
 
 def _last_pid(fd: int) -> int | None:
@@ -307,7 +323,8 @@ class ProcessTree:
         self._total: float | None = None
         self._last_ts: float | None = None
         self._logged: set[str] = set()
-        self._discoveries = 0
+        self._since_full = FULL_DISCOVERY_EVERY  # children mode: samples since a full read
+        self._full_pending = False  # a fork was looked for in main threads only
         self._gate_fd: int | None = None
         self._gate: int | None = None
         self._previous_gate: int | None = None
@@ -353,7 +370,9 @@ class ProcessTree:
         ignored = self._safe_ignored()
         if ignored:
             self._drop(ignored)
-        if self._should_discover():
+        self._since_full += 1
+        if self._should_discover() or (self._full_pending
+                                       and self._since_full >= FULL_DISCOVERY_EVERY):
             self._discover(ignored)
         cpu = rss = threads = processes = read = write = 0
         io_read_ok = io_failed = False
@@ -464,7 +483,6 @@ class ProcessTree:
         return discover
 
     def _discover(self, ignored: set[int]) -> None:
-        self._discoveries += 1
         try:
             if self.discovery == "children":
                 found = self._children_candidates(ignored)
@@ -501,7 +519,11 @@ class ProcessTree:
                 break
 
     def _children_candidates(self, ignored: set[int]) -> dict[int, int]:
-        full = self._discoveries % FULL_DISCOVERY_EVERY == 1
+        full = self._since_full >= FULL_DISCOVERY_EVERY
+        if full:
+            self._since_full, self._full_pending = 0, False
+        else:
+            self._full_pending = True
         if len(self._others) > 4096:
             self._others = {p for p in self._others if os.path.exists(f"/proc/{p}")}
         found: dict[int, int] = {}
@@ -548,10 +570,17 @@ class ProcessTree:
         return found
 
     def _psutil_candidates(self) -> dict[int, int]:
-        ppids = self._reader.ppid_map()
-        self._others &= ppids.keys()
-        return {pid: ppid for pid, ppid in sorted(ppids.items())
-                if pid not in self._members and pid not in self._others}
+        # one pass over the host per subtree: the agent's, or the root's and each orphan's
+        if self.self_pid is not None:
+            roots = [self.self_pid]
+            roots += [pid for pid, m in self._members.items()
+                      if m.ppid not in self._members and m.ppid != self.self_pid]
+        else:
+            roots = [pid for pid, m in self._members.items() if m.ppid not in self._members]
+        seen, found = self._reader.descendants(
+            roots, lambda pid: pid in self._members or pid in self._others)
+        self._others &= seen
+        return dict(sorted(found.items()))
 
     # -- helpers ----------------------------------------------------------------------
 

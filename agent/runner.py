@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +29,11 @@ from xprof.agent.output import MetricLineParser, OutputPump
 from xprof.settings import Settings
 
 log = logging.getLogger("xprof.agent")
+HOST_FIELDS = frozenset({
+    "status", "exit_code", "signal", "ended_at", "heartbeat_at", "hardware", "cloud_provider",
+    "cloud_account", "cloud_region", "cloud_zone", "instance_id", "instance_type", "lifecycle",
+    "cloud", "cpu_seconds", "peak_rss_bytes", "summary"})  # run_hosts columns an agent updates
+RUN_ONLY_FIELDS = frozenset({"output_tail", "git", "environment"})
 MAX_PENDING_ROWS = 200_000  # per series: about two days of 1 Hz samples kept while the store is away
 
 
@@ -47,6 +51,7 @@ class RunOptions:
     metric_pattern: str | None = None
     metrics_file: Path | None = None
     quiet: bool = False
+    run_id: str | None = None
 
 
 class OnceLogger:
@@ -66,7 +71,9 @@ WARN = OnceLogger()
 
 def run(opts: RunOptions) -> int:
     """Run the command under the agent; return the child's exit code (128+N, 127, 126)."""
-    run_id = uuid.uuid4().hex
+    from xprof.agent.multinode import resolve_run_id
+
+    run_id, _source = resolve_run_id(opts.run_id, os.environ)
     started_at = dt.datetime.now(dt.UTC)
     metrics_path = Path(tempfile.gettempdir()) / f"xprof-{run_id}.metrics.jsonl"
     env = dict(os.environ, XPROF_RUN_ID=run_id, XPROF_METRICS_FILE=str(metrics_path))
@@ -122,8 +129,6 @@ class Agent:
         self.tree = None
         self.gpu = None
         self.identity = None
-        self.store = None
-        self.run_created = False
         self.host = ""
         self._sampler = threading.Thread(target=self._sample_loop, name="xprof-sampler",
                                          daemon=True)
@@ -135,8 +140,14 @@ class Agent:
     def start(self) -> None:
         from xprof.agent.context import host_identity
 
+        from xprof.agent.multinode import host_key
+        from xprof.agent.store_writer import RunWriter
+
         self.host_info = host_identity()
-        self.host = self.host_info["host"]
+        self.host = host_key(os.environ, self.settings["host"])
+        self.host_info["host"] = self.host
+        self.writer = RunWriter(self.settings.store_url, self.settings.spool_url, self.run_id,
+                                self.host, WARN.warn)
         self._start_identity()
         self._sampler.start()
         self._writer.start()
@@ -235,6 +246,10 @@ class Agent:
 
     # -- writer thread ----------------------------------------------------------------------
     def _write_loop(self) -> None:
+        from xprof.redact import Redactor, secret_argv_values, secret_env_values
+
+        self.redactor = Redactor(secret_env_values(os.environ) |
+                                 secret_argv_values(self.opts.command))
         self._flush()
         self._gather_context()
         _warm_imports()
@@ -254,49 +269,37 @@ class Agent:
                 packages = context.installed_packages(self.opts.command)
             else:
                 packages = None
-            redactor = Redactor(secret_env_values(os.environ) |
-                                secret_argv_values(self.opts.command))
-            env = context.environment(os.environ, redactor)
+            env = context.environment(os.environ, self.redactor)
             env["packages"] = packages
             self.run_update["environment"] = env
         except Exception as exc:
             WARN.warn("context", f"could not record git/environment: {exc}")
 
-    def _open_store(self) -> bool:
-        if self.store is not None:
-            return True
-        try:
-            from xprof.store import Store
-
-            self.store = Store.open(self.settings.store_url)
-        except Exception as exc:
-            WARN.warn("store-open", f"store unavailable, keeping samples in memory: {exc}")
-            return False
-        return True
-
-    def _create_run(self) -> None:
+    def _new_run(self):
+        """The run's first record (called by the writer the first time it reaches a store)."""
         from xprof.agent import context
         from xprof.agent.host_stats import host_hardware
-
-        from xprof.redact import Redactor, secret_argv_values, secret_env_values
+        from xprof.agent.store_writer import NewRun
 
         opts = self.opts
-        self.redactor = Redactor(secret_env_values(os.environ) |
-                                 secret_argv_values(opts.command))
+        self._tree_ready.wait(5)
         argv_params = context.params_from_argv(opts.command[1:])
         params = {k: (v, "argv") for k, v in self.redactor.mapping(argv_params).items()}
         params.update({k: (v, "flag") for k, v in self.redactor.mapping(opts.params).items()})
         now = dt.datetime.now(dt.UTC)
-        self.hardware = host_hardware()
-        if self.gpu is not None:
-            try:
-                self.hardware.update(self.gpu.hardware())
-            except Exception as exc:
-                WARN.warn("gpu-hw", f"could not read GPU hardware: {exc}")
+        if not hasattr(self, "hardware"):
+            self.hardware = host_hardware()
+            if self.gpu is not None:
+                try:
+                    self.hardware.update(self.gpu.hardware())
+                except Exception as exc:
+                    WARN.warn("gpu-hw", f"could not read GPU hardware: {exc}")
+            self.name = opts.name or generate_name()
+            self.project = opts.project or context.default_project(Path.cwd())
         row = {
             "id": self.run_id,
-            "name": opts.name or generate_name(),
-            "project": opts.project or context.default_project(Path.cwd()),
+            "name": self.name,
+            "project": self.project,
             "status": "running",
             "started_at": self.started_at,
             "heartbeat_at": now,
@@ -310,9 +313,10 @@ class Agent:
             "objective_mode": opts.objective[1] if opts.objective else None,
             "agent_version": _version(),
         }
-        self.name = row["name"]
-        self.store.create_run(row, params=params, tags=self.redactor.mapping(opts.tags))
-        self.run_created = True
+        host = {"host": self.host, "status": "running", "started_at": self.started_at,
+                "heartbeat_at": now, "hardware": self.hardware}
+        return NewRun(run=row, host=host, params=params,
+                      tags=self.redactor.mapping(opts.tags))
 
     def _collect_metrics(self) -> None:
         """Metrics from stdout lines and from xprof.log's file, in arrival order."""
@@ -346,35 +350,36 @@ class Agent:
                                          "source": source})
             self.stats.add_metric(str(key), float(value), step)
 
-    def _flush(self, final_update: dict[str, Any] | None = None) -> bool:
-        """Write what is pending; keep it (bounded) for the next try if the store fails."""
-        if not self._open_store():
-            return False
+    def _flush(self, final_update: dict[str, Any] | None = None) -> str | None:
+        """Write what is pending (to the store, else the spool); keep it for the next try."""
+        from xprof.agent.store_writer import Batch
+
         try:
-            if not self.run_created:
-                if not self._tree_ready.wait(5):
-                    return False
-                self._create_run()
             self._collect_metrics()
-            samples = list(self.samples)
-            gpu_samples = list(self.gpu_samples)
-            metrics = list(self.metrics_pending)
-            update = {**self.run_update, **(final_update or {}),
-                      "heartbeat_at": dt.datetime.now(dt.UTC)}
-            self.store.write_batch(self.run_id, self.host, samples=samples,
-                                   gpu_samples=gpu_samples, metrics=metrics, run_update=update)
         except Exception as exc:
-            WARN.warn(f"flush:{type(exc).__name__}",
-                      f"store write failed, will retry: {str(exc).splitlines()[0]}")
-            return False
+            WARN.warn("metrics", f"could not read metrics: {exc}")
+        samples = list(self.samples)
+        gpu_samples = list(self.gpu_samples)
+        metrics = list(self.metrics_pending)
+        now = dt.datetime.now(dt.UTC)
+        host_update = {**self.run_update, **(final_update or {}), "heartbeat_at": now}
+        host_update = {k: v for k, v in host_update.items() if k in HOST_FIELDS}
+        run_update = {k: v for k, v in {**self.run_update, **(final_update or {})}.items()
+                      if k in RUN_ONLY_FIELDS}
+        run_update["heartbeat_at"] = now
+        batch = Batch(samples=samples, gpu_samples=gpu_samples, metrics=metrics,
+                      run_update=run_update, host_update=host_update,
+                      finished=final_update is not None)
+        target = self.writer.write(self._new_run, batch)
+        if target is None:
+            return None
         for _ in samples:
             self.samples.popleft()
         for _ in gpu_samples:
             self.gpu_samples.popleft()
         del self.metrics_pending[:len(metrics)]
-        for key in update:
-            self.run_update.pop(key, None)
-        return True
+        self.run_update.clear()
+        return target
 
     # -- the end ----------------------------------------------------------------------------
     def finish(self, status: int, code: int, ended_at: dt.datetime, pump: OutputPump) -> None:
@@ -390,25 +395,27 @@ class Agent:
             self._read_metrics_file(self.opts.metrics_file)
         identity = self._identity_fields()
         final = self._final_fields(status, code, ended_at, pump, identity)
-        written = False
+        target = None
         for attempt in range(3):
-            if self._flush(final):
-                written = True
+            target = self._flush(final)
+            if target:
                 break
             time.sleep(0.5 * (attempt + 1))
+        written = target is not None
         if self.identity is not None:
             self.identity.stop()
         if self.gpu is not None:
             self.gpu.close()
         extra: list[str] = []
         if written:
-            extra = self._price_and_advise()
+            extra = self._price_and_advise(self.writer.store(target))
         else:
             WARN.warn("final", "the run's end could not be stored; it will show as crashed")
         if not self.opts.quiet:
             from xprof.agent.summary import render_summary
 
-            print(render_summary(self, final, extra, stored=written), file=sys.stderr)
+            print(render_summary(self, final, extra, stored=written,
+                                 spooled=self.writer.spooled), file=sys.stderr)
 
     def _identity_fields(self) -> dict[str, Any]:
         if self.identity is None:
@@ -470,7 +477,7 @@ class Agent:
             **identity,
         }
 
-    def _price_and_advise(self) -> list[str]:
+    def _price_and_advise(self, store) -> list[str]:
         """The run's estimate and top recommendation, from the catalog only."""
         lines: list[str] = []
         try:
@@ -478,7 +485,7 @@ class Agent:
         except ImportError:
             return lines
         try:
-            lines.append(estimate_run(self.store, self.run_id, self.settings).summary_line())
+            lines.append(estimate_run(store, self.run_id, self.settings).summary_line())
         except Exception as exc:
             WARN.warn("estimate", f"could not estimate the run's cost: {exc}")
         try:
@@ -486,7 +493,7 @@ class Agent:
         except ImportError:
             return lines
         try:
-            recs = advise_run(self.store, self.run_id, self.settings)
+            recs = advise_run(store, self.run_id, self.settings)
             if recs:
                 lines.append(f"advice: {recs[0].title}")
         except Exception as exc:

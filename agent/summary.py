@@ -59,7 +59,8 @@ def gpu_lines(summary: dict[str, Any], hardware: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored: bool) -> str:
+def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored: bool,
+                   spooled: bool = False) -> str:
     """name, id, status, duration, CPU and memory, GPUs, metrics, cost, advice."""
     summary = final.get("summary") or {}
     status = final["status"]
@@ -89,6 +90,8 @@ def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored
     for line in extra:
         label, _, text = line.partition(": ") if line.startswith("advice: ") else ("cost", "", line)
         row(label, text)
+    if spooled:
+        row("spooled", "part of this run waits in the local spool: upload it with `xprof sync`")
     if stored:
         row("details", f"xprof show {agent.run_id[:8]}")
     else:

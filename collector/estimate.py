@@ -44,6 +44,8 @@ from xprof.store import Store, effective_status, utcnow
 
 ON_CLOUD = frozenset(catalog.PROVIDERS)
 SPOT_LIFECYCLES = frozenset({"spot", "preemptible", "low-priority", "low priority"})
+NOTE_GPUS_ONLY = "covers the GPUs only"  # no instance also covers the host's vCPUs and memory
+NOTE_NO_GPUS = "without the GPUs"  # the GPUs have no cloud equivalent and the run used none
 _NANO = Decimal("1e-9")
 _SECONDS_PER_HOUR = Decimal(3600)
 
@@ -67,7 +69,8 @@ class Estimate:
     period_start: dt.datetime | None = None
     period_end: dt.datetime | None = None
     basis: str = "list"
-    note: str | None = None  # e.g. "until last heartbeat", "covers the GPUs only"
+    until_heartbeat: bool = False  # a crashed run, priced up to its last heartbeat
+    note: str | None = None  # how an equivalent differs: NOTE_GPUS_ONLY | NOTE_NO_GPUS
 
     @property
     def share(self) -> Fraction:
@@ -85,14 +88,15 @@ class Estimate:
         rate = format_rate(self.rate, self.currency) if self.rate is not None else "?"
         share = f" × {self.used_gpus}/{self.machine_gpus} GPUs" if self.share < 1 else ""
         duration = format_duration(self.duration_s or 0)
-        if self.note == "until last heartbeat":
+        if self.until_heartbeat:
             duration += " until last heartbeat"
         if self.method == "configured-rate":
             return f"est. {amount} (off-cloud rate {rate}{share}, {duration})"
         p = self.price
         assert p is not None
         if self.method == "equivalent":
-            extra = " for the GPUs only" if self.note == "covers the GPUs only" else ""
+            extra = {NOTE_GPUS_ONLY: " for the GPUs only",
+                     NOTE_NO_GPUS: " without the GPUs"}.get(self.note or "", "")
             return (f"est. {amount} (≈ {p.instance_type} on-demand equivalent{extra}, "
                     f"{p.provider} {p.region}, {rate}{share}, {duration})")
         kind = "spot priced at on-demand" if self.upper_bound else self.lifecycle
@@ -105,6 +109,7 @@ class Estimate:
             "method": self.method,
             "reason": self.reason,
             "note": self.note,
+            "until_last_heartbeat": self.until_heartbeat,
             "price": self.price.to_json() if self.price else None,
             "price_as_of": self.price.as_of.isoformat() if self.price else None,
             "price_source": self.price.source if self.price else
@@ -157,18 +162,19 @@ def format_duration(seconds: float) -> str:
 
 
 # -- the estimate ------------------------------------------------------------------------------
-def _period(run: dict[str, Any]) -> tuple[float | None, dt.datetime | None, str | None]:
-    """(duration seconds, period end, note) of a run; duration None while it still runs."""
+def _period(run: dict[str, Any]) -> tuple[float | None, dt.datetime | None, bool]:
+    """(duration seconds, period end, until last heartbeat) of a run; duration None while it
+    still runs."""
     start = run["started_at"]
     if run.get("duration_s") is not None:
         duration = float(run["duration_s"])
-        return duration, run.get("ended_at") or start + dt.timedelta(seconds=duration), None
+        return duration, run.get("ended_at") or start + dt.timedelta(seconds=duration), False
     if run.get("ended_at") is not None:
-        return (run["ended_at"] - start).total_seconds(), run["ended_at"], None
+        return (run["ended_at"] - start).total_seconds(), run["ended_at"], False
     if run.get("status") == "crashed" and run.get("heartbeat_at") is not None:
         end = run["heartbeat_at"]
-        return max(0.0, (end - start).total_seconds()), end, "until last heartbeat"
-    return None, None, None
+        return max(0.0, (end - start).total_seconds()), end, True
+    return None, None, False
 
 
 def _region(run: dict[str, Any], provider: str) -> str | None:
@@ -196,7 +202,7 @@ def _amount(rate: Decimal, duration_s: float, used: int | None, total: int | Non
     value = rate * Decimal(repr(duration_s)) / _SECONDS_PER_HOUR
     if used is not None and total:
         value = value * min(used, total) / total
-    return value.quantize(_NANO, rounding=ROUND_HALF_EVEN)
+    return value.quantize(_NANO, rounding=ROUND_HALF_EVEN).normalize()
 
 
 def _unknown(run: dict[str, Any], reason: str, **fields: Any) -> Estimate:
@@ -206,9 +212,9 @@ def _unknown(run: dict[str, Any], reason: str, **fields: Any) -> Estimate:
 
 def compute_estimate(store: Store, run: dict[str, Any], settings: Settings) -> Estimate:
     """The estimate of a run row (nothing stored); see the module's rules."""
-    duration, end, note = _period(run)
+    duration, end, until_heartbeat = _period(run)
     base = {"period_start": run["started_at"], "period_end": end, "duration_s": duration,
-            "note": note}
+            "until_heartbeat": until_heartbeat}
     if duration is None:
         return _unknown(run, "the run has not ended", **base)
     hardware = run.get("hardware") or {}
@@ -281,25 +287,27 @@ def _off_cloud(store: Store, run: dict[str, Any], hardware: dict[str, Any], dura
                              "(XPROF_OFFCLOUD_RATE) to price this machine", **base)
     memory_gib = memory / 2**30 if memory else None
     gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
-    price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu, gpu_count=gpu_count,
+    search_gpus, note = gpu_count, None
+    if gpu_count and (gpu is None or not gpu.known) and used is None:
+        search_gpus, note = 0, NOTE_NO_GPUS  # e.g. a laptop's GeForce, unused by this run
+    price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu, gpu_count=search_gpus,
                                         vcpus=vcpus, memory_gib=memory_gib)
-    note = base.pop("note")
-    if price is None and gpu_count:
+    if price is None and search_gpus:
         price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu,
-                                            gpu_count=gpu_count, vcpus=None, memory_gib=None)
-        note = note or ("covers the GPUs only" if price else None)
+                                            gpu_count=search_gpus, vcpus=None, memory_gib=None)
+        note = NOTE_GPUS_ONLY if price else None
     if price is None or price.on_demand is None:
-        if gpu_count:
+        if search_gpus:
             what = f"{gpu_count}× {gpu.label() if gpu else 'unnamed'} GPU"
         else:
             what = f"{vcpus} vCPUs and {memory_gib or 0:.1f} GiB without GPUs"
         return _unknown(run, f"no {provider} {region} instance in the catalog covers this "
                              f"machine ({what}); set offcloud_rate (XPROF_OFFCLOUD_RATE) to "
-                             "price it", note=note, **base)
+                             "price it", **base)
     return Estimate(amount=_amount(price.on_demand, duration, used, machine),
                     currency=price.currency, reason=None, run_id=run["id"], method="equivalent",
-                    price=price, rate=price.on_demand, used_gpus=used, machine_gpus=machine,
-                    note=note, **base)
+                    price=price, rate=price.on_demand, used_gpus=used if search_gpus else None,
+                    machine_gpus=machine if search_gpus else None, note=note, **base)
 
 
 # -- storing -----------------------------------------------------------------------------------

@@ -6,15 +6,16 @@ Started by ``xprof dashboard`` (``streamlit run dashboard/app.py``); the store c
 
 import streamlit as st
 
-st.set_page_config(page_title="xprof", page_icon="📉", layout="wide")
+st.set_page_config(page_title="xprof", page_icon=":material/leaderboard:", layout="wide")
 
 pages = [
-    st.Page("pages/leaderboard.py", title="Leaderboard", icon="🏆", url_path="leaderboard",
-            default=True),
-    st.Page("pages/run.py", title="Run", icon="🔎", url_path="run"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
-    st.Page("pages/recommendations.py", title="Recommendations", icon="💡",
+    st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:",
+            url_path="leaderboard", default=True),
+    st.Page("pages/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:",
+            url_path="compare"),
+    st.Page("pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:",
             url_path="recommendations"),
-    st.Page("pages/spend.py", title="Spend", icon="💸", url_path="spend"),
+    st.Page("pages/spend.py", title="Spend", icon=":material/payments:", url_path="spend"),
 ]
 st.navigation(pages).run()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import altair as alt
 import pandas as pd
-
 from xprof.dashboard.ranking import cost_as_float
 
 GIB = 1024**3
@@ -22,7 +21,10 @@ def frontier_chart(runs: pd.DataFrame, objective: str, mode: str, money_label: s
         "objective": runs["objective"], "cost": cost_as_float(runs["cost"]),
         "frontier": runs["frontier"].map({True: "Pareto frontier", False: "dominated"}),
     }).dropna(subset=["objective", "cost"])
-    x = alt.X("cost:Q", title=f"cost ({money_label})")
+    positive = data["cost"][data["cost"] > 0]
+    wide = len(positive) == len(data) and len(data) > 1 and positive.max() > 20 * positive.min()
+    x = alt.X("cost:Q", title=f"cost ({money_label}{', log scale' if wide else ''})",
+              scale=alt.Scale(type="log") if wide else alt.Scale(zero=False))
     y = alt.Y("objective:Q", title=f"{objective} ({'higher' if mode == 'max' else 'lower'} "
               "is better)", scale=alt.Scale(zero=False))
     colour = alt.Color("frontier:N", title=None, scale=alt.Scale(

@@ -11,7 +11,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^&=])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|:&])")
+_MD_LEADING = re.compile(r"^(\s*\d*)([#+=.)-])")
 
 
 def money(amount: Decimal | None, currency: str | None, *, places: int = 2) -> str:
@@ -38,7 +39,7 @@ def duration(seconds: float | None) -> str:
     """``1h21m``, ``4m05s``, ``12s``; None -> "—"."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "—"
-    seconds = int(round(seconds))
+    seconds = int(float(seconds) + 0.5)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -64,4 +65,6 @@ def p_value(p: float | None) -> str:
 
 def escape_markdown(text: object) -> str:
     """User text made inert for Markdown (no links, emphasis, colour directives or HTML)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    flat = " ".join(str(text).splitlines())
+    return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2),
+                           _MD_SPECIAL.sub(r"\\\1", flat))

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
-
 from xprof.dashboard import queries
 from xprof.dashboard.formatting import escape_markdown
+
 from xprof.settings import ConfigError, Settings
 from xprof.store import Store, StoreError
 from xprof.storeurl import redact_url
@@ -59,7 +59,32 @@ def forget_cached_queries() -> None:
 
 # -- URL state ------------------------------------------------------------------------------
 # Widgets whose value belongs in a shareable link use ``bind="query-params"``: the widget key is
-# the URL parameter (``?project=digits&objective=val_acc``).
+# the URL parameter (``?project=digits&objective=val_acc``). Run pickers show names but keep
+# run ids in the URL (``?run=<id>``, ``?runs=<id>&runs=<id>``), so they set it themselves.
+
+def run_picker(label: str, ids: list[str], names: dict[str, str], param: str = "run",
+               where: Any = st) -> str | None:
+    """A run selectbox showing ``name · id[:8]``, with the run id kept in ``?run=``."""
+    if not ids:
+        return None
+    wanted = st.query_params.get(param)
+    run_id = where.selectbox(label, ids, index=ids.index(wanted) if wanted in ids else 0,
+                             key=f"pick_{param}", format_func=run_label(names))
+    if st.query_params.get(param) != run_id:
+        st.query_params[param] = run_id
+    return run_id
+
+
+def runs_picker(label: str, ids: list[str], names: dict[str, str], param: str = "runs",
+                **kwargs: Any) -> list[str]:
+    """A run multiselect with the chosen ids kept in ``?runs=a&runs=b``."""
+    wanted = [r for r in st.query_params.get_all(param) if r in ids]
+    picked = st.multiselect(label, ids, default=wanted, key=f"pick_{param}",
+                            format_func=run_label(names), **kwargs)
+    if st.query_params.get_all(param) != picked:
+        st.query_params[param] = picked
+    return picked
+
 
 # -- shared blocks --------------------------------------------------------------------------
 
@@ -117,7 +142,7 @@ def objective_picker(project: str, left: Any = st, right: Any = st) -> tuple[str
         else "max"
     default = info["objective_mode"] if objective == declared and info["objective_mode"] \
         else guess
-    mode = right.radio("Better is", ["max", "min"], index=["max", "min"].index(default),
+    mode = right.radio("Objective mode", ["max", "min"], index=["max", "min"].index(default),
                        key="mode", bind="query-params", horizontal=True,
-                       format_func={"max": "higher", "min": "lower"}.get)
+                       help="max: higher is better (accuracy); min: lower is better (loss).")
     return objective, mode

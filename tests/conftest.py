@@ -25,9 +25,37 @@ def xprof_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (needs Debian's postgresql package)."""
+    from tests.pg_server import PostgresServer, pg_bin
+
+    if pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs it")
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return pg_server.create_database()
+
+
 @pytest.fixture
 def store_url(xprof_home: Path) -> str:
     return f"sqlite:///{xprof_home / 'xprof.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_url(request, xprof_home: Path) -> str:
+    """The same test on both engines."""
+    if request.param == "sqlite":
+        return f"sqlite:///{xprof_home / 'xprof.db'}"
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

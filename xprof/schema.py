@@ -40,7 +40,7 @@ from sqlalchemy.types import TypeDecorator
 
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 NANO = Decimal("1e-9")
 
@@ -137,6 +137,32 @@ runs = Table(
     Index("ix_runs_project_started", "project", "started_at"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_instance", "instance_id"),
+)
+
+run_hosts = Table(
+    "run_hosts", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True,
+           comment="host name, or host/rank when several agents share a host"),
+    Column("status", String(16), nullable=False),
+    Column("exit_code", Integer),
+    Column("signal", Integer),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("hardware", JSON),
+    Column("cloud_provider", String(16)),
+    Column("cloud_account", String(128)),
+    Column("cloud_region", String(64)),
+    Column("cloud_zone", String(64)),
+    Column("instance_id", String(255)),
+    Column("instance_type", String(128)),
+    Column("lifecycle", String(16)),
+    Column("cloud", JSON),
+    Column("cpu_seconds", Float(53)),
+    Column("peak_rss_bytes", BigInteger),
+    Column("summary", JSON),
+    comment="one row per host of a run (several for multi-node runs sharing XPROF_RUN_ID)",
 )
 
 run_params = Table(

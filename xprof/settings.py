@@ -72,6 +72,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder of the default store, the config file and the spool."),
     Setting("store", "XPROF_STORE", str, None,
             "SQLAlchemy URL of the store; default: SQLite at $XPROF_HOME/xprof.db."),
+    Setting("host", "XPROF_HOST", str, None,
+            "Host name recorded for this agent (default: the machine's); distinguishes the "
+            "agents of one multi-node run."),
+    Setting("spool", "XPROF_SPOOL", str, None,
+            "SQLite file where the agent keeps a run while the store is unreachable; "
+            "default: $XPROF_HOME/spool.db. `xprof sync` uploads it."),
     Setting("interval", "XPROF_INTERVAL", _positive_float, 1.0,
             "Seconds between samples of `xprof run`."),
     Setting("flush_interval", "XPROF_FLUSH_INTERVAL", _positive_float, 2.0,
@@ -201,6 +207,12 @@ class Settings:
     @property
     def store_url(self) -> str:
         return self._values["store"] or f"sqlite:///{self.home / 'xprof.db'}"
+
+    @property
+    def spool_url(self) -> str:
+        path = Path(self._values["spool"]).expanduser() if self._values["spool"] else (
+            self.home / "spool.db")
+        return f"sqlite:///{path}"
 
     def items(self) -> list[tuple[Setting, Any]]:
         return [(s, self._values[s.key]) for s in SETTINGS]

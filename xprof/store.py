@@ -73,7 +73,8 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 engine = _sqlite_engine(url)
             else:
-                engine = sa.create_engine(url, pool_pre_ping=True)
+                connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+                engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
             store = cls(engine, url)
             if migrate:
                 store.migrate()
@@ -165,25 +166,33 @@ class Store:
 
     # -- agent writes -----------------------------------------------------------------------
     def create_run(self, run: dict[str, Any], params: dict[str, tuple[str, str]] | None = None,
-                   tags: dict[str, str] | None = None) -> None:
-        """Insert a run; ``params`` maps key -> (value, source)."""
+                   tags: dict[str, str] | None = None, host: dict[str, Any] | None = None) -> None:
+        """Insert a run (a no-op if another agent of a multi-node run created it already) and
+        this agent's host row; ``params`` maps key -> (value, source)."""
+        run_id = run["id"]
+        host = host or {"host": run["host"], "status": run["status"],
+                        "started_at": run["started_at"], "heartbeat_at": run["heartbeat_at"],
+                        "hardware": run.get("hardware")}
         with self.write() as conn:
-            conn.execute(schema.runs.insert().values(**run))
+            conn.execute(self.insert_ignore(schema.runs).values(**run))
+            conn.execute(self.insert_ignore(schema.run_hosts).values(run_id=run_id, **host))
             if params:
-                conn.execute(schema.run_params.insert(), [
-                    {"run_id": run["id"], "key": k, "value": v, "source": s}
+                conn.execute(self.insert_ignore(schema.run_params), [
+                    {"run_id": run_id, "key": k, "value": v, "source": s}
                     for k, (v, s) in params.items()])
             if tags:
-                conn.execute(schema.run_tags.insert(), [
-                    {"run_id": run["id"], "key": k, "value": v} for k, v in tags.items()])
+                conn.execute(self.insert_ignore(schema.run_tags), [
+                    {"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
 
     def write_batch(self, run_id: str, host: str, *, samples: Sequence[dict] = (),
                     gpu_samples: Sequence[dict] = (), metrics: Sequence[dict] = (),
                     run_update: dict[str, Any] | None = None,
-                    params: dict[str, tuple[str, str]] | None = None) -> None:
-        """One flush: series rows, plus run fields (heartbeat, status...), in one transaction.
+                    host_update: dict[str, Any] | None = None, finished: bool = False) -> None:
+        """One flush in one transaction: series rows, this host's fields, the run's fields.
 
         Rows already stored (same keys) are skipped, so a retried flush never duplicates.
+        ``finished``: this host has ended; the run's status, end and totals are recomputed
+        over all its hosts.
         """
         with self.write() as conn:
             for table, rows in ((schema.samples, samples), (schema.gpu_samples, gpu_samples),
@@ -191,13 +200,56 @@ class Store:
                 if rows:
                     conn.execute(self.insert_ignore(table),
                                  [{"run_id": run_id, "host": host, **r} for r in rows])
-            if params:
-                conn.execute(self.insert_ignore(schema.run_params), [
-                    {"run_id": run_id, "key": k, "value": v, "source": s}
-                    for k, (v, s) in params.items()])
+            if host_update:
+                h = schema.run_hosts
+                conn.execute(h.update().where(h.c.run_id == run_id, h.c.host == host)
+                             .values(**host_update))
             if run_update:
                 conn.execute(schema.runs.update().where(schema.runs.c.id == run_id)
                              .values(**run_update))
+            if finished:
+                self._aggregate_hosts(conn, run_id)
+
+    @staticmethod
+    def _aggregate_hosts(conn: Connection, run_id: str) -> None:
+        """The run's status, end, duration and totals from its hosts (one host: its own)."""
+        h = schema.run_hosts
+        hosts = [dict(m) for m in conn.execute(
+            sa.select(h).where(h.c.run_id == run_id).order_by(h.c.host)).mappings()]
+        if not hosts:
+            return
+        run = conn.execute(sa.select(schema.runs.c.flush_interval_s, schema.runs.c.started_at)
+                           .where(schema.runs.c.id == run_id)).one()
+        states = [effective_status(x["status"], x["heartbeat_at"], run.flush_interval_s)
+                  for x in hosts]
+        if "running" in states:
+            return  # another host is still at work; it aggregates when it ends
+        status = next((s for s in ("failed", "killed", "crashed") if s in states), "finished")
+        ended = [x["ended_at"] or x["heartbeat_at"] for x in hosts]
+        started = min([run.started_at, *(x["started_at"] for x in hosts)])
+        codes = [x["exit_code"] for x in hosts if x["exit_code"]]
+        first = hosts[0]
+        update: dict[str, Any] = {
+            "status": status, "exit_code": codes[0] if codes else first["exit_code"],
+            "signal": next((x["signal"] for x in hosts if x["signal"]), None),
+            "started_at": started, "ended_at": max(ended),
+            "duration_s": (max(ended) - started).total_seconds(),
+            "cpu_seconds": sum(x["cpu_seconds"] or 0 for x in hosts),
+            "peak_rss_bytes": max((x["peak_rss_bytes"] or 0 for x in hosts), default=None),
+        }
+        if len(hosts) == 1:
+            update.update({k: first[k] for k in (
+                "hardware", "summary", "cloud_provider", "cloud_account", "cloud_region",
+                "cloud_zone", "instance_id", "instance_type", "lifecycle", "cloud")})
+        else:
+            update["summary"] = {**(first["summary"] or {}), "hosts": len(hosts)}
+        conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(**update))
+
+    def run_hosts(self, run_id: str) -> list[dict[str, Any]]:
+        h = schema.run_hosts
+        with self.read() as conn:
+            return [dict(m) for m in conn.execute(
+                sa.select(h).where(h.c.run_id == run_id).order_by(h.c.host)).mappings()]
 
     # -- reads ------------------------------------------------------------------------------
     def find_run(self, ref: str) -> dict[str, Any]:
@@ -318,7 +370,8 @@ class Store:
         ids = list(run_ids)
         with self.write() as conn:
             for table in (schema.samples, schema.gpu_samples, schema.metrics, schema.run_params,
-                          schema.run_tags, schema.costs, schema.recommendations):
+                          schema.run_tags, schema.costs, schema.recommendations,
+                          schema.run_hosts):
                 conn.execute(table.delete().where(table.c.run_id.in_(ids)))
             return conn.execute(schema.runs.delete().where(schema.runs.c.id.in_(ids))).rowcount
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import number, p_value, per_money_label
 from xprof.dashboard.queries import BASES
@@ -21,8 +20,7 @@ basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params")
 runs = ui.load("leaderboard", project=project, objective=objective, basis=basis)
 ranked = ranking.rank_runs(runs, mode, ranking.default_baseline(runs["objective"], mode))
 names = dict(zip(ranked["run_id"], ranked["name"].astype(str), strict=True))
-picked = st.multiselect("Runs", ranked["run_id"].tolist(), key="runs", bind="query-params",
-                        format_func=ui.run_label(names),
+picked = ui.runs_picker("Runs", ranked["run_id"].tolist(), names,
                         help="Pick two or more runs of the project.")
 
 if len(picked) >= 2:
@@ -35,7 +33,7 @@ if len(picked) >= 2:
         "cost source": chosen["cost_state"], "score": chosen["score"],
         "duration (min)": (chosen["duration_s"] / 60).round(2),
         "instance type": chosen["instance_type"], "GPU util p50 %": chosen["gpu_util_p50"],
-    }), hide_index=True, key="compare_runs")
+    }), hide_index=True, placeholder="—", key="compare_runs")
 
     st.subheader("Params")
     params = ui.load("run_params", run_ids=tuple(picked))
@@ -44,10 +42,10 @@ if len(picked) >= 2:
     wide.columns = label
     wide = wide.astype(object).where(wide.notna(), None)
     differs = wide.apply(lambda row: len({str(v) for v in row}) > 1, axis=1)
-    table = wide.assign(differs=differs).reset_index().rename(columns={"index": "param"})
+    table = wide.assign(differs=differs).rename_axis("param").reset_index()
     st.dataframe(table.style.apply(
         lambda row: ["background-color: #fff3cd" if row["differs"] else ""] * len(row), axis=1),
-        hide_index=True, key="params_diff")
+        hide_index=True, placeholder="—", key="params_diff")
     st.caption(f"{int(differs.sum())} of {len(differs)} params differ (highlighted).")
 
     st.subheader("Metric curves")
@@ -72,9 +70,13 @@ labels = groups["label"].tolist()
 if len(labels) < 2:
     st.caption("Needs two groups of runs with different params (seeds are ignored).")
 else:
+    repeated = [i for i, n in enumerate(groups["n"]) if n >= 2]
+    first, second = (repeated + [i for i in range(len(labels)) if i not in repeated])[:2]
     a_col, b_col = st.columns(2)
-    group_a = a_col.selectbox("Group A", labels, index=0, key="group_a", bind="query-params")
-    group_b = b_col.selectbox("Group B", labels, index=1, key="group_b", bind="query-params")
+    group_a = a_col.selectbox("Group A", labels, index=first, key="group_a",
+                              bind="query-params")
+    group_b = b_col.selectbox("Group B", labels, index=second, key="group_b",
+                              bind="query-params")
     a = groups.loc[groups["label"] == group_a].iloc[0]
     b = groups.loc[groups["label"] == group_b].iloc[0]
     values = ranked.set_index("run_id")["objective"]
@@ -96,4 +98,4 @@ else:
         f"score {per} mean": [a["score_mean"], b["score_mean"]],
         "runs": [", ".join(map(str, a["names"])), ", ".join(map(str, b["names"]))],
         "t": [result.t, result.t], "p": [result.p, result.p],
-    }), hide_index=True, key="ttest")
+    }), hide_index=True, placeholder="—", key="ttest")

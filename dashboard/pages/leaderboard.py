@@ -6,13 +6,12 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import money, number, per_money_label
 from xprof.dashboard.queries import BASES, COST_STATES
 
-SORTS = {"rank": "rank (metric per money)", "objective": "objective", "cost": "cost",
-         "duration_s": "duration", "started_at": "newest", "gpu_util_p50": "GPU util"}
+SORTS = {"rank": "rank", "objective": "objective", "cost": "cost", "duration": "duration_s",
+         "newest": "started_at", "GPU util": "gpu_util_p50"}  # URL value -> column
 
 ui.store()
 ui.stop_if_empty()
@@ -55,10 +54,12 @@ end = pd.Timestamp(last + dt.timedelta(days=1), tz="UTC") if last else None
 shown = ranking.select_runs(runs, statuses=statuses, instance_types=instances,
                             cost_states=cost_states, run_ids=tagged, start=start, end=end)
 
-currencies = sorted(shown["currency"].dropna().unique())
-currency = currencies[0] if currencies else "USD"
+counts = shown["currency"].value_counts()
+currencies = sorted(counts.index)
+currency = counts.idxmax() if len(counts) else "USD"
 if len(currencies) > 1:
-    currency = st.selectbox("Currency", currencies, key="currency", bind="query-params",
+    currency = st.selectbox("Currency", currencies, index=currencies.index(currency),
+                            key="currency", bind="query-params",
                             help="Costs in different currencies are never added or compared; "
                                  "rank within one.")
     shown = shown[shown["currency"].isna() | (shown["currency"] == currency)]
@@ -72,8 +73,8 @@ baseline_text = b_col.text_input(
          "value, which then scores 0).")
 target_text = t_col.text_input("Target", key="target", bind="query-params",
                                help="Find the cheapest run whose objective reaches this.")
-sort = s_col.selectbox("Sort by", list(SORTS), format_func=SORTS.get, key="sort",
-                       bind="query-params")
+sort = s_col.selectbox("Sort by", list(SORTS), key="sort", bind="query-params",
+                       help="rank = by the score; click a column header to sort by it too.")
 
 
 def _number(text: str, what: str) -> float | None:
@@ -102,7 +103,7 @@ c2.metric("Priced", f"{len(ranked) - unpriced}",
           help="Runs with a known cost: billed where the bill arrived, else estimated.")
 if not scored.empty:
     best = scored.iloc[0]
-    c3.metric(f"Best {objective} {per}", number(best["score"]))
+    c3.metric(f"Best {ui.md(objective)} {per}", number(best["score"]))
     c3.caption(f"{ui.md(best['name'])} · {objective} {number(best['objective'])} · "
                f"{money(best['cost'], best['currency'])}")
 else:
@@ -130,10 +131,9 @@ if target is not None:
                    f"{money(hit['cost'], hit['currency'])} ({hit['cost_source']})")
 
 if sort != "rank":
-    ascending = sort == "cost"
-    key = ranking.cost_as_float(ranked["cost"]) if sort == "cost" else ranked[sort]
-    if sort == "objective" and mode == "min":
-        ascending = True
+    column = SORTS[sort]
+    key = ranking.cost_as_float(ranked["cost"]) if column == "cost" else ranked[column]
+    ascending = column == "cost" or (column == "objective" and mode == "min")
     ranked = ranked.assign(_k=key).sort_values("_k", ascending=ascending,
                                                na_position="last").drop(columns="_k")
 
@@ -148,7 +148,7 @@ table = pd.DataFrame({
     "started_at": ranked["started_at"], "run_id": ranked["run_id"],
     "open": "run?run=" + ranked["run_id"],
 })
-st.dataframe(table, hide_index=True, key="leaderboard", column_config={
+st.dataframe(table, hide_index=True, placeholder="—", key="leaderboard", column_config={
     "rank": st.column_config.NumberColumn("rank", help=f"by {objective} {per}, 1 = best"),
     "objective": st.column_config.NumberColumn(objective or "objective", format="%.4f"),
     "score": st.column_config.NumberColumn(f"{objective} {per}", format="%.4g"),
@@ -177,7 +177,7 @@ else:
         "cost": frontier_runs["_c"].round(6), "currency": frontier_runs["currency"],
         "objective": frontier_runs["objective"], "score": frontier_runs["score"],
         "run_id": frontier_runs["run_id"],
-    }), hide_index=True, key="frontier")
+    }), hide_index=True, placeholder="—", key="frontier")
 
 st.subheader("Repeated runs")
 if st.toggle("Group runs with the same params (seeds ignored)", key="group",
@@ -205,4 +205,4 @@ if st.toggle("Group runs with the same params (seeds ignored)", key="group",
         "objective_mean": groups["objective_mean"], "objective_std": groups["objective_std"],
         "score_mean": groups["score_mean"],
         "runs": [", ".join(map(str, names)) for names in groups["names"]],
-    }), hide_index=True, key="groups")
+    }), hide_index=True, placeholder="—", key="groups")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-
 from xprof.dashboard import queries, ui
 from xprof.dashboard.formatting import money
 from xprof.dashboard.tables import money_columns
@@ -55,12 +54,12 @@ with by_rule:
     st.caption("By rule")
     st.dataframe(money_columns(ui.load("saving_totals", by="rule", status=status),
                                ["saving_per_run", "saving_per_month"]),
-                 hide_index=True, key="by_rule")
+                 hide_index=True, placeholder="—", key="by_rule")
 with by_project:
     st.caption("By project")
     st.dataframe(money_columns(ui.load("saving_totals", by="project", status=status),
                                ["saving_per_run", "saving_per_month"]),
-                 hide_index=True, key="by_project")
+                 hide_index=True, placeholder="—", key="by_project")
 
 st.subheader(f"{len(shown)} {status}")
 for _, rec in shown.iterrows():

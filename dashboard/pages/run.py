@@ -6,7 +6,6 @@ import shlex
 
 import pandas as pd
 import streamlit as st
-
 from xprof.dashboard import charts, ui
 from xprof.dashboard.formatting import duration, money, number
 from xprof.dashboard.queries import BASES
@@ -21,8 +20,7 @@ wanted = st.query_params.get("run")
 if wanted and wanted not in names and (extra := ui.load("run", run_id=wanted)):
     ids.insert(0, wanted)
     names[wanted] = str(extra["name"])
-run_id = st.sidebar.selectbox("Run", ids, key="run", bind="query-params",
-                              format_func=ui.run_label(names))
+run_id = ui.run_picker("Run", ids, names, where=st.sidebar)
 basis = st.sidebar.selectbox("Cost basis", BASES, key="basis", bind="query-params")
 run = ui.load("run", run_id=run_id)
 if run is None:
@@ -72,7 +70,7 @@ if summary:
     keys = ("cpu_cores_p50", "cpu_cores_p95", "cpu_cores_max", "rss_peak_bytes", "gpu_util_p50",
             "gpu_util_p95")
     st.dataframe(pd.DataFrame([{k: summary.get(k) for k in keys if k in summary}]),
-                 hide_index=True, key="summary")
+                 hide_index=True, placeholder="—", key="summary")
 
 params_tab, context_tab, cost_tab, advice_tab, metrics_tab = st.tabs(
     ["Params & tags", "Context", "Cost", "Recommendations", "Final metrics"])
@@ -83,9 +81,10 @@ with params_tab:
     if params.empty:
         st.caption("No params recorded.")
     else:
-        st.dataframe(params[["key", "value", "source"]], hide_index=True, key="params")
+        st.dataframe(params[["key", "value", "source"]], hide_index=True, placeholder="—",
+                     key="params")
     if not tags.empty:
-        st.dataframe(tags[["key", "value"]], hide_index=True, key="tags")
+        st.dataframe(tags[["key", "value"]], hide_index=True, placeholder="—", key="tags")
 
 with context_tab:
     st.code(shlex.join(str(a) for a in run["command"] or []), language="bash")
@@ -94,7 +93,7 @@ with context_tab:
         for k in ("host", "user", "cwd", "os", "python", "cloud_provider", "cloud_account",
                   "cloud_region", "cloud_zone", "instance_id", "instance_type", "lifecycle",
                   "exit_code", "signal", "ended_at", "agent_version")]),
-        hide_index=True, key="context")
+        hide_index=True, placeholder="—", key="context")
     for field in ("git", "hardware", "cloud"):
         if run[field]:
             st.caption(field)
@@ -126,7 +125,7 @@ with cost_tab:
             "share": detail.map(lambda d: d.get("share")),
             "method": detail.map(lambda d: d.get("method") or d.get("allocation")),
             "note": detail.map(lambda d: d.get("reason") or d.get("note") or ""),
-        }), hide_index=True, key="cost_rows")
+        }), hide_index=True, placeholder="—", key="cost_rows")
         st.caption(f"Counted: {cost['cost_state']} ({basis} basis). A billed cost replaces the "
                    "estimate; both stay listed.")
     items = ui.load("billing_items_for_run", run=run)
@@ -136,7 +135,7 @@ with cost_tab:
         for column in ("billed_cost", "effective_cost", "list_cost"):
             shown[column] = [money(a, c) for a, c in zip(shown[column], shown["currency"],
                                                          strict=True)]
-        st.dataframe(shown, hide_index=True, key="billing_items")
+        st.dataframe(shown, hide_index=True, placeholder="—", key="billing_items")
 
 with advice_tab:
     advice = ui.load("recommendations", status=None, run_id=run_id)
@@ -157,4 +156,5 @@ with metrics_tab:
     if final.empty:
         st.caption("No metrics logged.")
     else:
-        st.dataframe(final[["key", "value", "step"]], hide_index=True, key="final_metrics")
+        st.dataframe(final[["key", "value", "step"]], hide_index=True, placeholder="—",
+                     key="final_metrics")

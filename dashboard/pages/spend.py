@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-
 from xprof.dashboard import charts, ui
 from xprof.dashboard.formatting import money
 from xprof.dashboard.queries import BASES, total_by_currency
@@ -54,9 +53,9 @@ for tab, by in zip(tabs[:5], ("day", "project", "instance_type", "user", "provid
     with tab:
         frame = by_day if by == "day" else ui.load("spend", by=by, **period)
         st.dataframe(money_columns(spend_table(frame, by), ["billed", "estimate", "total"]),
-                     hide_index=True, key=f"spend_{by}")
+                     hide_index=True, placeholder="—", key=f"spend_{by}")
 with tabs[5]:
     if idle.empty:
         st.caption("No idle cost recorded (it comes from billing data: `xprof collect`).")
     else:
-        st.dataframe(money_columns(idle, ["amount"]), hide_index=True, key="idle")
+        st.dataframe(money_columns(idle, ["amount"]), hide_index=True, placeholder="—", key="idle")

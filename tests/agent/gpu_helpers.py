@@ -84,9 +84,11 @@ def reap(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def only_run(store) -> dict[str, Any]:
-    [run] = store.list_runs()
-    return run
+def only_run(store, result: subprocess.CompletedProcess | None = None) -> dict[str, Any]:
+    """The one run in the store (the stderr of ``result`` explains it if there is none)."""
+    runs = store.list_runs()
+    assert len(runs) == 1, result.stderr if result is not None else runs
+    return runs[0]
 
 
 def gpu_rows(store, run_id: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ def run_and_read(xprof, store, tmp_path, scenario: dict, visible: str):
     result = xprof("run", "--quiet", "--interval", "0.2", "--", "sleep", "1.2",
                    env={**fake_nvml_env(tmp_path, scenario), "CUDA_VISIBLE_DEVICES": visible})
     assert result.returncode == 0, result.stderr
-    run = only_run(store)
+    run = only_run(store, result)
     return run, by_target(gpu_rows(store, run["id"]))
 
 
@@ -48,6 +48,8 @@ def test_vm_without_process_lists_by_uuid(xprof, store, tmp_path):
     assert len(used) >= 3
     assert {r["attribution"] for r in used} == {"visible-devices"}
     assert {r["run_mem_used_bytes"] for r in used} == {12 * GIB}  # beyond the start figure
+    assert {r["run_sm_util_pct"] for r in used} == {None}  # no process listed: unknown
+    assert 95.0 in {r["util_gpu_pct"] for r in used}
     assert {r["used_by_run"] for r in rows[(0, -1)]} == {False}
 
 

@@ -32,7 +32,7 @@ def test_run_on_two_of_eight_gpus(xprof, store, tmp_path):
     result = xprof("run", "--quiet", "--interval", "0.2", "--", *CHILD,
                    env=fake_nvml_env(tmp_path, scenario()))
     assert result.returncode == 0, result.stderr
-    run = only_run(store)
+    run = only_run(store, result)
 
     hardware = run["hardware"]
     assert (hardware["gpu_count"], hardware["gpu_model"], hardware["gpu_memory_bytes"]) == (

@@ -13,7 +13,7 @@ def run_and_read(xprof, store, tmp_path, scenario: dict):
     result = xprof("run", "--quiet", "--interval", "0.1", "--", "sleep", "1",
                    env=fake_nvml_env(tmp_path, scenario))
     assert result.returncode == 0, result.stderr
-    run = only_run(store)
+    run = only_run(store, result)
     calls = {(c["function"], c["gpu"], c["mig"]): c["count"]
              for c in json.loads(calls_path.read_text())}
     return result, by_target(gpu_rows(store, run["id"])), calls

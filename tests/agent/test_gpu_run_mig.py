@@ -28,7 +28,7 @@ def run_and_read(xprof, store, tmp_path, scenario_: dict, env: dict | None = Non
     result = xprof("run", "--quiet", "--interval", "0.2", "--", "sleep", "1.5",
                    env={**fake_nvml_env(tmp_path, scenario_), **(env or {})})
     assert result.returncode == 0, result.stderr
-    run = only_run(store)
+    run = only_run(store, result)
     return run, by_target(gpu_rows(store, run["id"]))
 
 

@@ -18,7 +18,7 @@ def test_no_nvml_means_no_gpu(xprof, store, tmp_path, scenario):
     result = xprof("run", "--interval", "0.1", "--", "sh", "-c", "sleep 0.3; exit 3",
                    env=fake_nvml_env(tmp_path, scenario))
     assert result.returncode == 3, result.stderr
-    run = only_run(store)
+    run = only_run(store, result)
     assert run["status"] == "failed" and run["exit_code"] == 3
     assert gpu_rows(store, run["id"]) == []
     assert not run["hardware"].get("gpu_count")

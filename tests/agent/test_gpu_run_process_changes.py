@@ -19,7 +19,7 @@ def test_process_list_changes(xprof, store, tmp_path):
     result = xprof("run", "--quiet", "--interval", "0.1", "--", *COMMAND,
                    env=fake_nvml_env(tmp_path, {"devices": devices}))
     assert result.returncode == 0, result.stderr
-    run = only_run(store)
+    run = only_run(store, result)
     rows = by_target(gpu_rows(store, run["id"]))
     assert run["hardware"]["gpus_used"] == [0, 1, 2]
 

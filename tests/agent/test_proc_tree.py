@@ -200,6 +200,32 @@ def test_orphan_reaped_by_a_subreaper_agent_is_counted(tmp_path):
     assert samples[-1]["cpu_seconds_total"] == pytest.approx(expected, rel=0.10)
 
 
+@pytest.mark.parametrize("discovery", discovery_modes())
+def test_a_child_started_from_a_long_lived_thread_is_found(tmp_path, discovery):
+    """A process forked by a thread other than the main one (started well before, so the
+    thread count does not change) joins the tree while it runs."""
+    pid_file = tmp_path / "worker.pid"
+    worker = f"import os, sys, time\n{BURN}open(sys.argv[1], 'w').write(str(os.getpid()))\n" \
+             "burn(0.8)\ntime.sleep(0.5)"
+    code = textwrap.dedent(f"""
+        import subprocess, sys, threading, time
+        def spawn():
+            time.sleep(0.5)
+            subprocess.run([sys.executable, "-c", {worker!r}, {str(pid_file)!r}])
+        thread = threading.Thread(target=spawn)
+        thread.start()
+        thread.join()
+    """)
+    proc = subprocess.Popen([PY, "-c", code])
+    tree = ProcessTree(proc.pid, self_pid=os.getpid(), discovery=discovery)
+    samples = sample_until_exit(proc, tree, 0.05)
+    tree.close()
+    worker_pid = int(pid_file.read_text())
+    assert any(worker_pid in s["pids"] for s in samples)
+    assert max(s["processes"] for s in samples) == 2
+    assert_monotonic(samples)
+
+
 def test_processes_starting_and_ending_fast_never_break_a_sample():
     """A tree that churns out short processes gives a full sample every time."""
     code = "import subprocess\nfor _ in range(150):\n    subprocess.run(['true'])"

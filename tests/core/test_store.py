@@ -30,47 +30,52 @@ def test_new_store_is_stamped_and_in_wal_mode(store_url, store):
     assert Store.open(store_url).migrate() == "current"
 
 
-def test_money_is_exact(store):
+@pytest.fixture
+def db(any_store_url):
+    return Store.open(any_store_url)
+
+
+def test_money_is_exact(db):
     """Decimal amounts (to 1e-9) survive the round trip and SQL sums exactly."""
     now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    store.create_run(_run("a" * 32, "r", now))
+    db.create_run(_run("a" * 32, "r", now))
     amounts = [Decimal("0.0000008"), Decimal("0.1"), Decimal("0.2"), Decimal("1234.567890123")]
-    with store.write() as conn:
+    with db.write() as conn:
         conn.execute(schema.costs.insert(), [
             {"kind": "run", "run_id": "a" * 32, "source": "estimate", "basis": "list",
              "period_start": now, "period_end": now, "amount": a, "currency": "USD",
              "computed_at": now} for a in amounts])
-    with store.read() as conn:
+    with db.read() as conn:
         stored = conn.execute(sa.select(schema.costs.c.amount)).scalars().all()
         total = conn.execute(sa.select(sa.type_coerce(sa.func.sum(schema.costs.c.amount),
                                                       schema.Money))).scalar()
     assert stored == amounts
     assert total == sum(amounts) == Decimal("1234.867890923")
-    assert store.run_costs(["a" * 32])["a" * 32]["amount"] == total
+    assert db.run_costs(["a" * 32])["a" * 32]["amount"] == total
 
 
-def test_times_are_utc_aware(store):
+def test_times_are_utc_aware(db):
     """A time stored from any zone reads back as the same instant in UTC; naive is refused."""
     paris = dt.timezone(dt.timedelta(hours=1))
-    store.create_run(_run("b" * 32, "r", dt.datetime(2026, 11, 1, 13, 0, tzinfo=paris)))
-    run = store.find_run("b" * 32)
+    db.create_run(_run("b" * 32, "r", dt.datetime(2026, 11, 1, 13, 0, tzinfo=paris)))
+    run = db.find_run("b" * 32)
     assert run["started_at"] == dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
     assert run["started_at"].tzinfo is not None
     with pytest.raises(sa.exc.StatementError):
-        store.create_run(_run("c" * 32, "r", dt.datetime(2026, 11, 1)))
+        db.create_run(_run("c" * 32, "r", dt.datetime(2026, 11, 1)))
 
 
-def test_find_run_by_id_prefix_and_name(store):
+def test_find_run_by_id_prefix_and_name(db):
     """RUN is an id, a unique prefix or a name; ambiguity and absence are clear errors."""
     t = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    store.create_run(_run("abc1" + "0" * 28, "brisk-otter-17", t))
-    store.create_run(_run("abc2" + "0" * 28, "calm-heron-20", t))
-    assert store.find_run("abc1")["name"] == "brisk-otter-17"
-    assert store.find_run("calm-heron-20")["id"].startswith("abc2")
+    db.create_run(_run("abc1" + "0" * 28, "brisk-otter-17", t))
+    db.create_run(_run("abc2" + "0" * 28, "calm-heron-20", t))
+    assert db.find_run("abc1")["name"] == "brisk-otter-17"
+    assert db.find_run("calm-heron-20")["id"].startswith("abc2")
     with pytest.raises(StoreError, match="matches several runs"):
-        store.find_run("abc")
+        db.find_run("abc")
     with pytest.raises(StoreError, match="no run matches"):
-        store.find_run("zzz")
+        db.find_run("zzz")
 
 
 def test_stale_heartbeat_reads_as_crashed():
@@ -82,11 +87,38 @@ def test_stale_heartbeat_reads_as_crashed():
     assert effective_status("finished", beat, 2.0, now) == "finished"
 
 
-def test_concurrent_first_open_migrates_once(store_url):
+def test_concurrent_first_open_migrates_once(any_store_url):
     """Eight processes opening a new store at once all succeed; the schema is created once."""
+    store_url = any_store_url
     code = f"from xprof.store import Store; Store.open({store_url!r})"
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
              for _ in range(8)]
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, errors
     assert Store.open(store_url).revision() == schema.SCHEMA_REVISION
+
+
+def test_store_at_the_first_release_is_upgraded(any_store_url):
+    """A store created by the first release (revision 0001, no run_hosts) is upgraded through
+    Alembic; its runs get their host row."""
+    from alembic import command
+
+    from xprof.migrations import _config
+
+    from xprof.storeurl import sqlite_path
+
+    if sqlite_path(any_store_url):
+        sqlite_path(any_store_url).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(any_store_url)
+    old_tables = [t for name, t in schema.metadata.tables.items() if name != "run_hosts"]
+    t = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        schema.metadata.create_all(conn, tables=old_tables)
+        command.stamp(_config(conn), "0001")
+        conn.execute(schema.runs.insert().values(_run("d" * 32, "old", t)))
+    engine.dispose()
+    db = Store.open(any_store_url)
+    assert db.revision() == schema.SCHEMA_REVISION == "0002"
+    with db.read() as conn:
+        hosts = conn.execute(sa.select(schema.run_hosts.c.run_id, schema.run_hosts.c.host)).all()
+    assert [tuple(h) for h in hosts] == [("d" * 32, "h")]

@@ -95,6 +95,19 @@ NVML_VALUE_NOT_AVAILABLE_ulonglong = c_ulonglong(-1)
 # ---- errors (same construction as nvidia-ml-py) ----------------------------------------------
 class NVMLError(Exception):
     _valClassMapping: dict = {}  # noqa: RUF012 - same shape as pynvml's
+    _errcode_to_string: dict = {  # noqa: RUF012
+        NVML_ERROR_UNINITIALIZED: "Uninitialized",
+        NVML_ERROR_INVALID_ARGUMENT: "Invalid Argument",
+        NVML_ERROR_NOT_SUPPORTED: "Not Supported",
+        NVML_ERROR_NO_PERMISSION: "Insufficient Permissions",
+        NVML_ERROR_NOT_FOUND: "Not Found",
+        NVML_ERROR_DRIVER_NOT_LOADED: "Driver Not Loaded",
+        NVML_ERROR_TIMEOUT: "Timeout",
+        NVML_ERROR_LIBRARY_NOT_FOUND: "NVML Shared Library Not Found",
+        NVML_ERROR_FUNCTION_NOT_FOUND: "Function Not Found",
+        NVML_ERROR_GPU_IS_LOST: "GPU is lost",
+        NVML_ERROR_UNKNOWN: "Unknown Error",
+    }
 
     def __new__(typ, value):
         if typ == NVMLError:
@@ -104,7 +117,7 @@ class NVMLError(Exception):
         return obj
 
     def __str__(self):
-        return f"NVML Error with code {self.value}"
+        return NVMLError._errcode_to_string.get(self.value, f"NVML Error with code {self.value}")
 
     def __eq__(self, other):
         return self.value == other.value

@@ -1,0 +1,105 @@
+"""Where a running agent's data goes: the store, else a local spool, else bounded memory.
+
+The training never waits on the network: a store that cannot be reached or fails mid-run
+sends the flush to a local SQLite spool (``$XPROF_HOME/spool.db``; a warning, once), the
+store is retried every few seconds in the writer thread, and ``xprof sync`` uploads the
+spool later. If even the spool fails, the rows wait in memory for the next flush.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from xprof.storeurl import redact_url
+
+log = logging.getLogger("xprof.agent")
+RETRY_STORE_S = 5.0
+
+
+@dataclass
+class Batch:
+    """One flush of one run's rows and field updates."""
+
+    samples: list[dict] = field(default_factory=list)
+    gpu_samples: list[dict] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)
+    run_update: dict[str, Any] = field(default_factory=dict)
+    host_update: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False
+
+
+@dataclass
+class NewRun:
+    """What creating the run needs: rows for runs and run_hosts, params, tags."""
+
+    run: dict[str, Any]
+    host: dict[str, Any]
+    params: dict[str, tuple[str, str]]
+    tags: dict[str, str]
+
+
+class RunWriter:
+    """Writes batches of one run to the store, or to the spool while the store is away."""
+
+    def __init__(self, store_url: str, spool_url: str, run_id: str, host: str,
+                 warn: Callable[[str, str], None]) -> None:
+        self.urls = {"store": store_url, "spool": spool_url}
+        self.run_id = run_id
+        self.host = host
+        self.warn = warn
+        self.stores: dict[str, Any] = {}
+        self.created: set[str] = set()
+        self.spooled = False
+        self.last_target: str | None = None
+        self._retry_at = 0.0
+
+    def store(self, target: str = "store"):
+        """The opened store for ``target`` ("store" or "spool"), opening it on first use."""
+        if target not in self.stores:
+            from xprof.store import Store
+
+            self.stores[target] = Store.open(self.urls[target])
+        return self.stores[target]
+
+    def write(self, new_run: Callable[[], NewRun], batch: Batch) -> str | None:
+        """Write ``batch``; returns "store", "spool" or None (kept for the next try)."""
+        if time.monotonic() >= self._retry_at:
+            try:
+                self._write("store", new_run, batch)
+                self.last_target = "store"
+                return "store"
+            except Exception as exc:
+                self._retry_at = time.monotonic() + RETRY_STORE_S
+                self.stores.pop("store", None)
+                self.warn("store-down", f"store {redact_url(self.urls['store'])} unavailable "
+                          f"({_first_line(exc)}); spooling to {redact_url(self.urls['spool'])}"
+                          "; upload it later with `xprof sync`")
+        try:
+            self._write("spool", new_run, batch)
+        except Exception as exc:
+            self.warn("spool-down", f"spool unavailable too ({_first_line(exc)}); keeping "
+                      "samples in memory")
+            return None
+        self.spooled = True
+        self.last_target = "spool"
+        return "spool"
+
+    def _write(self, target: str, new_run: Callable[[], NewRun], batch: Batch) -> None:
+        store = self.store(target)
+        if target not in self.created:
+            spec = new_run()
+            store.create_run(spec.run, params=spec.params, tags=spec.tags, host=spec.host)
+            self.created.add(target)
+        store.write_batch(self.run_id, self.host, samples=batch.samples,
+                          gpu_samples=batch.gpu_samples, metrics=batch.metrics,
+                          run_update=batch.run_update, host_update=batch.host_update,
+                          finished=batch.finished)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,56 @@
+"""A run pays for its share of the machine: GPUs it used over GPUs on the machine; a run
+that used no GPU, or a CPU-only machine, pays for the whole machine."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from xprof.collector.estimate import estimate_run
+
+from tests.collector.helpers import GIB, cpu_hardware, gpu_hardware, make_run, utc
+from xprof.settings import Settings
+
+NO_CONFIG = Settings(env={}, config={})
+P4D = {"provider": "aws", "instance_type": "p4d.24xlarge", "region": "us-east-1"}
+
+
+def test_two_of_eight_gpus_pay_a_quarter(store):
+    """2 of 8 A100s for 2 h on a $21.957642/h p4d.24xlarge cost 2 × 21.957642 × 2/8."""
+    hw = gpu_hardware("NVIDIA A100-SXM4-40GB", 8, 40 * GIB, [2, 3], 96, 1152)
+    run_id = make_run(store, started_at=utc(2026, 11, 20, 8, 0), duration_s=7200, hardware=hw,
+                      **P4D)
+    estimate = estimate_run(store, run_id, NO_CONFIG)
+    assert estimate.amount == Decimal("10.978821")
+    assert (estimate.used_gpus, estimate.machine_gpus) == (2, 8)
+    assert estimate.summary_line() == \
+        "est. $10.98 (p4d.24xlarge on-demand, us-east-1, $21.96/h × 2/8 GPUs, 2h)"
+    assert estimate.detail()["share"]["text"] == "1/4"
+
+
+def test_all_gpus_or_no_gpu_used_pays_the_whole_machine(store):
+    """Using all 8 GPUs, none of them, or not knowing which, costs the whole instance."""
+    for used in ([0, 1, 2, 3, 4, 5, 6, 7], [], None):
+        hw = gpu_hardware("NVIDIA A100-SXM4-40GB", 8, 40 * GIB, used, 96, 1152)
+        run_id = make_run(store, started_at=utc(2026, 11, 20, 8, 0), duration_s=3600,
+                          hardware=hw, **P4D)
+        estimate = estimate_run(store, run_id, NO_CONFIG)
+        assert estimate.amount == Decimal("21.957642"), used
+        assert "GPUs" not in estimate.summary_line()
+
+
+def test_cpu_only_instance_pays_the_whole_machine(store):
+    """A run on a CPU-only instance costs the instance's price × duration."""
+    run_id = make_run(store, started_at=utc(2026, 11, 20, 8, 0), duration_s=900,
+                      hardware=cpu_hardware(8, 32 * GIB), provider="aws",
+                      instance_type="m7i.2xlarge", region="us-east-1")
+    assert estimate_run(store, run_id, NO_CONFIG).amount == Decimal("0.1008")
+
+
+def test_off_cloud_share_uses_the_gpus_nvml_saw(store):
+    """On a 4-GPU box off any cloud, a run on 1 GPU pays a quarter of its equivalent's price."""
+    hw = gpu_hardware("NVIDIA A10G", 4, 23028 * 2**20, [1], 48, 186.7)
+    run_id = make_run(store, started_at=utc(2026, 11, 20, 8, 0), duration_s=3600, hardware=hw,
+                      provider="none")
+    estimate = estimate_run(store, run_id, NO_CONFIG)
+    assert estimate.price.instance_type == "g5.12xlarge"
+    assert estimate.amount == Decimal("5.672") / 4
