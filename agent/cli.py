@@ -69,10 +69,13 @@ def setup_logging() -> None:
 @click.option("--region", help="Region to record and price, e.g. us-east-1.")
 @click.option("--lifecycle", type=click.Choice(["on-demand", "spot"]),
               help="On-demand or spot, instead of asking the metadata service.")
+@click.option("--run-id", metavar="ID",
+              help="Join the run with this id (multi-node: every host's agent gives the same "
+                   "id; default: $XPROF_RUN_ID, else derived from SLURM/torchrun, else new).")
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary at the end.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[--] COMMAND [ARGS]...")
 def run(name, project, tags, params, objective, interval, store, metric_pattern, metrics_file,
-        provider, instance_type, region, lifecycle, quiet, command) -> None:
+        provider, instance_type, region, lifecycle, run_id, quiet, command) -> None:
     """Run COMMAND, sample its whole process tree and GPUs, record it, and print what it cost.
 
     \b
@@ -113,5 +116,5 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
     code = run_command(RunOptions(
         command=list(command), settings=settings, name=name, project=project, tags=tag_map,
         params=param_map, objective=objective_pair, metric_pattern=metric_pattern,
-        metrics_file=metrics_file, quiet=quiet))
+        metrics_file=metrics_file, quiet=quiet, run_id=run_id))
     sys.exit(code)

@@ -246,7 +246,7 @@ def calibrate(target_s: float, work: Path) -> int:
     probe = 3_000_000
     out = work / "probe"
     subprocess.run([PY, "-c", LOOP, str(probe), str(out)], check=True)
-    return int(probe * target_s / float(out.read_text()))
+    return int(probe * target_s / float(out.read_text().split()[0]))
 
 
 def bench_wall_time(xprof: list[str], env: dict, work: Path, pairs: int, target_s: float

@@ -29,7 +29,7 @@ Rules, in order:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -311,30 +311,71 @@ def _off_cloud(store: Store, run: dict[str, Any], hardware: dict[str, Any], dura
 
 
 # -- storing -----------------------------------------------------------------------------------
-def write_estimate(store: Store, run: dict[str, Any], estimate: Estimate) -> None:
-    """Store the estimate as the run's only ``estimate`` cost row (replacing an older one)."""
+HOST_FIELDS = ("hardware", "cloud_provider", "cloud_account", "cloud_region", "cloud_zone",
+               "instance_id", "instance_type", "lifecycle", "started_at", "ended_at",
+               "heartbeat_at", "status")
+
+
+def host_runs(run: dict[str, Any], hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run-shaped row per host of a multi-node run (each host has its own machine and
+    times); a single-host run is itself."""
+    if len(hosts) <= 1:
+        return [run]
+    rows = []
+    for host in hosts:
+        row = {**run, **{k: host[k] for k in HOST_FIELDS if host.get(k) is not None},
+               "host": host["host"]}
+        row["duration_s"] = ((row["ended_at"] - row["started_at"]).total_seconds()
+                             if host.get("ended_at") else None)
+        rows.append(row)
+    return rows
+
+
+def write_estimates(store: Store, run: dict[str, Any], estimates: list[Estimate],
+                    hosts: list[dict[str, Any]]) -> None:
+    """Store the estimates as the run's only ``estimate`` cost rows (one per host)."""
     c = schema.costs
-    detail = estimate.detail()
     with store.write() as conn:
         conn.execute(c.delete().where(c.c.run_id == run["id"], c.c.source == "estimate"))
-        conn.execute(c.insert().values(
-            kind="run", run_id=run["id"], resource_id=run.get("instance_id"),
-            source="estimate", basis=estimate.basis, period_start=estimate.period_start,
-            period_end=estimate.period_end, amount=estimate.amount, currency=estimate.currency,
-            upper_bound=estimate.upper_bound, detail=detail, computed_at=utcnow()))
+        for estimate, host in zip(estimates, hosts, strict=True):
+            detail = estimate.detail()
+            if "host" in host:
+                detail["host"] = host["host"]
+            conn.execute(c.insert().values(
+                kind="run", run_id=run["id"], resource_id=host.get("instance_id"),
+                source="estimate", basis=estimate.basis, period_start=estimate.period_start,
+                period_end=estimate.period_end, amount=estimate.amount,
+                currency=estimate.currency, upper_bound=estimate.upper_bound, detail=detail,
+                computed_at=utcnow()))
+
+
+def write_estimate(store: Store, run: dict[str, Any], estimate: Estimate) -> None:
+    """Store the estimate as the run's only ``estimate`` cost row (replacing an older one)."""
+    write_estimates(store, run, [estimate], [run])
 
 
 def estimate_run(store: Store, run_id: str, settings: Settings | None = None) -> Estimate:
-    """Compute and store the estimate of one ended run; replaces a previous estimate row.
+    """Compute and store the estimate of one ended run; replaces previous estimate rows.
 
-    A run still running gets an unknown estimate (``reason`` says so) and nothing is stored.
+    A multi-node run gets one row per host, each on its own machine; the returned estimate
+    then carries the hosts' total. A run still running gets an unknown estimate (``reason``
+    says so) and nothing is stored.
     """
     catalog.seed_prices(store)  # a store created before the catalog existed has none yet
     run = store.find_run(run_id)
-    estimate = compute_estimate(store, run, settings if settings is not None else Settings())
-    if estimate.period_end is not None:
-        write_estimate(store, run, estimate)
-    return estimate
+    settings = settings if settings is not None else Settings()
+    rows = host_runs(run, store.run_hosts(run_id))
+    estimates = [compute_estimate(store, row, settings) for row in rows]
+    if all(e.period_end is not None for e in estimates):
+        write_estimates(store, run, estimates, rows)
+    if len(estimates) == 1:
+        return estimates[0]
+    known = [e.amount for e in estimates]
+    total = None if None in known else sum(known, Decimal(0))
+    first = estimates[0]
+    return replace(first, amount=total, reason=first.reason or next(
+        (e.reason for e in estimates if e.reason), None),
+        duration_s=max(e.duration_s or 0 for e in estimates), note=f"{len(rows)} hosts")
 
 
 def runs_needing_estimate(store: Store, *, everything: bool = False) -> list[str]:

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("xprof.runs_cli:show", "Show everything recorded about one run."),
     "rm": ("xprof.runs_cli:rm", "Delete runs and everything recorded with them."),
     "config": ("xprof.runs_cli:config", "Show every setting, its value and where it came from."),
+    "store": ("xprof.store_cli:store", "Create, upgrade and inspect a store."),
+    "sync": ("xprof.store_cli:sync", "Upload spooled runs, or copy another store's runs."),
     "dashboard": ("xprof.dashboard.cli:dashboard",
                   "Open the dashboard: runs ranked by metric per dollar, advice, spend."),
     "prices": ("xprof.collector.cli:prices", "Show and refresh the price catalog."),
