@@ -34,7 +34,6 @@ from xprof.agent.imds_aws import AwsMetadata
 from xprof.agent.imds_azure import AzureMetadata
 from xprof.agent.imds_gcp import GcpMetadata
 from xprof.agent.imds_http import MetadataError
-
 from xprof.settings import Settings
 
 log = logging.getLogger(__name__)

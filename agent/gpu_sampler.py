@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprof.agent.nvml import Device, Key, Nvml
-
 from xprof.records import GpuSample
 
 log = logging.getLogger(__name__)

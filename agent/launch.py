@@ -142,10 +142,8 @@ def forward_signals(child: Child) -> Callable[[], None]:
     """Forward SIGINT/SIGTERM/SIGHUP to the child's group; return a function that undoes it."""
 
     def forward(signum: int, _frame) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # gone already: its exit is on its way
             os.killpg(child.pgid, signum)
-        except ProcessLookupError:  # already gone: its exit is on its way
-            pass
 
     def resize(_signum: int, _frame) -> None:
         if child.pty_master is not None:

@@ -23,7 +23,8 @@ def resolve_run_id(flag: str | None, environ: Mapping[str, str]) -> tuple[str, s
             return normalise_run_id(value), source
     job = environ.get("SLURM_JOB_ID")
     if job:
-        key = f"slurm:{environ.get('SLURM_CLUSTER_NAME', '')}:{job}:{environ.get('SLURM_STEP_ID', '')}"
+        cluster, step = environ.get("SLURM_CLUSTER_NAME", ""), environ.get("SLURM_STEP_ID", "")
+        key = f"slurm:{cluster}:{job}:{step}"
         return uuid.uuid5(_NAMESPACE, key).hex, "slurm"
     elastic = environ.get("TORCHELASTIC_RUN_ID")
     if elastic and elastic.lower() != "none":

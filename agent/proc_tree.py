@@ -43,7 +43,7 @@ log = logging.getLogger("xprof.agent")
 
 PR_SET_CHILD_SUBREAPER = 36
 FULL_DISCOVERY_EVERY = 10  # children mode: samples between reads of every thread's children
-MAX_HELD_FDS = 512  # per tree; beyond this, files are opened and closed on each read
+MAX_HELD_FDS = 512  # per tree (at most 1/4 of RLIMIT_NOFILE); beyond: open, read, close
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -163,6 +163,15 @@ class _ProcfsReader:
 
     def __init__(self) -> None:
         self._fds: dict[tuple[int, str], int] = {}
+        self._max_held = MAX_HELD_FDS
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            if soft > 0:  # leave most descriptors to the agent
+                self._max_held = min(MAX_HELD_FDS, soft // 4)
+        except (ImportError, OSError, ValueError):
+            pass
 
     def _read(self, pid: int, name: str) -> bytes:
         key = (pid, name)
@@ -172,7 +181,7 @@ class _ProcfsReader:
                 fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
             except (FileNotFoundError, ProcessLookupError) as exc:
                 raise _Gone from exc
-            if len(self._fds) >= MAX_HELD_FDS:
+            if len(self._fds) >= self._max_held:
                 try:
                     return os.read(fd, 4096)
                 except ProcessLookupError as exc:

@@ -8,6 +8,7 @@ code or slow it: every failure after the launch is logged once and the run goes 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -25,7 +26,6 @@ from typing import Any
 
 from xprof.agent import launch
 from xprof.agent.output import MetricLineParser, OutputPump
-
 from xprof.settings import Settings
 
 log = logging.getLogger("xprof.agent")
@@ -34,7 +34,7 @@ HOST_FIELDS = frozenset({
     "cloud_account", "cloud_region", "cloud_zone", "instance_id", "instance_type", "lifecycle",
     "cloud", "cpu_seconds", "peak_rss_bytes", "summary"})  # run_hosts columns an agent updates
 RUN_ONLY_FIELDS = frozenset({"output_tail", "git", "environment"})
-MAX_PENDING_ROWS = 200_000  # per series: about two days of 1 Hz samples kept while the store is away
+MAX_PENDING_ROWS = 200_000  # per series: ~2 days of 1 Hz samples kept while no store answers
 
 
 @dataclass
@@ -139,7 +139,6 @@ class Agent:
     # -- start ------------------------------------------------------------------------------
     def start(self) -> None:
         from xprof.agent.context import host_identity
-
         from xprof.agent.multinode import host_key
         from xprof.agent.store_writer import RunWriter
 
@@ -259,8 +258,6 @@ class Agent:
     def _gather_context(self) -> None:
         """git state and packages: slow-ish helpers, run once after the first flush."""
         from xprof.agent import context
-
-        from xprof.redact import Redactor, secret_argv_values, secret_env_values
 
         cwd = Path.cwd()
         try:
@@ -576,10 +573,8 @@ def _warm_imports() -> None:
     import importlib
 
     for module in ("xprof.agent.summary", "xprof.collector.estimate", "xprof.collector.advise"):
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(module)
-        except ImportError:
-            pass
 
 
 def generate_name() -> str:

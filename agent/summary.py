@@ -21,7 +21,7 @@ def human_bytes(n: float | None) -> str:
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import psutil
+
 from xprof.agent.host_stats import HostStats
 from xprof.agent.proc_tree import ProcessTree, children_files_available
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from xprof import schema
 from xprof.store import Store
 
-PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "leaderboard.py"
+PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "views" / "leaderboard.py"
 PROJECT = "sweep"
 
 

@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 from xprof.collector.estimate import estimate_run
-
 from xprof.settings import Settings
 from xprof.store import Store
 

@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from xprof.agent.cloud_identity import PROBE_BUDGET_S, IdentityResolver
-
 from xprof.settings import Settings
 
 URL_KEYS = ("aws_imds_url", "gcp_metadata_url", "azure_imds_url")

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from xprof.collector.gpu_names import GpuModel, covers, is_neuron
 
 from xprof import schema
+from xprof.collector.gpu_names import GpuModel, covers, is_neuron
 from xprof.store import Store
 
 DATA_DIR = Path(__file__).resolve().parent / "data"

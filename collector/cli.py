@@ -9,10 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import click
-from xprof.collector import catalog
-from xprof.collector.estimate import format_money
 
 from xprof.cli import BadInput
+from xprof.collector import catalog
+from xprof.collector.estimate import format_money
 from xprof.runs_cli import open_store, output_options, print_table, store_option
 from xprof.settings import ConfigError, Settings
 from xprof.store import Store

@@ -35,10 +35,10 @@ from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
-from xprof.collector import catalog
-from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
 
 from xprof import schema
+from xprof.collector import catalog
+from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
 

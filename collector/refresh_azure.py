@@ -24,7 +24,6 @@ from typing import Any
 
 from xprof.collector import catalog
 from xprof.collector.catalog import Price, RefreshError, RefreshResult
-
 from xprof.settings import Settings
 from xprof.store import Store
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from xprof.collector import catalog
 from xprof.collector.catalog import Price, RefreshError, RefreshResult
-
 from xprof.store import Store
 
 SOURCE = "gcp-cloud-billing-catalog-api"

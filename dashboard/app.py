@@ -9,13 +9,13 @@ import streamlit as st
 st.set_page_config(page_title="xprof", page_icon=":material/leaderboard:", layout="wide")
 
 pages = [
-    st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:",
+    st.Page("views/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:",
             url_path="leaderboard", default=True),
-    st.Page("pages/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:",
+    st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:",
             url_path="compare"),
-    st.Page("pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:",
+    st.Page("views/recommendations.py", title="Recommendations", icon=":material/lightbulb:",
             url_path="recommendations"),
-    st.Page("pages/spend.py", title="Spend", icon=":material/payments:", url_path="spend"),
+    st.Page("views/spend.py", title="Spend", icon=":material/payments:", url_path="spend"),
 ]
 st.navigation(pages).run()

@@ -30,8 +30,12 @@ _r = schema.runs
 
 
 def _frame(conn: sa.Connection, query: sa.Executable, params: dict | None = None) -> pd.DataFrame:
+    """The result as a DataFrame, built column-wise (Row objects are slow for pandas)."""
     result = conn.execute(query, params or {})
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    names = list(result.keys())
+    columns = list(zip(*result.fetchall(), strict=True)) or [()] * len(names)
+    return pd.DataFrame({name: pd.Series(values, dtype=object)
+                         for name, values in zip(names, columns, strict=True)}, columns=names)
 
 
 def _check_basis(basis: str) -> None:
@@ -169,7 +173,7 @@ def leaderboard(store: Store, project: str | None, objective: str | None,
                 basis: str = "billed") -> pd.DataFrame:
     """One row per run of ``project`` (all projects when None) with its objective and cost.
 
-    Columns: run_id, name, project, status (effective), started_at, ended_at, duration_s,
+    Columns: run_id, name, project, status (effective), started_at, duration_s,
     instance_type, provider, user, objective_name, objective_mode (as declared by the run),
     objective (last logged value of ``objective``, NaN when never logged), cpu_cores_p50,
     rss_peak_bytes, gpu_util_p50, cost (Decimal or None), currency, cost_source
@@ -182,8 +186,9 @@ def leaderboard(store: Store, project: str | None, objective: str | None,
                   .order_by(m.c.seq.desc(), m.c.ts.desc()).limit(1).scalar_subquery())
     summary = _r.c.summary
     query = (sa.select(
-        _r.c.id.label("run_id"), _r.c.name, _r.c.project, _r.c.status, _r.c.heartbeat_at,
-        _r.c.flush_interval_s, _r.c.started_at, _r.c.ended_at, _r.c.duration_s,
+        _r.c.id.label("run_id"), _r.c.name, _r.c.project, _r.c.status,
+        sa.case((_r.c.status == "running", _r.c.heartbeat_at)).label("heartbeat_at"),
+        _r.c.flush_interval_s, _r.c.started_at, _r.c.duration_s,
         _r.c.instance_type, _r.c.cloud_provider.label("provider"), _r.c.user,
         _r.c.objective_name, _r.c.objective_mode,
         (last_value if objective else sa.null()).label("objective"),
@@ -204,7 +209,6 @@ def leaderboard(store: Store, project: str | None, objective: str | None,
     for column in ("duration_s", "cpu_cores_p50", "rss_peak_bytes", "gpu_util_p50"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
-    frame["ended_at"] = pd.to_datetime(frame["ended_at"], utc=True)
     return _cost_columns(_with_effective_status(frame))
 
 

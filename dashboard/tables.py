@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pandas as pd
+
 from xprof.dashboard.formatting import money
 
 

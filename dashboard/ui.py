@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+
 from xprof.dashboard import queries
 from xprof.dashboard.formatting import escape_markdown
-
 from xprof.settings import ConfigError, Settings
 from xprof.store import Store, StoreError
 from xprof.storeurl import redact_url

@@ -3,6 +3,7 @@ initdb and pg_ctl as an unprivileged user (PostgreSQL refuses to run as root).""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -86,8 +87,6 @@ class PostgresServer:
         return self.url(name)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)

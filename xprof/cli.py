@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "Open the dashboard: runs ranked by metric per dollar, advice, spend."),
     "prices": ("xprof.collector.cli:prices", "Show and refresh the price catalog."),
     "collect": ("xprof.collector.cli:collect", "Price runs: estimates for runs that lack one."),
+    "advise": ("xprof.collector.advise_cli:advise",
+               "Rightsizing advice from each run's own samples, with savings."),
 }
 
 

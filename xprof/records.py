@@ -23,13 +23,13 @@ class Field(NamedTuple):
 
 # Process tree and host, one row per (run, host, ts).
 SAMPLE_FIELDS: tuple[Field, ...] = (
-    Field("cpu_cores", "float", "CPU used by the run's process tree since the last sample, in cores"),
-    Field("cpu_seconds_total", "float", "CPU seconds of the tree since start, exited processes included"),
+    Field("cpu_cores", "float", "CPU used by the process tree since the last sample, in cores"),
+    Field("cpu_seconds_total", "float", "CPU seconds of the tree since start, exited included"),
     Field("rss_bytes", "int", "resident memory of the tree, summed over processes"),
     Field("threads", "int", "threads in the tree"),
     Field("processes", "int", "processes in the tree"),
-    Field("read_bytes_total", "int", "bytes the tree read from storage since start (live processes)"),
-    Field("write_bytes_total", "int", "bytes the tree wrote to storage since start (live processes)"),
+    Field("read_bytes_total", "int", "bytes the tree's live processes read from storage"),
+    Field("write_bytes_total", "int", "bytes the tree's live processes wrote to storage"),
     Field("host_cpu_pct", "float", "host CPU busy, percent of all cores"),
     Field("host_iowait_pct", "float", "host CPU in iowait, percent of all cores"),
     Field("host_mem_used_bytes", "int", "host memory in use (total - available)"),

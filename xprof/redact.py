@@ -37,10 +37,10 @@ def secret_argv_values(argv: Sequence[str]) -> set[str]:
             name, value = arg.split("=", 1)
             if is_secret_name(name) and value:
                 found.add(value)
-        elif arg.startswith("-") and is_secret_name(arg) and i + 1 < len(argv):
-            if not argv[i + 1].startswith("-"):
-                found.add(argv[i + 1])
-    return {v for v in found if len(v) >= 1}
+        elif (arg.startswith("-") and is_secret_name(arg) and i + 1 < len(argv)
+              and not argv[i + 1].startswith("-")):
+            found.add(argv[i + 1])
+    return found
 
 
 class Redactor:
@@ -65,7 +65,7 @@ class Redactor:
                 continue
             mask_next = False
             if arg.startswith("-") and "=" in arg:
-                name, value = arg.split("=", 1)
+                name = arg.split("=", 1)[0]
                 out.append(f"{name}={MASK}" if is_secret_name(name) else self.text(arg))
             else:
                 mask_next = arg.startswith("-") and is_secret_name(arg)

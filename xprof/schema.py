@@ -233,7 +233,8 @@ prices = Table(
 billing_items = Table(
     "billing_items", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(200), nullable=False, comment="e.g. focus, aws-ce, aws-cur, azure, gcp-bq"),
+    Column("source", String(200), nullable=False,
+           comment="e.g. focus, aws-ce, aws-cur, azure, gcp-bq"),
     Column("row_key", String(200), nullable=False, comment="stable id of the source row"),
     Column("provider", String(16)),
     Column("account_id", String(128)),

@@ -50,6 +50,13 @@ def _positive_float(value: Any) -> float:
     return number
 
 
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
 def _choice(*allowed: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         text = str(value).strip().lower()
@@ -117,6 +124,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Bytes of the command's output kept with the run."),
     Setting("packages", "XPROF_RECORD_PACKAGES", _bool, True,
             "Record the installed Python packages with each run."),
+    Setting("advise.min_duration_s", "XPROF_ADVISE_MIN_DURATION_S", _positive_float, 300.0,
+            "Runs shorter than this many seconds get no rightsizing advice."),
+    Setting("advise.min_samples", "XPROF_ADVISE_MIN_SAMPLES", _positive_int, 30,
+            "Rules over sample series need at least this many samples (per GPU for GPU rules)."),
+    Setting("advise.idle_tail_s", "XPROF_ADVISE_IDLE_TAIL_S", _positive_float, 600.0,
+            "GPUs idle for at least this many seconds at a run's end give `idle_tail` advice."),
     Setting("billing.focus.paths", "XPROF_FOCUS_PATHS", _str_list, [],
             "FOCUS export files or folders that `xprof collect` imports."),
 )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from xprof.agent.cloud_identity import IdentityResolver
 
 from tests.agent.imds_servers import AwsImdsServer, make_dmi_dir, pinned_settings
+from xprof.agent.cloud_identity import IdentityResolver
 
 WAIT_S = 10.0  # generous: the local server answers in milliseconds
 

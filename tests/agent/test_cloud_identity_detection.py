@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from xprof.agent.cloud_identity import AZURE_ASSET_TAG, IdentityResolver, provider_from_dmi
 
 from tests.agent.imds_servers import (
     SERVERS,
@@ -12,6 +11,7 @@ from tests.agent.imds_servers import (
     make_dmi_dir,
     pinned_settings,
 )
+from xprof.agent.cloud_identity import AZURE_ASSET_TAG, IdentityResolver, provider_from_dmi
 
 WAIT_S = 10.0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from xprof.agent.cloud_identity import IdentityResolver
 
 from tests.agent.imds_servers import (
     AwsImdsServer,
@@ -14,6 +13,7 @@ from tests.agent.imds_servers import (
     make_dmi_dir,
     pinned_settings,
 )
+from xprof.agent.cloud_identity import IdentityResolver
 
 WAIT_S = 10.0
 POLL_S = 0.01  # tests poll fast; the agent's default is SPOT_POLL_INTERVAL_S

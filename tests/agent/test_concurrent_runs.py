@@ -16,7 +16,8 @@ def test_eight_parallel_runs_into_one_sqlite_store(store):
     """8 concurrent agents flushing every 0.2 s: 8 finished runs, every sample stored, no
     'database is locked'."""
     env = dict(os.environ, XPROF_FLUSH_INTERVAL="0.2", XPROF_INTERVAL="0.1")
-    script = "import time, xprof\nfor i in range(20):\n    xprof.log(step=i, x=i)\n    time.sleep(0.1)\n"
+    script = ("import time, xprof\nfor i in range(20):\n    xprof.log(step=i, x=i)\n"
+              "    time.sleep(0.1)\n")
     procs = [subprocess.Popen([*XPROF, "run", "--name", f"par-{i}", "--", sys.executable, "-c",
                                script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for i in range(8)]

@@ -6,9 +6,9 @@ import logging
 import time
 
 import pytest
-from xprof.agent.gpu_sampler import GpuSampler
 
 from tests.agent.gpu_helpers import GIB, a100, load_fake_nvml, reap, spawn_tree, tree_pids
+from xprof.agent.gpu_sampler import GpuSampler
 
 
 def sample_n(sampler: GpuSampler, fake, n: int, pids: frozenset[int] = frozenset()) -> list:
@@ -94,10 +94,17 @@ def test_no_library_is_silent(monkeypatch, tmp_path, caplog, library):
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
 
 
-def test_process_utilisation_uses_last_seen(monkeypatch, tmp_path):
+@pytest.fixture
+def tree():
+    proc = spawn_tree()
+    yield proc
+    reap(proc)
+
+
+def test_process_utilisation_uses_last_seen(monkeypatch, tmp_path, tree):
     """Per-process SM util asks only for samples newer than the last one it saw."""
     fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(processes=[
-        {"pid": "$ROOT", "used_memory": GIB, "sm_util": 64}])]})
+        {"pid": tree.pid, "used_memory": GIB, "sm_util": 64}])]})
     seen: list[tuple[int, list[int]]] = []
     real = fake.nvmlDeviceGetProcessUtilization
 
@@ -111,17 +118,13 @@ def test_process_utilisation_uses_last_seen(monkeypatch, tmp_path):
         return found
 
     monkeypatch.setattr(fake, "nvmlDeviceGetProcessUtilization", recording)
-    tree = spawn_tree()
-    try:
-        sampler = GpuSampler.create(None)
-        before = int(time.time() * 1e6)
-        fake._set_clock(1.0)
-        first = sampler.sample(time.time(), tree_pids(tree))
-        second = sampler.sample(time.time(), tree_pids(tree))  # clock not moved: nothing new
-        fake._set_clock(2.0)
-        third = sampler.sample(time.time(), tree_pids(tree))
-    finally:
-        reap(tree)
+    sampler = GpuSampler.create(None)
+    before = int(time.time() * 1e6)
+    fake._set_clock(1.0)
+    first = sampler.sample(time.time(), tree_pids(tree))
+    second = sampler.sample(time.time(), tree_pids(tree))  # clock not moved: nothing new
+    fake._set_clock(2.0)
+    third = sampler.sample(time.time(), tree_pids(tree))
     assert [s[0].run_sm_util_pct for s in (first, second, third)] == [64.0, 0.0, 64.0]
     assert before - 1_100_000 < seen[0][0] <= before - 900_000  # the first asks for 1 s back
     assert seen[1][0] == max(seen[0][1])  # then from the newest sample seen

@@ -25,7 +25,7 @@ def test_process_list_changes(xprof, store, tmp_path):
 
     on_0 = [r["ts"] for r in rows[(0, -1)] if r["used_by_run"]]
     on_1 = [r["ts"] for r in rows[(1, -1)] if r["used_by_run"]]
-    assert on_0 and on_1 and max(on_0) < min(on_1)
+    assert on_0 and on_1 and max(on_0) <= min(on_1)  # (one sample may straddle the move)
     later_0 = [r for r in rows[(0, -1)] if r["ts"] > max(on_0)]
     assert later_0 and {r["run_mem_used_bytes"] for r in later_0} == {0}
     assert {r["run_mem_used_bytes"] for r in rows[(1, -1)] if r["used_by_run"]} == {5 * GIB}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from xprof.agent.gpu_summary import gpu_summary
 
+from xprof.agent.gpu_summary import gpu_summary
 from xprof.records import GpuSample
 from xprof.stats import percentile
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from xprof.agent.gpu_sampler import parse_visible_devices
 from xprof.agent.nvml import Device
 

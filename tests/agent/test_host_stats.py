@@ -10,6 +10,7 @@ import time
 
 import psutil
 import pytest
+
 from xprof.agent.host_stats import HostStats, host_hardware
 
 BUSY = "import time\nend = time.process_time() + 0.8\nwhile time.process_time() < end:\n    pass"

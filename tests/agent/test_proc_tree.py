@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from xprof.agent.proc_tree import ProcessTree, become_subreaper, children_files_available
 
 PY = sys.executable
@@ -163,23 +164,61 @@ def test_peak_rss_of_a_500_mb_child_matches_its_own_max_rss():
 
 @pytest.mark.parametrize("discovery", discovery_modes())
 def test_orphan_is_counted_even_without_a_subreaper(tmp_path, discovery):
-    """A grandchild whose parent exited (re-parented to init) stays in the tree: its pid,
-    and its CPU after it is gone."""
-    gc_report, root_report = tmp_path / "gc.json", tmp_path / "root.json"
-    proc = subprocess.Popen([PY, "-c", ORPHANING_PARENT, GRANDCHILD, str(gc_report),
-                             str(root_report), "0.3"])
+    """A grandchild whose parent exited (re-parented to init, reaped there) stays in the
+    tree while it runs, and its CPU stays in the total after it is gone."""
+    gc_report, mid_report = tmp_path / "gc.json", tmp_path / "mid.json"
+    root_report = tmp_path / "root.json"
+    root_code = "import json, os, resource, subprocess, sys, time\n" + BURN + textwrap.dedent(f"""
+        subprocess.run([sys.executable, "-c", {ORPHANING_PARENT!r}, {GRANDCHILD!r},
+                        {str(gc_report)!r}, {str(mid_report)!r}, "0.3"])
+        while not os.path.exists({str(gc_report)!r}):
+            time.sleep(0.02)
+        time.sleep(1.0)  # the grandchild exits, init reaps it
+        burn(0.4)  # work after the orphan is gone
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the middle process only
+        open({str(root_report)!r}, "w").write(json.dumps(
+            me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime))
+        time.sleep(0.4)
+    """)
+    proc = subprocess.Popen([PY, "-c", root_code])
     tree = ProcessTree(proc.pid, self_pid=os.getpid(), discovery=discovery)
-    samples = sample_until_exit(proc, tree, 0.05)
-    deadline = time.monotonic() + 30
-    while samples[-1]["pids"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-        samples.append({**tree.sample(time.time()), "pids": tree.pids()})
+    samples = sample_until_exit(proc, tree, 0.05,
+                                before=lambda: {"reported": root_report.exists()})
     tree.close()
     gc = json.loads(gc_report.read_text())
     expected = gc["cpu"] + json.loads(root_report.read_text())
     assert any(gc["pid"] in s["pids"] for s in samples)
     assert_monotonic(samples)
-    assert samples[-1]["cpu_seconds_total"] == pytest.approx(expected, rel=0.10)
+    after_report = next(s for s in samples if s.get("reported"))
+    assert after_report["cpu_seconds_total"] == pytest.approx(expected, rel=0.10)
+
+
+def test_total_never_goes_down_when_a_member_turns_out_to_be_a_helper(tmp_path):
+    """A child of the agent counted before it was known to be a helper leaves the tree
+    without taking CPU seconds back."""
+    burnt = tmp_path / "burnt"
+    root = subprocess.Popen([PY, "-c", "import time; time.sleep(5)"])
+    helper = subprocess.Popen([PY, "-c", f"import sys, time\n{BURN}burn(0.4)\n"
+                               "open(sys.argv[1], 'w').close()\ntime.sleep(5)", str(burnt)])
+    helpers: set[int] = set()
+    try:
+        tree = ProcessTree(root.pid, self_pid=os.getpid(), ignore_pids=lambda: helpers)
+        deadline = time.monotonic() + 30
+        while not burnt.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        counted = tree.sample(time.time())
+        assert helper.pid in tree.pids() and counted["cpu_seconds_total"] >= 0.4
+        helpers.add(helper.pid)  # registered late, as a race with the sampler allows
+        later = tree.sample(time.time())
+        assert tree.pids() == {root.pid}
+        assert later["processes"] == 1
+        assert later["cpu_seconds_total"] == counted["cpu_seconds_total"]
+        tree.close()
+    finally:
+        for p in (root, helper):
+            p.kill()
+            p.wait()
 
 
 def test_orphan_reaped_by_a_subreaper_agent_is_counted(tmp_path):

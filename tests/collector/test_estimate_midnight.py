@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from xprof.collector.estimate import estimate_run
 
 from tests.collector.helpers import GIB, cpu_hardware, make_run, utc
+from xprof.collector.estimate import estimate_run
 from xprof.settings import Settings
 
 NO_CONFIG = Settings(env={}, config={})

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from xprof.collector.estimate import estimate_run
-
 from tests.collector.helpers import GIB, cpu_hardware, gpu_hardware, make_run, utc
+from xprof.collector.estimate import estimate_run
 from xprof.settings import Settings
 
 NO_CONFIG = Settings(env={}, config={})

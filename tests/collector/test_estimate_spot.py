@@ -6,10 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import sqlalchemy as sa
-from xprof.collector.estimate import estimate_run
 
 from tests.collector.helpers import GIB, gpu_hardware, make_run, utc
 from xprof import schema
+from xprof.collector.estimate import estimate_run
 from xprof.settings import Settings
 
 NO_CONFIG = Settings(env={}, config={})

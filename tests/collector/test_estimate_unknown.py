@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import sqlalchemy as sa
-from xprof.collector.estimate import estimate_run
 
 from tests.collector.helpers import GIB, cpu_hardware, gpu_hardware, make_run, utc
 from xprof import schema
+from xprof.collector.estimate import estimate_run
 from xprof.settings import Settings
 
 NO_CONFIG = Settings(env={}, config={})

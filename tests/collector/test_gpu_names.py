@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from xprof.collector.catalog import cheapest_equivalent, list_prices
 from xprof.collector.gpu_names import gcp_n1_key, is_neuron, normalise_gpu
 

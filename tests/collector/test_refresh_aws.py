@@ -9,12 +9,12 @@ from decimal import Decimal
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from xprof.collector import catalog
-from xprof.collector.estimate import estimate_run
-from xprof.collector.refresh_aws import product_filters, refresh_aws
 
 from tests.collector.aws_price_list import product, spot
 from tests.collector.helpers import GIB, gpu_hardware, make_run, utc
+from xprof.collector import catalog
+from xprof.collector.estimate import estimate_run
+from xprof.collector.refresh_aws import product_filters, refresh_aws
 from xprof.settings import Settings
 
 TODAY = dt.date(2026, 11, 24)

@@ -7,12 +7,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from xprof.collector import catalog
-from xprof.collector.refresh_azure import refresh_azure
 
 from tests.collector.azure_retail_api import RetailPricesApi, vm_item
 from tests.collector.local_http import json_server
 from tests.conftest import run_xprof
+from xprof.collector import catalog
+from xprof.collector.refresh_azure import refresh_azure
 
 TODAY = dt.date(2026, 11, 24)
 NC = "Standard_NC24ads_A100_v4"

@@ -13,10 +13,10 @@ from google.cloud import billing_v1
 from google.cloud.billing_v1.services.cloud_catalog.transports.rest import (
     CloudCatalogRestTransport,
 )
-from xprof.collector import catalog
-from xprof.collector.refresh_gcp import refresh_gcp
 
 from tests.collector.local_http import json_server
+from xprof.collector import catalog
+from xprof.collector.refresh_gcp import refresh_gcp
 
 TODAY = dt.date(2026, 11, 24)
 SERVICE = "services/6F81-5844-456A"

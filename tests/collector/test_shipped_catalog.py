@@ -10,9 +10,9 @@ import sys
 from decimal import Decimal
 
 import sqlalchemy as sa
-from xprof.collector import catalog
 
 from xprof import schema
+from xprof.collector import catalog
 from xprof.store import Store
 
 

@@ -104,7 +104,6 @@ def test_store_at_the_first_release_is_upgraded(any_store_url):
     from alembic import command
 
     from xprof.migrations import _config
-
     from xprof.storeurl import sqlite_path
 
     if sqlite_path(any_store_url):

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dashboard_seed import DASHBOARD, Seeded, seed
 from streamlit.testing.v1 import AppTest
 
+from tests.dashboard.helpers import DASHBOARD, Seeded, seed
 from xprof.store import Store
 
 

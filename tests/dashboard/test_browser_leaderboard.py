@@ -13,7 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_seed import XSS
+
+from tests.dashboard.helpers import XSS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -94,11 +95,12 @@ def test_leaderboard_in_a_real_browser(dashboard_url, browser, tmp_path) -> None
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{dashboard_url}/leaderboard?project=digits")
+    browser.get(f"{dashboard_url}/?project=digits")  # the default page lives at /
     body = WebDriverWait(browser, 90).until(
         lambda d: (text := d.find_element(By.TAG_NAME, "body").text)
         and "On the frontier" in text and XSS in text and text)
     assert "Leaderboard" in body and "Project digits · 11 runs" in body
+    assert "Page not found" not in body
     assert "Best val_acc per $\n24" in body
     assert f"{XSS} · val_acc 0.96 · $0.04" in body
     try:

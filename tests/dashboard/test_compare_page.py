@@ -4,10 +4,11 @@ groups of repeated runs with Welch's t-test, p-value equal to scipy's."""
 from __future__ import annotations
 
 import pytest
-from dashboard_seed import frame_with, plain
 from scipy import stats
 
-PAGE = "pages/compare.py"
+from tests.dashboard.helpers import frame_with, plain
+
+PAGE = "views/compare.py"
 RF = [0.930, 0.935, 0.925]
 SVC = [0.970, 0.975, 0.972]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-PAGES = ["app.py", "pages/leaderboard.py", "pages/run.py", "pages/compare.py",
-         "pages/recommendations.py", "pages/spend.py"]
+PAGES = ["app.py", "views/leaderboard.py", "views/run.py", "views/compare.py",
+         "views/recommendations.py", "views/spend.py"]
 
 
 @pytest.mark.parametrize("page", PAGES)

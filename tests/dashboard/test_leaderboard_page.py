@@ -4,9 +4,10 @@ reaching a target and repeated-run groups, with the numbers worked out by hand."
 from __future__ import annotations
 
 import pytest
-from dashboard_seed import XSS, plain
 
-PAGE = "pages/leaderboard.py"
+from tests.dashboard.helpers import XSS, plain
+
+PAGE = "views/leaderboard.py"
 # digits, val_acc (max): score = val_acc / cost
 EXPECTED_ORDER = [XSS, "rf-s1", "rf-s0", "rf-s2", "svc-s1", "svc-s2", "svc-s0", "mlp-gpu"]
 EXPECTED_SCORE = [0.96 / 0.04, 0.935 / 0.05, 0.930 / 0.05, 0.925 / 0.05, 0.975 / 0.10,

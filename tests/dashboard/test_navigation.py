@@ -5,15 +5,15 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from dashboard_seed import DASHBOARD
+from tests.dashboard.helpers import DASHBOARD
 
 
 def test_entrypoint_opens_leaderboard_and_routes_to_every_page(seeded, open_page) -> None:
     """app.py shows the leaderboard by default and each declared page renders."""
     at = open_page("app.py", seeded.url)
     assert [t.value for t in at.title] == ["Leaderboard"]
-    titles = {"pages/run.py": "Run", "pages/compare.py": "Compare",
-              "pages/recommendations.py": "Recommendations", "pages/spend.py": "Spend"}
+    titles = {"views/run.py": "Run", "views/compare.py": "Compare",
+              "views/recommendations.py": "Recommendations", "views/spend.py": "Spend"}
     for page, title in titles.items():
         at.switch_page(page).run()
         assert not at.exception, page
@@ -30,5 +30,5 @@ def test_entrypoint_only_declares_pages() -> None:
 
 def test_unreadable_store_is_one_error(tmp_path, open_page) -> None:
     """A store URL that cannot be opened shows one error naming it, not a traceback."""
-    at = open_page("pages/leaderboard.py", "bogus://nowhere")
+    at = open_page("views/leaderboard.py", "bogus://nowhere")
     assert len(at.error) == 1 and "bogus" in at.error[0].value

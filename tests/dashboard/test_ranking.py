@@ -8,6 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 from scipy import stats
+
 from xprof.dashboard import ranking
 
 

@@ -4,12 +4,12 @@ mark one done: the only write the dashboard makes."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from dashboard_seed import frame_with
 
+from tests.dashboard.helpers import frame_with
 from xprof import schema
 from xprof.store import Store
 
-PAGE = "pages/recommendations.py"
+PAGE = "views/recommendations.py"
 
 
 def _status(url: str) -> dict[str, str]:

@@ -7,10 +7,9 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from dashboard_seed import DAY1, Seeded, _run_row
-from xprof.dashboard import queries
-
+from tests.dashboard.helpers import DAY1, Seeded, _run_row
 from xprof import schema
+from xprof.dashboard import queries
 from xprof.store import Store
 
 

@@ -3,9 +3,9 @@ cost row, params, utilisation series and its recommendations."""
 
 from __future__ import annotations
 
-from dashboard_seed import frame_with, plain
+from tests.dashboard.helpers import frame_with, plain
 
-PAGE = "pages/run.py"
+PAGE = "views/run.py"
 
 
 def test_billed_run_shows_cost_rows_params_and_advice(seeded, open_page) -> None:

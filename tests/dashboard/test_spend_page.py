@@ -3,9 +3,9 @@ and breaks it down by day, project, instance type and user."""
 
 from __future__ import annotations
 
-from dashboard_seed import frame_with
+from tests.dashboard.helpers import frame_with
 
-PAGE = "pages/spend.py"
+PAGE = "views/spend.py"
 
 
 def test_totals_per_currency_and_idle_apart(seeded, open_page) -> None:

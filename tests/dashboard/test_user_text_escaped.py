@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from dashboard_seed import DASHBOARD, XSS, plain
-
+from tests.dashboard.helpers import DASHBOARD, XSS, plain
 from xprof.dashboard.formatting import escape_markdown
 
 
@@ -21,7 +20,7 @@ def test_markdown_escape_is_inert_and_reversible() -> None:
 
 def test_html_run_name_is_text_on_the_leaderboard(seeded, open_page) -> None:
     """The run named <script>…</script> is a table cell and escaped text in the top-run line."""
-    at = open_page("pages/leaderboard.py", seeded.url, project="digits")
+    at = open_page("views/leaderboard.py", seeded.url, project="digits")
     assert at.dataframe[0].value["name"].iloc[0] == XSS
     best_line = next(c.value for c in at.caption if "alert" in c.value)
     assert "\\<script\\>" in best_line and plain(best_line).startswith(XSS)

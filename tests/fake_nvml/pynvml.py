@@ -34,7 +34,7 @@ Scenario (every key optional)::
 
 SERIES is a number or ``[[t, value], ...]`` (a step function of the seconds since nvmlInit).
 PID is a number (a foreign process), ``"$AGENT"`` (the process that loaded NVML),
-``"$ROOT"`` (its child processes: the run's root under ``xprof run``), ``"$CHILDREN"``
+``"$ROOT"`` (its oldest child: the run's root under ``xprof run``), ``"$CHILDREN"``
 (every descendant of the root, one entry each) or ``"$CHILD:n"`` (the n-th of those by start).
 An error is named by its class suffix (``NotSupported``), as in ``NVMLError_NotSupported``.
 """
@@ -268,16 +268,23 @@ def _check(name: str, handle: _Handle | None = None) -> None:
 
 
 def _tree() -> tuple[list[int], list[int]]:
-    """(root pids, their descendants in start order) of the process hosting this module."""
+    """([the root], its descendants in start order) of the process hosting this module.
+
+    The root is this process's oldest live child: under ``xprof run`` the run's command,
+    which starts before any helper the agent runs (git, pip).
+    """
     global _tree_cache
     now = time.monotonic()
     if _tree_cache is None or now - _tree_cache[0] > 0.05:
         import psutil
         roots, descendants = [], []
         try:
-            for child in psutil.Process(os.getpid()).children():
-                roots.append(child.pid)
-                below = child.children(recursive=True)
+            children = [c for c in psutil.Process(os.getpid()).children()
+                        if c.status() != psutil.STATUS_ZOMBIE]
+            if children:
+                root = min(children, key=lambda p: (_create_time(p), p.pid))
+                roots.append(root.pid)
+                below = root.children(recursive=True)
                 below.sort(key=lambda p: (_create_time(p), p.pid))
                 descendants.extend(p.pid for p in below)
         except psutil.Error:

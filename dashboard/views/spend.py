@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+
 from xprof.dashboard import charts, ui
 from xprof.dashboard.formatting import money
 from xprof.dashboard.queries import BASES, total_by_currency

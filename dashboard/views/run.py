@@ -6,6 +6,7 @@ import shlex
 
 import pandas as pd
 import streamlit as st
+
 from xprof.dashboard import charts, ui
 from xprof.dashboard.formatting import duration, money, number
 from xprof.dashboard.queries import BASES

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
+
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import money, number, per_money_label
 from xprof.dashboard.queries import BASES, COST_STATES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+
 from xprof.dashboard import queries, ui
 from xprof.dashboard.formatting import money
 from xprof.dashboard.tables import money_columns

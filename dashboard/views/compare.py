@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import number, p_value, per_money_label
 from xprof.dashboard.queries import BASES

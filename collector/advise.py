@@ -1,0 +1,396 @@
+"""Rightsizing advice: load a run's evidence, run the rules, store the recommendations.
+
+``advise_run`` is what the agent calls when a run ends and what ``xprof advise`` and
+``xprof collect`` call for each run; ``advise_abandoned`` looks at billed idle cost instead of
+runs. Catalog and store only: no pandas, no cloud SDK. The rules themselves, their thresholds
+and the saving formulas are in :mod:`xprof.collector.rules`.
+
+Stored recommendations are unique per (run, rule). Computing again updates the row in place
+and keeps a ``dismissed`` or ``done`` status; an ``open`` one whose rule no longer fires is
+deleted. Abandoned-spend advice has no run: it is unique per (resource, rule).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from xprof.collector import catalog
+from xprof.collector.estimate import compute_estimate
+from xprof.collector.gpu_names import normalise_gpu
+from xprof.collector.rules import (
+    GPU_IDLE_MEMORY_BYTES,
+    GPU_IDLE_PCT,
+    RUN_RULES,
+    Baseline,
+    GpuPoint,
+    HostPoint,
+    IdleSpend,
+    Limits,
+    Recommendation,
+    RunEvidence,
+    abandoned_spend,
+    cost_for,
+    evaluate,
+    sort_recommendations,
+)
+
+from xprof import schema
+from xprof.settings import Settings
+from xprof.store import Store, effective_status, utcnow
+
+__all__ = ["RUN_RULES", "AdviceResult", "Recommendation", "advise_abandoned", "advise_run",
+           "advise_runs", "limits_from", "load_evidence", "runs_to_advise"]
+
+CADENCE_WINDOW = dt.timedelta(days=30)
+"""Runs per month = the project's runs started in this window up to its latest run."""
+
+
+def limits_from(settings: Settings) -> Limits:
+    """The ``advise.*`` settings as rule limits."""
+    return Limits(min_duration_s=float(settings["advise.min_duration_s"]),
+                  min_samples=int(settings["advise.min_samples"]),
+                  idle_tail_s=float(settings["advise.idle_tail_s"]))
+
+
+# -- entry points ------------------------------------------------------------------------------
+def advise_run(store: Store, run_id: str, settings: Settings | None = None
+               ) -> list[Recommendation]:
+    """Compute, store (upsert by (run_id, rule), keeping a dismissed/done status), and return
+    the run's recommendations, highest saving first. A run still running gets none and
+    nothing is stored."""
+    settings = settings if settings is not None else Settings()
+    run = store.find_run(run_id)
+    evidence = load_evidence(store, run, settings)
+    if evidence is None:
+        return []
+    recs = evaluate(evidence, limits_from(settings))
+    return save_run_recommendations(store, run, recs)
+
+
+@dataclass
+class AdviceResult:
+    """What one ``advise_runs`` call did."""
+
+    advised: dict[str, list[Recommendation]] = field(default_factory=dict)
+    abandoned: list[Recommendation] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def recommendations(self) -> list[Recommendation]:
+        return [rec for recs in self.advised.values() for rec in recs] + self.abandoned
+
+    def saving_per_month(self) -> dict[str, Decimal]:
+        """Open advice's monthly savings by currency (they overlap within a run: this sums
+        each run's largest one only, plus abandoned spend)."""
+        total: dict[str, Decimal] = {}
+        for recs in [*self.advised.values(), *([r] for r in self.abandoned)]:
+            best = max((r for r in recs if r.status == "open" and r.saving_per_month
+                        and r.currency), key=lambda r: r.saving_per_month or 0, default=None)
+            if best is not None and best.currency and best.saving_per_month:
+                total[best.currency] = total.get(best.currency, Decimal(0)) \
+                    + best.saving_per_month
+        return total
+
+    def summary_line(self) -> str:
+        from xprof.collector.estimate import format_money
+
+        count = len(self.recommendations)
+        money = " + ".join(format_money(v, c) for c, v in sorted(self.saving_per_month().items()))
+        line = f"advice: {count} recommendation(s) for {len(self.advised)} run(s)"
+        if self.abandoned:
+            line += f" and {len(self.abandoned)} abandoned resource(s)"
+        if money:
+            line += f", up to {money} a month to save"
+        if self.errors:
+            line += f", {len(self.errors)} failed"
+        return line
+
+
+def advise_runs(store: Store, run_ids: Iterable[str], settings: Settings | None = None, *,
+                abandoned: bool = True) -> AdviceResult:
+    """Advise each run (one failing run is named in ``errors``, the others go on), and, with
+    ``abandoned``, billed idle resources no run used."""
+    settings = settings if settings is not None else Settings()
+    result = AdviceResult()
+    for run_id in run_ids:
+        try:
+            result.advised[run_id] = advise_run(store, run_id, settings)
+        except Exception as exc:  # one bad run must not stop the others
+            result.errors.append(f"run {run_id[:8]}: {type(exc).__name__}: {exc}")
+    if abandoned:
+        try:
+            result.abandoned = advise_abandoned(store)
+        except Exception as exc:
+            result.errors.append(f"abandoned spend: {type(exc).__name__}: {exc}")
+    return result
+
+
+def runs_to_advise(store: Store, *, project: str | None = None,
+                   since: dt.datetime | None = None) -> list[str]:
+    """Ids of ended runs (crashed included), oldest first, of a project and/or since a time."""
+    r = schema.runs
+    query = sa.select(r.c.id, r.c.status, r.c.heartbeat_at, r.c.flush_interval_s,
+                      r.c.ended_at).order_by(r.c.started_at)
+    if project:
+        query = query.where(r.c.project == project)
+    if since:
+        query = query.where(r.c.started_at >= since)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    now = utcnow()
+    return [row.id for row in rows if row.ended_at is not None or effective_status(
+        row.status, row.heartbeat_at, row.flush_interval_s, now) == "crashed"]
+
+
+# -- evidence ----------------------------------------------------------------------------------
+def _duration(run: dict[str, Any]) -> float | None:
+    if run.get("duration_s") is not None:
+        return float(run["duration_s"])
+    if run.get("ended_at") is not None:
+        return (run["ended_at"] - run["started_at"]).total_seconds()
+    if run.get("status") == "crashed" and run.get("heartbeat_at") is not None:
+        return max(0.0, (run["heartbeat_at"] - run["started_at"]).total_seconds())
+    return None
+
+
+def _host_series(store: Store, run: dict[str, Any]) -> tuple[HostPoint, ...]:
+    s = schema.samples
+    query = (sa.select(s.c.ts, s.c.cpu_cores, s.c.rss_bytes, s.c.host_iowait_pct,
+                       s.c.host_mem_available_bytes)
+             .where(s.c.run_id == run["id"], s.c.host == run["host"]).order_by(s.c.ts))
+    with store.read() as conn:
+        return tuple(HostPoint(*row) for row in conn.execute(query))
+
+
+def _gpu_series(store: Store, run: dict[str, Any]
+                ) -> tuple[dict[int, tuple[GpuPoint, ...]], frozenset[int], set[int]]:
+    """(whole-device series by index, devices in MIG mode, devices the run used)."""
+    g = schema.gpu_samples
+    query = (sa.select(g.c.ts, g.c.gpu_index, g.c.mig_index, g.c.util_gpu_pct,
+                       g.c.mem_used_bytes, g.c.mem_total_bytes, g.c.run_mem_used_bytes,
+                       g.c.used_by_run)
+             .where(g.c.run_id == run["id"], g.c.host == run["host"]).order_by(g.c.ts))
+    series: dict[int, list[GpuPoint]] = {}
+    mig: set[int] = set()
+    used: set[int] = set()
+    with store.read() as conn:
+        for ts, index, mig_index, util, mem, total, own, by_run in conn.execute(query):
+            if by_run:
+                used.add(index)
+            if mig_index >= 0:
+                mig.add(index)
+                continue
+            series.setdefault(index, []).append(
+                GpuPoint(ts, util, mem, total, own, bool(by_run)))
+    return {i: tuple(points) for i, points in series.items()}, frozenset(mig), used
+
+
+def _runs_per_month(store: Store, project: str) -> int:
+    r = schema.runs
+    with store.read() as conn:
+        latest = conn.execute(sa.select(sa.func.max(r.c.started_at))
+                              .where(r.c.project == project)).scalar()
+        if latest is None:
+            return 1
+        count = conn.execute(sa.select(sa.func.count()).select_from(r).where(
+            r.c.project == project, r.c.started_at > latest - CADENCE_WINDOW)).scalar()
+    return max(1, int(count or 0))
+
+
+def _overlapping_runs(store: Store, run: dict[str, Any], start: dt.datetime,
+                      end: dt.datetime) -> int:
+    """Other runs on the same machine (instance id, else host) whose time overlaps."""
+    r = schema.runs
+    same = (r.c.instance_id == run["instance_id"]) if run.get("instance_id") \
+        else (r.c.host == run["host"])
+    query = sa.select(sa.func.count()).select_from(r).where(
+        r.c.id != run["id"], same, r.c.started_at < end,
+        sa.func.coalesce(r.c.ended_at, r.c.heartbeat_at) > start)
+    with store.read() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def _offers(store: Store, provider: str, region: str) -> tuple[catalog.Price, ...]:
+    t = schema.prices
+    with store.read() as conn:
+        rows = conn.execute(sa.select(t).where(t.c.provider == provider, t.c.region == region)
+                            ).mappings().all()
+    return tuple(catalog.Price.from_row(row) for row in rows)
+
+
+def _foreign_gpu_use(gpus: dict[int, tuple[GpuPoint, ...]], used: set[int]) -> bool:
+    """Whether a GPU the run never used was busy with something else."""
+    return any(any((p.util_pct or 0) > GPU_IDLE_PCT or (p.mem_used_bytes or 0)
+                   >= GPU_IDLE_MEMORY_BYTES for p in series)
+               for index, series in gpus.items() if index not in used)
+
+
+def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunEvidence | None:
+    """Everything the rules read about a run (None while it has not ended)."""
+    duration = _duration(run)
+    if duration is None:
+        return None
+    start = run["started_at"]
+    end = start + dt.timedelta(seconds=duration)
+    hardware = run.get("hardware") or {}
+    host = _host_series(store, run)
+    gpus, mig, used = _gpu_series(store, run)
+    used |= set(hardware.get("gpus_used") or [])
+
+    estimate = compute_estimate(store, run, settings)
+    current = estimate.price
+    if current is not None:
+        provider, region = current.provider, current.region
+    elif estimate.method == "configured-rate":
+        provider, region = settings["offcloud_provider"], settings["offcloud_region"]
+    else:
+        provider, region = run.get("cloud_provider"), run.get("cloud_region")
+    offers = _offers(store, provider, region) if provider and region else ()
+
+    shared = _overlapping_runs(store, run, start, end) > 0 or _foreign_gpu_use(gpus, used)
+    baseline = _baseline(store, run, estimate, duration, shared)
+
+    gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
+    gpu_model = current.gpu_model if current is not None and current.gpus else \
+        (gpu.model if gpu is not None and gpu.known else None)
+    gpu_memory = current.gpu_memory_gib if current is not None and current.gpus else \
+        (gpu.memory_gib if gpu is not None else None)
+    memory_bytes = hardware.get("memory_bytes")
+    return RunEvidence(
+        run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
+        end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
+        vcpus=(current.vcpus if current is not None else None) or hardware.get("cpu_count"),
+        memory_gib=(current.memory_gib if current is not None else None)
+        or (memory_bytes / 2**30 if memory_bytes else None),
+        host=host, gpus=gpus, mig_gpus=mig, used_gpus=frozenset(used), gpu_model=gpu_model,
+        gpu_memory_gib=gpu_memory, current=current, offers=offers, baseline=baseline,
+        shared=shared, runs_per_month=_runs_per_month(store, run["project"]))
+
+
+def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,
+              shared: bool) -> Baseline | None:
+    """What the run was charged: billed if billing arrived, else the estimate; the whole
+    machine's price when it was alone on it (share undone), else its share."""
+    share = float(estimate.share)
+    cost = store.run_costs([run["id"]]).get(run["id"])
+    if cost and cost["source"] == "billed" and cost["amount"] is not None:
+        amount = cost["amount"] if shared or share >= 1 else \
+            (cost["amount"] / estimate.share.numerator * estimate.share.denominator)
+        return Baseline(amount=Decimal(amount).quantize(Decimal("1e-9")).normalize(),
+                        currency=cost["currency"], source="billed",
+                        lifecycle=estimate.lifecycle, share=share if shared else 1.0)
+    if estimate.amount is None or estimate.rate is None:
+        return None
+    if shared:
+        return Baseline(amount=estimate.amount, currency=estimate.currency, source="estimate",
+                        lifecycle=estimate.lifecycle, share=share)
+    return Baseline(amount=cost_for(estimate.rate, duration), currency=estimate.currency,
+                    source="estimate", lifecycle=estimate.lifecycle, share=1.0)
+
+
+def load_idle_spend(store: Store) -> list[IdleSpend]:
+    """Billed idle cost (``costs`` kind idle, basis billed) of resources no run ever used."""
+    c, r = schema.costs, schema.runs
+    used = sa.select(r.c.instance_id).where(r.c.instance_id.is_not(None))
+    query = (sa.select(c.c.resource_id, c.c.currency, c.c.amount, c.c.period_start,
+                       c.c.period_end)
+             .where(c.c.kind == "idle", c.c.basis == "billed", c.c.resource_id.is_not(None),
+                    c.c.amount.is_not(None), c.c.resource_id.not_in(used))
+             .order_by(c.c.resource_id, c.c.period_start))
+    by_key: dict[tuple[str, str], list[Any]] = {}
+    with store.read() as conn:
+        for row in conn.execute(query):
+            by_key.setdefault((row.resource_id, row.currency), []).append(row)
+    out = []
+    for (resource, currency), rows in by_key.items():
+        out.append(IdleSpend(
+            resource_id=resource, currency=currency,
+            amount=sum((row.amount for row in rows), Decimal(0)),
+            hours=sum((row.period_end - row.period_start).total_seconds() for row in rows) / 3600,
+            first_start_ts=min(row.period_start for row in rows).timestamp(),
+            last_end_ts=max(row.period_end for row in rows).timestamp()))
+    return out
+
+
+# -- storing -----------------------------------------------------------------------------------
+def _values(rec: Recommendation) -> dict[str, Any]:
+    return {"severity": rec.severity, "title": rec.title, "evidence": rec.evidence,
+            "current_instance": rec.current_instance,
+            "suggested_instance": rec.suggested_instance,
+            "saving_per_run": rec.saving_per_run, "saving_per_month": rec.saving_per_month,
+            "currency": rec.currency}
+
+
+def save_run_recommendations(store: Store, run: dict[str, Any],
+                             recs: Sequence[Recommendation]) -> list[Recommendation]:
+    """Upsert the run's recommendations by rule, keep stored statuses, drop open ones whose
+    rule no longer fires; return them with their stored status, highest saving first."""
+    t = schema.recommendations
+    now = utcnow()
+    with store.write() as conn:
+        stored = {row.rule: row.status for row in conn.execute(
+            sa.select(t.c.rule, t.c.status).where(t.c.run_id == run["id"]))}
+        for rec in recs:
+            if rec.rule in stored:
+                conn.execute(t.update().where(t.c.run_id == run["id"], t.c.rule == rec.rule)
+                             .values(**_values(rec), updated_at=now))
+            else:
+                conn.execute(store.insert_ignore(t).values(
+                    run_id=run["id"], project=run["project"], resource_id=run.get("instance_id"),
+                    rule=rec.rule, status="open", created_at=now, updated_at=now,
+                    **_values(rec)))
+        gone = [rule for rule, status in stored.items()
+                if status == "open" and rule not in {rec.rule for rec in recs}]
+        if gone:
+            conn.execute(t.delete().where(t.c.run_id == run["id"], t.c.rule.in_(gone)))
+    return sort_recommendations([replace(rec, status=stored.get(rec.rule, "open"))
+                                 for rec in recs])
+
+
+def advise_abandoned(store: Store) -> list[Recommendation]:
+    """Compute and store abandoned-spend advice (one per resource), highest saving first."""
+    recs = [rec for idle in load_idle_spend(store) if (rec := abandoned_spend(idle))]
+    t = schema.recommendations
+    now = utcnow()
+    rule = "abandoned_spend"
+    with store.write() as conn:
+        stored = {row.resource_id: row.status for row in conn.execute(
+            sa.select(t.c.resource_id, t.c.status).where(t.c.run_id.is_(None),
+                                                          t.c.rule == rule))}
+        for rec in recs:
+            if rec.resource_id in stored:
+                conn.execute(t.update().where(t.c.run_id.is_(None), t.c.rule == rule,
+                                              t.c.resource_id == rec.resource_id)
+                             .values(**_values(rec), updated_at=now))
+            else:
+                conn.execute(t.insert().values(run_id=None, project=None,
+                                               resource_id=rec.resource_id, rule=rule,
+                                               status="open", created_at=now, updated_at=now,
+                                               **_values(rec)))
+        gone = [res for res, status in stored.items()
+                if status == "open" and res not in {rec.resource_id for rec in recs}]
+        if gone:
+            conn.execute(t.delete().where(t.c.run_id.is_(None), t.c.rule == rule,
+                                          t.c.resource_id.in_(gone)))
+    return sorted((replace(rec, status=stored.get(rec.resource_id, "open")) for rec in recs),
+                  key=lambda r: -(r.saving_per_month or 0))
+
+
+def stored_recommendations(store: Store, run_ids: Sequence[str] | None = None, *,
+                           status: str | None = None) -> list[dict[str, Any]]:
+    """Stored recommendation rows (of these runs, or all), highest monthly saving first."""
+    t = schema.recommendations
+    query = sa.select(t)
+    if run_ids is not None:
+        query = query.where(t.c.run_id.in_(list(run_ids)))
+    if status:
+        query = query.where(t.c.status == status)
+    with store.read() as conn:
+        rows = [dict(row) for row in conn.execute(query).mappings()]
+    return sorted(rows, key=lambda r: (r["saving_per_month"] is None,
+                                       -(r["saving_per_month"] or 0), r["id"]))

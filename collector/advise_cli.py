@@ -1,0 +1,116 @@
+"""``xprof advise``: compute, store and show rightsizing advice; the ``collect`` step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+
+from xprof.cli import BadInput
+from xprof.runs_cli import open_store, output_options, parse_since, print_table, store_option
+from xprof.settings import ConfigError, Settings
+
+DEFAULT_WINDOW = dt.timedelta(days=30)
+"""Without RUN, --project or --since: the runs of the last 30 days."""
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _rec_json(run_id: str | None, rec: Any) -> dict[str, Any]:
+    return {"run_id": run_id, "resource_id": rec.resource_id, "rule": rec.rule,
+            "severity": rec.severity, "status": rec.status, "title": rec.title,
+            "current_instance": rec.current_instance,
+            "suggested_instance": rec.suggested_instance,
+            "saving_per_run": None if rec.saving_per_run is None else str(rec.saving_per_run),
+            "saving_per_month": None if rec.saving_per_month is None
+            else str(rec.saving_per_month),
+            "currency": rec.currency, "evidence": rec.evidence}
+
+
+@click.command()
+@click.argument("run_ref", metavar="[RUN]", required=False)
+@click.option("--project", help="Advise every ended run of this project.")
+@click.option("--since", metavar="WHEN",
+              help="Advise runs started since: 2026-11-01, 12h, 7d (default: 30d).")
+@store_option
+@output_options
+def advise(run_ref: str | None, project: str | None, since: str | None, store: str | None,
+           as_json: bool) -> None:
+    """Rightsizing advice from each run's own samples: idle or underused GPUs, GPU memory
+    headroom, CPU and I/O bottlenecks, memory, spot, idle tails, and billed resources no
+    run used.
+
+    Advice is computed, stored (a dismissed or done status is kept) and shown, highest
+    saving first. Savings are per run and per month at the project's run cadence.
+
+    \b
+    Examples:
+      xprof advise brisk-otter-17
+      xprof advise --project digits --since 7d --json | jq '.[].title'
+    """
+    from xprof.collector.advise import advise_runs, runs_to_advise
+    from xprof.store import StoreError
+
+    if run_ref and (project or since):
+        raise BadInput("give a RUN, or --project / --since, not both")
+    since_at = parse_since(since)
+    try:
+        settings = Settings(flags={"store": store})
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    db = open_store(store)
+    if run_ref:
+        try:
+            run_ids = [db.find_run(run_ref)["id"]]
+        except StoreError as exc:
+            raise BadInput(str(exc)) from exc
+    else:
+        if since_at is None and not project:
+            since_at = dt.datetime.now(dt.UTC) - DEFAULT_WINDOW
+        run_ids = runs_to_advise(db, project=project, since=since_at)
+    result = advise_runs(db, run_ids, settings, abandoned=not run_ref and not project)
+    rows = [(run_id, rec) for run_id, recs in result.advised.items() for rec in recs]
+    rows += [(None, rec) for rec in result.abandoned]
+    if as_json:
+        click.echo(json.dumps([_rec_json(run_id, rec) for run_id, rec in rows], indent=2))
+    elif rows:
+        print_table([[(run_id or "-")[:8], rec.rule, rec.severity, rec.status,
+                      _instances(rec), _money(rec.saving_per_run), _money(rec.saving_per_month),
+                      rec.title] for run_id, rec in rows],
+                    ["RUN", "RULE", "SEVERITY", "STATUS", "INSTANCE", "SAVING/RUN",
+                     "SAVING/MONTH", "ADVICE"])
+        click.echo(result.summary_line())
+    else:
+        click.echo(f"No advice for {len(run_ids)} run(s)"
+                   + (" (too short or too few samples?)" if run_ids else "") + ".")
+    for error in result.errors:
+        click.echo(f"xprof advise: {error}", err=True)
+    if result.errors:
+        raise SystemExit(1)
+
+
+def _instances(rec: Any) -> str:
+    if rec.suggested_instance and rec.suggested_instance != rec.current_instance:
+        return f"{rec.current_instance or '?'} → {rec.suggested_instance}"
+    if rec.rule == "spot_candidate":
+        return f"{rec.current_instance} → spot"
+    return rec.current_instance or rec.resource_id or "-"
+
+
+def collect_advice(db: Any, settings: Settings, options: dict[str, Any]) -> Any:
+    """The ``xprof collect`` step: advise the runs of the last 30 days and abandoned spend."""
+    from xprof.collector.advise import advise_runs, runs_to_advise
+    from xprof.collector.cli import StepResult
+
+    since = dt.datetime.now(dt.UTC) - DEFAULT_WINDOW
+    result = advise_runs(db, runs_to_advise(db, since=since), settings)
+    counts: dict[str, int] = {}
+    for rec in result.recommendations:
+        counts[rec.rule] = counts.get(rec.rule, 0) + 1
+    return StepResult("advice", result.summary_line(), result.errors, {
+        "runs": len(result.advised), "recommendations": counts,
+        "saving_per_month": {c: str(v) for c, v in result.saving_per_month().items()}})

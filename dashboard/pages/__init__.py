@@ -1,1 +1,0 @@
-"""Dashboard pages (Streamlit scripts run by dashboard/app.py)."""
