@@ -43,6 +43,19 @@ def setup_logging() -> None:
     logger.propagate = False
 
 
+def resolve_resume(ref: str, store_url: str) -> dict:
+    """The run that --resume names: opens the store before the child starts (a bad RUN is
+    an error, exit 2). Returns {id, experiment, attempt}."""
+    from xprof.store import Store, StoreError
+
+    try:
+        run = Store.open(store_url).find_run(ref)
+    except StoreError as exc:
+        raise BadInput(f"--resume {ref}: {exc}") from exc
+    return {"id": run["id"], "experiment": run["experiment"] or run["name"],
+            "attempt": run["attempt"] or 1}
+
+
 @click.command(context_settings={"allow_interspersed_args": False,
                                  "help_option_names": ["-h", "--help"]})
 @click.option("--name", help="Run name (default: a generated one such as brisk-otter-17).")
@@ -72,10 +85,28 @@ def setup_logging() -> None:
 @click.option("--run-id", metavar="ID",
               help="Join the run with this id (multi-node: every host's agent gives the same "
                    "id; default: $XPROF_RUN_ID, else derived from SLURM/torchrun, else new).")
+@click.option("--hypothesis", metavar="TEXT",
+              help="What this run should show, recorded before it starts.")
+@click.option("--expect", metavar="METRIC OP NUMBER",
+              help="How to judge the hypothesis from the final metrics, e.g. val_acc>=0.92; "
+                   "the run ends confirmed, refuted or inconclusive.")
+@click.option("--experiment", metavar="NAME",
+              help="Group this attempt with earlier attempts of the same training job.")
+@click.option("--resume", "resume_ref", metavar="RUN",
+              help="This run resumes RUN (after a crash or a spot interruption): same "
+                   "experiment, next attempt.")
+@click.option("--budget", metavar="AMOUNT",
+              help="Cost limit of the run in the catalog's currency (USD), from its live "
+                   "estimate.")
+@click.option("--on-budget", type=click.Choice(["warn", "stop"]), default="warn",
+              show_default=True,
+              help="At the budget: warn, or stop the command (SIGTERM, SIGKILL after a grace "
+                   "period).")
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary at the end.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[--] COMMAND [ARGS]...")
 def run(name, project, tags, params, objective, interval, store, metric_pattern, metrics_file,
-        provider, instance_type, region, lifecycle, run_id, quiet, command) -> None:
+        provider, instance_type, region, lifecycle, run_id, hypothesis, expect, experiment,
+        resume_ref, budget, on_budget, quiet, command) -> None:
     """Run COMMAND, sample its whole process tree and GPUs, record it, and print what it cost.
 
     \b
@@ -96,6 +127,16 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
             re.compile(metric_pattern)
         except re.error as exc:
             raise BadInput(f"--metric-pattern {metric_pattern!r}: {exc}") from exc
+    from xprof.agent.guard_rails import Expectation, parse_budget
+
+    try:
+        expectation = Expectation.parse(expect) if expect else None
+    except ValueError as exc:
+        raise BadInput(f"--expect {exc}") from exc
+    try:
+        budget_amount = parse_budget(budget) if budget else None
+    except ValueError as exc:
+        raise BadInput(f"--budget {exc}") from exc
     tag_map = parse_pairs(tags, "--tag")
     param_map = parse_pairs(params, "--param")
     objective_pair = parse_objective(objective)
@@ -109,6 +150,7 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
         check_store(settings.store_url)
     except StoreError as exc:
         raise BadInput(str(exc)) from exc
+    resumed = resolve_resume(resume_ref, settings.store_url) if resume_ref else None
     setup_logging()
     from xprof.agent.runner import RunOptions
     from xprof.agent.runner import run as run_command
@@ -116,5 +158,7 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
     code = run_command(RunOptions(
         command=list(command), settings=settings, name=name, project=project, tags=tag_map,
         params=param_map, objective=objective_pair, metric_pattern=metric_pattern,
-        metrics_file=metrics_file, quiet=quiet, run_id=run_id))
+        metrics_file=metrics_file, quiet=quiet, run_id=run_id, hypothesis=hypothesis,
+        expectation=expectation, experiment=experiment, resumed=resumed, budget=budget_amount,
+        on_budget=on_budget))
     sys.exit(code)

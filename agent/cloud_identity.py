@@ -134,6 +134,10 @@ class IdentityResolver:
             return self._identity
         return TIMED_OUT
 
+    def ready(self) -> bool:
+        """True once the identity is known (never blocks)."""
+        return self._done.is_set()
+
     def interruption(self) -> dict[str, Any] | None:
         """The spot/preemption notice seen while the run lived:
         ``{"provider", "action", "time", "seen_at"}``; None if none came."""

@@ -180,6 +180,22 @@ def wait_for_exit(child: Child, on_reaped: Callable[[int, float], None]) -> int:
     return status
 
 
+def stop_group(child: Child, grace_s: float) -> None:
+    """SIGTERM the child's group now and SIGKILL it after ``grace_s`` if it is still there."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pgid, signal.SIGTERM)
+
+    def kill_later() -> None:
+        time.sleep(grace_s)
+        if child.popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pgid, signal.SIGKILL)
+
+    import threading
+
+    threading.Thread(target=kill_later, name="xprof-budget-kill", daemon=True).start()
+
+
 def reap_orphans(pids: Sequence[int], on_reaped: Callable[[int, float], None]) -> list[int]:
     """Reap those of ``pids`` (our children) that have exited; return the pids reaped."""
     reaped = []

@@ -33,7 +33,9 @@ HOST_FIELDS = frozenset({
     "status", "exit_code", "signal", "ended_at", "heartbeat_at", "hardware", "cloud_provider",
     "cloud_account", "cloud_region", "cloud_zone", "instance_id", "instance_type", "lifecycle",
     "cloud", "cpu_seconds", "peak_rss_bytes", "summary"})  # run_hosts columns an agent updates
-RUN_ONLY_FIELDS = frozenset({"output_tail", "git", "environment"})
+RUN_ONLY_FIELDS = frozenset({"output_tail", "git", "environment", "outcome", "stopped_by"})
+IDENTITY_FIELDS = frozenset({"cloud_provider", "cloud_account", "cloud_region", "cloud_zone",
+                             "instance_id", "instance_type", "lifecycle", "cloud"})
 MAX_PENDING_ROWS = 200_000  # per series: ~2 days of 1 Hz samples kept while no store answers
 
 
@@ -52,6 +54,12 @@ class RunOptions:
     metrics_file: Path | None = None
     quiet: bool = False
     run_id: str | None = None
+    hypothesis: str | None = None
+    expectation: Any = None  # guard_rails.Expectation
+    experiment: str | None = None
+    resumed: dict[str, Any] | None = None  # {id, experiment, attempt} of the run resumed
+    budget: Any = None  # Decimal
+    on_budget: str = "warn"
 
 
 class OnceLogger:
@@ -253,7 +261,10 @@ class Agent:
         self._gather_context()
         _warm_imports()
         while not self.stop_writing.wait(self.flush_interval):
-            self._flush()
+            self._identity_update()
+            if self._flush() == "store":
+                self._label_resumed_run()
+            self._check_budget()
 
     def _gather_context(self) -> None:
         """git state and packages: slow-ish helpers, run once after the first flush."""
@@ -278,6 +289,8 @@ class Agent:
         from xprof.agent.host_stats import host_hardware
         from xprof.agent.store_writer import NewRun
 
+        if getattr(self, "_spec", None) is not None:
+            return self._spec
         opts = self.opts
         self._tree_ready.wait(5)
         argv_params = context.params_from_argv(opts.command[1:])
@@ -309,11 +322,109 @@ class Agent:
             "objective_name": opts.objective[0] if opts.objective else None,
             "objective_mode": opts.objective[1] if opts.objective else None,
             "agent_version": _version(),
+            "hypothesis": opts.hypothesis,
+            "expectation": str(opts.expectation) if opts.expectation else None,
+            "budget": opts.budget,
+            **self._experiment_fields(),
         }
         host = {"host": self.host, "status": "running", "started_at": self.started_at,
                 "heartbeat_at": now, "hardware": self.hardware}
-        return NewRun(run=row, host=host, params=params,
-                      tags=self.redactor.mapping(opts.tags))
+        self._spec = NewRun(run=row, host=host, params=params,
+                            tags=self.redactor.mapping(opts.tags))
+        return self._spec
+
+    def _experiment_fields(self) -> dict[str, Any]:
+        """experiment, attempt and resumed_from of this run."""
+        resumed = self.opts.resumed
+        if resumed:
+            return {"experiment": resumed["experiment"], "attempt": resumed["attempt"] + 1,
+                    "resumed_from": resumed["id"]}
+        if not self.opts.experiment:
+            return {}
+        attempt = 1
+        try:
+            import sqlalchemy as sa
+
+            from xprof import schema
+
+            with self.writer.store().read() as conn:
+                attempt += conn.execute(sa.select(sa.func.count()).select_from(schema.runs)
+                                        .where(schema.runs.c.experiment ==
+                                               self.opts.experiment)).scalar()
+        except Exception as exc:
+            WARN.warn("attempt", f"could not count earlier attempts: {exc}")
+        return {"experiment": self.opts.experiment, "attempt": attempt}
+
+    def _label_resumed_run(self) -> None:
+        """The run resumed becomes attempt 1 of the experiment if it had none."""
+        resumed = self.opts.resumed
+        if not resumed or getattr(self, "_resumed_labelled", False):
+            return
+        self._resumed_labelled = True
+        try:
+
+            from xprof import schema
+
+            r = schema.runs
+            with self.writer.store().write() as conn:
+                conn.execute(r.update().where(r.c.id == resumed["id"], r.c.experiment.is_(None))
+                             .values(experiment=resumed["experiment"], attempt=1))
+        except Exception as exc:
+            WARN.warn("resume-label", f"could not label the resumed run: {exc}")
+
+    def _identity_update(self) -> None:
+        """Record the cloud identity as soon as it is known (live cost and budgets need it)."""
+        if self.identity is None or getattr(self, "_identity_written", False):
+            return
+        if not self.identity.ready():
+            return
+        self._identity_written = True
+        try:
+            self.identity_fields = self.identity.result(0).run_fields()
+            self.run_update.update(self.identity_fields)
+        except Exception as exc:
+            WARN.warn("identity-early", f"cloud identity unavailable: {exc}")
+
+    def _check_budget(self) -> None:
+        """Warn at the configured fraction of --budget; at the budget, warn or stop."""
+        budget = self.opts.budget
+        if budget is None or getattr(self, "_budget_stopped", False):
+            return
+        if self.identity is not None and not self.identity.ready():
+            return  # the price depends on where we run
+        try:
+            from xprof.agent.guard_rails import BudgetCheck
+            from xprof.collector.estimate import compute_estimate
+
+            now = dt.datetime.now(dt.UTC)
+            spec = self._new_run()
+            run = {**spec.run, **getattr(self, "identity_fields", {}), "ended_at": now,
+                   "duration_s": (now - self.started_at).total_seconds(),
+                   "hardware": {**(spec.run.get("hardware") or {}),
+                                "gpus_used": sorted(self.gpu.used_gpus()) if self.gpu else []}}
+            estimate = compute_estimate(self.writer.store(self.writer.last_target or "store"),
+                                        run, self.settings)
+        except Exception as exc:
+            WARN.warn("budget", f"cannot price the run for its budget: {exc}")
+            return
+        if estimate.amount is None:
+            WARN.warn("budget-unknown", f"--budget is not enforced: {estimate.reason}")
+            return
+        check = BudgetCheck(estimate.amount, budget, self.settings["budget_warn_fraction"])
+        if check.exceeded:
+            if self.opts.on_budget == "stop":
+                self._budget_stopped = True
+                log.warning("budget %s reached (est. %.2f): stopping the command (SIGTERM, "
+                            "SIGKILL in %.0f s)", budget, check.spent,
+                            self.settings["budget_grace_s"])
+                self.run_update["stopped_by"] = "budget"
+                launch.stop_group(self.child, self.settings["budget_grace_s"])
+            else:
+                WARN.warn("budget-reached", f"budget {budget} reached (est. {check.spent:.2f}); "
+                          "the command goes on (--on-budget warn)")
+        elif check.warn:
+            WARN.warn("budget-warn", f"{check.fraction:.0%} of the budget {budget} spent "
+                      f"(est. {check.spent:.2f})")
 
     def _collect_metrics(self) -> None:
         """Metrics from stdout lines and from xprof.log's file, in arrival order."""
@@ -362,7 +473,7 @@ class Agent:
         host_update = {**self.run_update, **(final_update or {}), "heartbeat_at": now}
         host_update = {k: v for k, v in host_update.items() if k in HOST_FIELDS}
         run_update = {k: v for k, v in {**self.run_update, **(final_update or {})}.items()
-                      if k in RUN_ONLY_FIELDS}
+                      if k in RUN_ONLY_FIELDS or (k in IDENTITY_FIELDS and final_update is None)}
         run_update["heartbeat_at"] = now
         batch = Batch(samples=samples, gpu_samples=gpu_samples, metrics=metrics,
                       run_update=run_update, host_update=host_update,
@@ -460,7 +571,15 @@ class Agent:
                 WARN.warn("gpu-used", f"could not read GPUs used: {exc}")
         redactor = getattr(self, "redactor", None)
         tail = pump.tail()
+        outcome = None
+        if self.opts.expectation is not None:
+            outcome = self.opts.expectation.outcome(
+                {k: v for k, (v, _) in self.stats.metrics.items()})
+        elif self.opts.hypothesis:
+            outcome = "inconclusive"
         return {
+            "outcome": outcome,
+            "stopped_by": "budget" if getattr(self, "_budget_stopped", False) else None,
             "status": state,
             "exit_code": code,
             "signal": signum,

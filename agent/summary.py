@@ -87,6 +87,12 @@ def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored
         parts += [f"{k} {v:g}" for k, (v, _) in list(metrics.items())[:8]
                   if not objective or k != objective[0]]
         row("metrics", " · ".join(parts))
+    if final.get("outcome"):
+        expectation = agent.opts.expectation
+        row("outcome", f"{final['outcome']}" + (f" ({expectation})" if expectation else "")
+            + (f": {agent.opts.hypothesis}" if agent.opts.hypothesis else ""))
+    if getattr(agent, "_budget_stopped", False):
+        row("budget", f"stopped: the run reached its budget of {agent.opts.budget}")
     for line in extra:
         label, _, text = line.partition(": ") if line.startswith("advice: ") else ("cost", "", line)
         row(label, text)

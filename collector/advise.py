@@ -19,15 +19,16 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+
+from xprof import schema
 from xprof.collector import catalog
 from xprof.collector.estimate import compute_estimate
 from xprof.collector.gpu_names import normalise_gpu
 from xprof.collector.rules import (
-    GPU_IDLE_MEMORY_BYTES,
-    GPU_IDLE_PCT,
     RUN_RULES,
     Baseline,
-    GpuPoint,
+    BusyPoint,
+    GpuDevice,
     HostPoint,
     IdleSpend,
     Limits,
@@ -35,11 +36,10 @@ from xprof.collector.rules import (
     RunEvidence,
     abandoned_spend,
     cost_for,
+    device_idle,
     evaluate,
     sort_recommendations,
 )
-
-from xprof import schema
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
 
@@ -158,36 +158,57 @@ def _duration(run: dict[str, Any]) -> float | None:
     return None
 
 
-def _host_series(store: Store, run: dict[str, Any]) -> tuple[HostPoint, ...]:
+def _host_series(store: Store, run: dict[str, Any]) -> list[HostPoint]:
     s = schema.samples
     query = (sa.select(s.c.ts, s.c.cpu_cores, s.c.rss_bytes, s.c.host_iowait_pct,
                        s.c.host_mem_available_bytes)
              .where(s.c.run_id == run["id"], s.c.host == run["host"]).order_by(s.c.ts))
     with store.read() as conn:
-        return tuple(HostPoint(*row) for row in conn.execute(query))
+        return [HostPoint(*row) for row in conn.execute(query).all()]
 
 
-def _gpu_series(store: Store, run: dict[str, Any]
-                ) -> tuple[dict[int, tuple[GpuPoint, ...]], frozenset[int], set[int]]:
-    """(whole-device series by index, devices in MIG mode, devices the run used)."""
+def _gpu_devices(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice]:
+    """Each sampled GPU summarised in SQL (a long run has millions of GPU rows)."""
     g = schema.gpu_samples
-    query = (sa.select(g.c.ts, g.c.gpu_index, g.c.mig_index, g.c.util_gpu_pct,
-                       g.c.mem_used_bytes, g.c.mem_total_bytes, g.c.run_mem_used_bytes,
-                       g.c.used_by_run)
-             .where(g.c.run_id == run["id"], g.c.host == run["host"]).order_by(g.c.ts))
-    series: dict[int, list[GpuPoint]] = {}
-    mig: set[int] = set()
-    used: set[int] = set()
+    whole = g.c.mig_index == -1
+    mine = sa.and_(g.c.run_id == run["id"], g.c.host == run["host"])
+
+    def of_whole(column: Any) -> Any:
+        return sa.case((whole, column))
+
+    summary = (sa.select(
+        g.c.gpu_index, sa.func.count(of_whole(g.c.ts)), sa.func.max(of_whole(g.c.util_gpu_pct)),
+        sa.func.max(of_whole(g.c.mem_used_bytes)), sa.func.max(of_whole(g.c.mem_total_bytes)),
+        sa.func.max(sa.case((sa.and_(whole, g.c.used_by_run), g.c.run_mem_used_bytes))),
+        sa.func.max(sa.case((g.c.used_by_run, 1), else_=0)),
+        sa.func.max(sa.case((g.c.mig_index >= 0, 1), else_=0)))
+        .where(mine).group_by(g.c.gpu_index))
+    histogram = (sa.select(g.c.gpu_index, g.c.util_gpu_pct, sa.func.count())
+                 .where(mine, whole, g.c.util_gpu_pct.is_not(None))
+                 .group_by(g.c.gpu_index, g.c.util_gpu_pct))
     with store.read() as conn:
-        for ts, index, mig_index, util, mem, total, own, by_run in conn.execute(query):
-            if by_run:
-                used.add(index)
-            if mig_index >= 0:
-                mig.add(index)
-                continue
-            series.setdefault(index, []).append(
-                GpuPoint(ts, util, mem, total, own, bool(by_run)))
-    return {i: tuple(points) for i, points in series.items()}, frozenset(mig), used
+        rows = conn.execute(summary).all()
+        counts: dict[int, dict[float, int]] = {}
+        for index, util, count in conn.execute(histogram).all():
+            counts.setdefault(index, {})[util] = count
+    return {index: GpuDevice(index=index, samples=samples or 0,
+                             util_counts=counts.get(index, {}), util_max=util_max,
+                             mem_used_max=mem_max, mem_total=total, run_mem_max=own_max,
+                             used_by_run=bool(used), mig=bool(mig))
+            for index, samples, util_max, mem_max, total, own_max, used, mig in rows}
+
+
+def _busy_series(store: Store, run: dict[str, Any], indices: Sequence[int]) -> list[BusyPoint]:
+    """The highest utilisation among these GPUs at each sample time."""
+    if not indices:
+        return []
+    g = schema.gpu_samples
+    query = (sa.select(g.c.ts, sa.func.max(g.c.util_gpu_pct))
+             .where(g.c.run_id == run["id"], g.c.host == run["host"], g.c.mig_index == -1,
+                    g.c.gpu_index.in_(list(indices)), g.c.util_gpu_pct.is_not(None))
+             .group_by(g.c.ts).order_by(g.c.ts))
+    with store.read() as conn:
+        return [BusyPoint(*row) for row in conn.execute(query).all()]
 
 
 def _runs_per_month(store: Store, project: str) -> int:
@@ -223,11 +244,9 @@ def _offers(store: Store, provider: str, region: str) -> tuple[catalog.Price, ..
     return tuple(catalog.Price.from_row(row) for row in rows)
 
 
-def _foreign_gpu_use(gpus: dict[int, tuple[GpuPoint, ...]], used: set[int]) -> bool:
+def _foreign_gpu_use(gpus: dict[int, GpuDevice], used: set[int]) -> bool:
     """Whether a GPU the run never used was busy with something else."""
-    return any(any((p.util_pct or 0) > GPU_IDLE_PCT or (p.mem_used_bytes or 0)
-                   >= GPU_IDLE_MEMORY_BYTES for p in series)
-               for index, series in gpus.items() if index not in used)
+    return any(not device_idle(device) for index, device in gpus.items() if index not in used)
 
 
 def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunEvidence | None:
@@ -239,8 +258,9 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
     end = start + dt.timedelta(seconds=duration)
     hardware = run.get("hardware") or {}
     host = _host_series(store, run)
-    gpus, mig, used = _gpu_series(store, run)
-    used |= set(hardware.get("gpus_used") or [])
+    gpus = _gpu_devices(store, run)
+    used = {i for i, d in gpus.items() if d.used_by_run} | set(hardware.get("gpus_used") or [])
+    busy = _busy_series(store, run, [i for i in sorted(used) if i in gpus and not gpus[i].mig])
 
     estimate = compute_estimate(store, run, settings)
     current = estimate.price
@@ -267,7 +287,7 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
         vcpus=(current.vcpus if current is not None else None) or hardware.get("cpu_count"),
         memory_gib=(current.memory_gib if current is not None else None)
         or (memory_bytes / 2**30 if memory_bytes else None),
-        host=host, gpus=gpus, mig_gpus=mig, used_gpus=frozenset(used), gpu_model=gpu_model,
+        host=host, gpus=gpus, busy=busy, used_gpus=frozenset(used), gpu_model=gpu_model,
         gpu_memory_gib=gpu_memory, current=current, offers=offers, baseline=baseline,
         shared=shared, runs_per_month=_runs_per_month(store, run["project"]))
 

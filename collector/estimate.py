@@ -378,6 +378,16 @@ def estimate_run(store: Store, run_id: str, settings: Settings | None = None) ->
         duration_s=max(e.duration_s or 0 for e in estimates), note=f"{len(rows)} hosts")
 
 
+def live_estimate(store: Store, run: dict[str, Any], settings: Settings | None = None,
+                  now: dt.datetime | None = None) -> Estimate:
+    """A running run's cost so far: the catalog price × the time since it started (nothing
+    stored; it grows with every read, the heartbeat keeps it honest)."""
+    now = now or utcnow()
+    so_far = {**run, "ended_at": now, "duration_s": (now - run["started_at"]).total_seconds(),
+              "status": "finished"}
+    return compute_estimate(store, so_far, settings if settings is not None else Settings())
+
+
 def runs_needing_estimate(store: Store, *, everything: bool = False) -> list[str]:
     """Ids of ended runs with no estimate, or only an unknown one (all ended runs if
     ``everything``), oldest first."""

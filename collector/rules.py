@@ -35,12 +35,11 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from xprof.collector.catalog import Price
 from xprof.collector.estimate import format_duration, format_money, format_rate
 from xprof.collector.gpu_names import MEMORY_TOLERANCE, is_neuron
-
 from xprof.stats import percentile
 
 GIB = 2**30
@@ -124,8 +123,7 @@ class Limits:
     idle_tail_s: float = 600.0
 
 
-@dataclass(frozen=True)
-class HostPoint:
+class HostPoint(NamedTuple):
     """One process-tree + host sample."""
 
     ts: float
@@ -135,16 +133,30 @@ class HostPoint:
     mem_available_bytes: int | None
 
 
-@dataclass(frozen=True)
-class GpuPoint:
-    """One whole-device GPU sample."""
+class BusyPoint(NamedTuple):
+    """The highest utilisation among the GPUs the run used, at one sample time."""
 
     ts: float
-    util_pct: float | None
-    mem_used_bytes: int | None
-    mem_total_bytes: int | None
-    run_mem_bytes: int | None
+    util_pct: float
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """One GPU over the whole run, summarised from its whole-device samples."""
+
+    index: int
+    samples: int
+    util_counts: Mapping[float, int]  # utilisation percent -> number of samples
+    util_max: float | None
+    mem_used_max: int | None  # device memory, all processes
+    mem_total: int | None
+    run_mem_max: int | None  # the run's own, while it used the device
     used_by_run: bool
+    mig: bool = False  # in MIG mode: no utilisation; never resized
+
+    @property
+    def util_samples(self) -> int:
+        return sum(self.util_counts.values())
 
 
 @dataclass(frozen=True)
@@ -169,9 +181,9 @@ class RunEvidence:
     interval_s: float
     vcpus: int | None  # the machine's (catalog, else recorded hardware)
     memory_gib: float | None  # the machine's (catalog, else recorded hardware)
-    host: tuple[HostPoint, ...]
-    gpus: Mapping[int, tuple[GpuPoint, ...]]  # whole-device series by GPU index
-    mig_gpus: frozenset[int]  # devices in MIG mode (no utilisation; not resized)
+    host: Sequence[HostPoint]
+    gpus: Mapping[int, GpuDevice]  # every GPU sampled, by index
+    busy: Sequence[BusyPoint]  # over the used, non-MIG GPUs, in time order
     used_gpus: frozenset[int]
     gpu_model: str | None  # the catalog model of the machine's GPUs (None: unknown / none)
     gpu_memory_gib: float | None  # per GPU, catalog figure where known
@@ -232,10 +244,40 @@ def enough_host(ev: RunEvidence, limits: Limits) -> bool:
     return len(ev.host) >= limits.min_samples
 
 
-def usable_gpus(ev: RunEvidence, limits: Limits) -> dict[int, tuple[GpuPoint, ...]]:
-    """Series of the GPUs the run used, not in MIG mode, with enough samples."""
-    return {i: s for i, s in sorted(ev.gpus.items())
-            if i in ev.used_gpus and i not in ev.mig_gpus and len(s) >= limits.min_samples}
+def usable_gpus(ev: RunEvidence, limits: Limits) -> dict[int, GpuDevice]:
+    """The GPUs the run used, not in MIG mode, with enough samples."""
+    return {i: d for i, d in sorted(ev.gpus.items())
+            if i in ev.used_gpus and not d.mig and d.samples >= limits.min_samples}
+
+
+def percentile_of_counts(counts: Mapping[float, int], q: float) -> float | None:
+    """The q-th percentile (linear interpolation, as :func:`xprof.stats.percentile`) of the
+    values ``counts`` holds with their multiplicities."""
+    items = sorted((v, c) for v, c in counts.items() if c > 0)
+    n = sum(c for _, c in items)
+    if n == 0:
+        return None
+    rank = (n - 1) * q / 100.0
+    low = math.floor(rank)
+
+    def value_at(position: int) -> float:
+        seen = 0
+        for value, count in items:
+            seen += count
+            if position < seen:
+                return float(value)
+        return float(items[-1][0])
+
+    below, above = value_at(low), value_at(min(low + 1, n - 1))
+    return below + (above - below) * (rank - low)
+
+
+def merge_counts(devices: Sequence[GpuDevice]) -> dict[float, int]:
+    merged: dict[float, int] = {}
+    for device in devices:
+        for value, count in device.util_counts.items():
+            merged[value] = merged.get(value, 0) + count
+    return merged
 
 
 def observed_need(ev: RunEvidence) -> Need:
@@ -255,16 +297,12 @@ def gpu_memory_peaks(ev: RunEvidence) -> dict[int, tuple[int, int | None]]:
     """(peak bytes, device total bytes) of each used, non-MIG GPU: the run's own memory where
     NVML attributed some to it, else the whole device's."""
     out = {}
-    for index, series in sorted(ev.gpus.items()):
-        if index not in ev.used_gpus or index in ev.mig_gpus:
+    for index, device in sorted(ev.gpus.items()):
+        if index not in ev.used_gpus or device.mig:
             continue
-        own = max((p.run_mem_bytes for p in series if p.used_by_run and p.run_mem_bytes),
-                  default=0)
-        device = max((p.mem_used_bytes for p in series if p.mem_used_bytes is not None),
-                     default=0)
-        total = max((p.mem_total_bytes for p in series if p.mem_total_bytes), default=None)
-        if own or device:
-            out[index] = (own or device, total)
+        peak = device.run_mem_max or device.mem_used_max
+        if peak:
+            out[index] = (peak, device.mem_total)
     return out
 
 
@@ -389,16 +427,6 @@ def _pct(value: float) -> str:
     return f"{value:.0f} %"
 
 
-def _gpu_util_by_ts(series: Mapping[int, Sequence[GpuPoint]]) -> dict[float, float]:
-    """Highest utilisation among these GPUs at each sample time."""
-    out: dict[float, float] = {}
-    for points in series.values():
-        for p in points:
-            if p.util_pct is not None:
-                out[p.ts] = max(out.get(p.ts, 0.0), p.util_pct)
-    return out
-
-
 def _at(by_ts: Mapping[float, float], times: Sequence[float], ts: float,
         tolerance: float) -> float | None:
     """The value sampled at ``ts`` (or the nearest time within ``tolerance``)."""
@@ -412,38 +440,37 @@ def _at(by_ts: Mapping[float, float], times: Sequence[float], ts: float,
 # -- the rules ---------------------------------------------------------------------------------
 def gpu_underused(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     """p95 GPU utilisation < 70 % over the run: a larger batch, or fewer / smaller GPUs."""
-    series = usable_gpus(ev, limits)
-    utils = {i: [p.util_pct for p in s if p.util_pct is not None] for i, s in series.items()}
-    utils = {i: u for i, u in utils.items() if len(u) >= limits.min_samples}
-    if not utils:
+    devices = [d for d in usable_gpus(ev, limits).values()
+               if d.util_samples >= limits.min_samples]
+    if not devices:
         return None
-    p95 = percentile([v for u in utils.values() for v in u], 95)
+    pooled = merge_counts(devices)
+    p95 = percentile_of_counts(pooled, 95)
     assert p95 is not None
     if p95 >= GPU_UNDERUSED_P95_PCT:
         return None
-    per_gpu = {i: percentile(u, 95) or 0.0 for i, u in utils.items()}
+    per_gpu = {d.index: percentile_of_counts(d.util_counts, 95) or 0.0 for d in devices}
     needed = max(1, min(len(ev.used_gpus),
                         math.ceil(round(sum(per_gpu.values()) / GPU_UNDERUSED_P95_PCT, 6))))
     suggested, per_run = _cheaper(ev, replace(observed_need(ev), gpu_count=needed))
-    title = (f"GPU underused: p95 utilisation {_pct(p95)} on {len(utils)} GPU(s) "
+    title = (f"GPU underused: p95 utilisation {_pct(p95)} on {len(devices)} GPU(s) "
              f"(below {_pct(GPU_UNDERUSED_P95_PCT)}): raise the batch size")
     if suggested:
         title += f", or run on {label(suggested)}{_saving_text(ev, per_run)}"
     evidence = {"gpu_util_p95_pct": round(p95, 2),
-                "gpu_util_p50_pct": round(percentile([v for u in utils.values() for v in u], 50)
-                                          or 0.0, 2),
+                "gpu_util_p50_pct": round(percentile_of_counts(pooled, 50) or 0.0, 2),
                 "per_gpu_util_p95_pct": {str(i): round(v, 2) for i, v in per_gpu.items()},
                 "threshold_pct": GPU_UNDERUSED_P95_PCT, "gpus_used": sorted(ev.used_gpus),
-                "gpus_needed": needed, "samples": sum(len(u) for u in utils.values())}
+                "gpus_needed": needed, "samples": sum(pooled.values())}
     return _recommend(ev, "gpu_underused", title, evidence, suggested, per_run)
 
 
 def idle_gpus(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     """GPUs on the machine that the run (and nobody else) never used: fewer GPUs."""
-    if not ev.gpus or any(len(s) < limits.min_samples for s in ev.gpus.values()):
+    if not ev.gpus or any(d.samples < limits.min_samples for d in ev.gpus.values()):
         return None
     unused = [i for i in sorted(ev.gpus) if i not in ev.used_gpus]
-    busy = [i for i in unused if not _device_idle(ev.gpus[i])]
+    busy = [i for i in unused if not device_idle(ev.gpus[i])]
     idle = [i for i in unused if i not in busy]
     if not idle:
         return None
@@ -462,13 +489,14 @@ def idle_gpus(ev: RunEvidence, limits: Limits) -> Recommendation | None:
                 "gpus_idle": idle, "gpus_busy_with_other_work": busy,
                 "idle_below_util_pct": GPU_IDLE_PCT,
                 "idle_below_memory_bytes": GPU_IDLE_MEMORY_BYTES,
-                "samples": min(len(s) for s in ev.gpus.values())}
+                "samples": min(d.samples for d in ev.gpus.values())}
     return _recommend(ev, "idle_gpus", title, evidence, suggested, per_run)
 
 
-def _device_idle(series: Sequence[GpuPoint]) -> bool:
-    return all((p.util_pct or 0) <= GPU_IDLE_PCT
-               and (p.mem_used_bytes or 0) < GPU_IDLE_MEMORY_BYTES for p in series)
+def device_idle(device: GpuDevice) -> bool:
+    """Whether a GPU stayed idle the whole run (no utilisation or memory to speak of)."""
+    return ((device.util_max or 0) <= GPU_IDLE_PCT
+            and (device.mem_used_max or 0) < GPU_IDLE_MEMORY_BYTES)
 
 
 def _memory_evidence(ev: RunEvidence, limits: Limits
@@ -529,11 +557,10 @@ def gpu_memory_high(ev: RunEvidence, limits: Limits) -> Recommendation | None:
 
 def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     """Tree CPU > 90 % of vCPUs while GPU < 10 % for over half the run: feed the GPU faster."""
-    series = usable_gpus(ev, limits)
-    if not series or not ev.vcpus or not enough_host(ev, limits):
+    if not usable_gpus(ev, limits) or not ev.vcpus or not enough_host(ev, limits):
         return None
-    by_ts = _gpu_util_by_ts(series)
-    times = sorted(by_ts)
+    by_ts = {p.ts: p.util_pct for p in ev.busy}
+    times = [p.ts for p in ev.busy]
     pairs = []
     for p in ev.host:
         util = _at(by_ts, times, p.ts, ev.interval_s / 2)
@@ -569,8 +596,8 @@ def iowait_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     if len(points) < limits.min_samples:
         return None
     series = usable_gpus(ev, limits)
-    by_ts = _gpu_util_by_ts(series)
-    times = sorted(by_ts)
+    by_ts = {p.ts: p.util_pct for p in ev.busy}
+    times = [p.ts for p in ev.busy]
     judged = 0
     waiting = []
     for p in points:
@@ -675,11 +702,10 @@ def spot_candidate(ev: RunEvidence, limits: Limits) -> Recommendation | None:
 
 def idle_tail(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     """The run's GPUs idle (<= 5 %) for its last ``advise.idle_tail_s`` or more: stop earlier."""
-    series = usable_gpus(ev, limits)
-    by_ts = _gpu_util_by_ts(series)
-    if len(by_ts) < limits.min_samples:
+    if not usable_gpus(ev, limits) or len(ev.busy) < limits.min_samples:
         return None
-    times = sorted(by_ts)
+    by_ts = {p.ts: p.util_pct for p in ev.busy}
+    times = [p.ts for p in ev.busy]
     active = [t for t in times if by_ts[t] > GPU_IDLE_PCT]
     if not active:
         return None  # never busy: the underuse and idle-GPU rules speak to that
@@ -721,10 +747,13 @@ _SEVERITY_RANK = {"high": 0, "warn": 1, "info": 2}
 
 
 def sort_recommendations(recs: Sequence[Recommendation]) -> list[Recommendation]:
-    """Highest saving per run first; then advice without a saving, most severe first."""
+    """Highest saving per run first; then advice without a saving, most severe first; ties
+    in the order of RUN_RULES (idle GPUs, the plainest finding, before underuse)."""
+    order = {rule.__name__: i for i, rule in enumerate(RUN_RULES)}
     return sorted(recs, key=lambda r: (r.saving_per_run is None,
                                        -(r.saving_per_run or 0),
-                                       _SEVERITY_RANK.get(r.severity, 3), r.rule))
+                                       _SEVERITY_RANK.get(r.severity, 3),
+                                       order.get(r.rule, len(order)), r.rule))
 
 
 def abandoned_spend(idle: IdleSpend) -> Recommendation | None:

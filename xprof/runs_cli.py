@@ -71,11 +71,32 @@ def parse_since(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def with_live_costs(db, runs: list[dict[str, Any]], costs: dict[str, dict]) -> dict[str, dict]:
+    """Running runs' cost so far (catalog estimate up to now), next to the stored costs."""
+    running = [r for r in runs if r["status"] == "running" and r["id"] not in costs]
+    if not running:
+        return costs
+    from xprof.collector.estimate import live_estimate
+
+    costs = dict(costs)
+    for run in running:
+        try:
+            estimate = live_estimate(db, run)
+        except Exception:  # a listing never fails on a cost it cannot compute
+            continue
+        costs[run["id"]] = {"amount": estimate.amount, "currency": estimate.currency,
+                            "source": "live", "upper_bound": estimate.upper_bound}
+    return costs
+
+
 def format_cost(cost: dict[str, Any] | None) -> str:
     if not cost:
         return "-"
     if cost["amount"] is None:
         return "unknown"
+    if cost["source"] == "live":
+        return f"~${cost['amount']:.2f} so far" if cost["currency"] == "USD" else \
+            f"~{cost['currency']} {cost['amount']:.2f} so far"
     mark = "" if cost["source"] == "billed" else "~"
     bound = "≤" if cost.get("upper_bound") else ""
     symbol = "$" if cost["currency"] == "USD" else f"{cost['currency']} "
@@ -96,9 +117,12 @@ def print_table(rows: list[list[str]], headers: list[str]) -> None:
                                              "crashed"]), help="Only runs in this state.")
 @click.option("--since", metavar="WHEN", help="Only runs started since: 2026-11-01, 12h, 7d.")
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most N runs.")
+@click.option("--experiments", is_flag=True,
+              help="One line per experiment (--experiment/--resume): attempts, summed "
+                   "duration and cost.")
 @store_option
 @output_options
-def ls(project, tags, status, since, limit, store, as_json) -> None:
+def ls(project, tags, status, since, limit, experiments, store, as_json) -> None:
     """List recent runs, newest first.
 
     \b
@@ -112,9 +136,12 @@ def ls(project, tags, status, since, limit, store, as_json) -> None:
     tag_map = parse_pairs(tags, "--tag")
     since_at = parse_since(since)
     db = open_store(store)
+    if experiments:
+        _list_experiments(db, project, limit, as_json)
+        return
     runs = db.list_runs(project=project, status=status, since=since_at, tags=tag_map,
                         limit=limit)
-    costs = db.run_costs([r["id"] for r in runs])
+    costs = with_live_costs(db, runs, db.run_costs([r["id"] for r in runs]))
     if as_json:
         click.echo(json.dumps([to_jsonable({
             k: r[k] for k in ("id", "name", "project", "status", "exit_code", "started_at",
@@ -129,6 +156,30 @@ def ls(project, tags, status, since, limit, store, as_json) -> None:
                   human_duration(r["duration_s"]) if r["duration_s"] is not None else "-",
                   format_cost(costs.get(r["id"]))] for r in runs],
                 ["ID", "NAME", "PROJECT", "STATUS", "STARTED (UTC)", "DURATION", "COST"])
+
+
+def _list_experiments(db, project: str | None, limit: int, as_json: bool) -> None:
+    from xprof.agent.summary import human_duration
+
+    rows = db.experiments(project)[:limit]
+    if as_json:
+        click.echo(json.dumps(to_jsonable(rows), indent=2))
+        return
+    if not rows:
+        click.echo("No experiments yet: group attempts with `xprof run --experiment NAME` "
+                   "or `--resume RUN`.", err=True)
+        return
+
+    def cost_text(row) -> str:
+        text = " + ".join(format_cost({"amount": a, "currency": c, "source": "billed"})
+                          for c, a in sorted(row["cost"].items())) or "-"
+        return text + (f" ({row['unpriced']} unpriced)" if row["unpriced"] else "")
+
+    print_table([[r["experiment"], r["project"], str(len(r["attempts"])), r["status"],
+                  human_duration(r["duration_s"]), cost_text(r),
+                  str(r["interruptions"]) if r["interruptions"] else "-"] for r in rows],
+                ["EXPERIMENT", "PROJECT", "ATTEMPTS", "LAST STATUS", "DURATION", "COST",
+                 "SPOT INTERRUPTIONS"])
 
 
 @click.command()
@@ -150,7 +201,8 @@ def show(run_ref, store, as_json) -> None:
     except StoreError as exc:
         raise BadInput(str(exc)) from exc
     details = db.run_details(run["id"])
-    record = {**run, **details, "cost": db.run_costs([run["id"]]).get(run["id"])}
+    record = {**run, **details,
+              "cost": with_live_costs(db, [run], db.run_costs([run["id"]])).get(run["id"])}
     if as_json:
         click.echo(json.dumps(to_jsonable(record), indent=2))
         return
@@ -171,6 +223,15 @@ def show(run_ref, store, as_json) -> None:
         f"cores; {run['cpu_seconds']} CPU-s; peak RSS {human_bytes(run['peak_rss_bytes'])}",
         f"  cost       {format_cost(record['cost'])}",
     ]
+    if run.get("experiment"):
+        lines.append(f"  experiment {run['experiment']} attempt {run['attempt']}"
+                     + (f" (resumes {run['resumed_from'][:8]})" if run.get("resumed_from") else ""))
+    if run.get("hypothesis") or run.get("expectation"):
+        lines.append(f"  hypothesis {run.get('hypothesis') or ''} [{run.get('expectation') or '-'}]"
+                     f" -> {run.get('outcome') or 'pending'}")
+    if run.get("budget") is not None:
+        lines.append(f"  budget     {run['budget']}"
+                     + (" (stopped by budget)" if run.get("stopped_by") == "budget" else ""))
     if run.get("git"):
         git = run["git"]
         lines.append(f"  git        {git.get('repo')} {git.get('branch')} "
@@ -230,7 +291,7 @@ def config(as_json) -> None:
         settings = Settings()
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
-    items = settings.items()
+    items = [(s, "(secret)" if s.secret and v is not None else v) for s, v in settings.items()]
     if as_json:
         click.echo(json.dumps({s.key: v for s, v in items}, indent=2, default=str))
         return

@@ -40,7 +40,7 @@ from sqlalchemy.types import TypeDecorator
 
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 NANO = Decimal("1e-9")
 
@@ -134,7 +134,16 @@ runs = Table(
     Column("summary", JSON, comment="percentiles and peaks computed at the end"),
     Column("output_tail", Text, comment="last bytes of stdout/stderr, secrets redacted"),
     Column("agent_version", String(32)),
+    Column("hypothesis", Text, comment="what the run is expected to show, declared up front"),
+    Column("expectation", String(200), comment="e.g. val_acc>=0.92, checked at the end"),
+    Column("outcome", String(16), comment="confirmed | refuted | inconclusive"),
+    Column("experiment", String(200), comment="groups attempts of one training job"),
+    Column("attempt", Integer, comment="1, 2, ... within the experiment"),
+    Column("resumed_from", String(32), comment="the run this attempt resumes"),
+    Column("budget", Money, comment="cost limit of the run, catalog currency"),
+    Column("stopped_by", String(16), comment="budget, when xprof stopped the run"),
     Index("ix_runs_project_started", "project", "started_at"),
+    Index("ix_runs_experiment", "experiment"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_instance", "instance_id"),
 )

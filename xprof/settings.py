@@ -30,6 +30,7 @@ class Setting:
     type: Callable[[Any], Any]
     default: Any
     doc: str
+    secret: bool = False  # never shown by `xprof config`, never logged
 
 
 def _bool(value: Any) -> bool:
@@ -54,6 +55,13 @@ def _positive_int(value: Any) -> int:
     number = int(value)
     if number < 1:
         raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
     return number
 
 
@@ -120,6 +128,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Provider whose catalog prices an off-cloud machine's equivalent."),
     Setting("offcloud_region", "XPROF_OFFCLOUD_REGION", str, "us-east-1",
             "Region whose catalog prices an off-cloud machine's equivalent."),
+    Setting("budget_warn_fraction", "XPROF_BUDGET_WARN_FRACTION", _positive_float, 0.8,
+            "Fraction of a run's --budget at which xprof warns once."),
+    Setting("budget_grace_s", "XPROF_BUDGET_GRACE", _positive_float, 30.0,
+            "Seconds between SIGTERM and SIGKILL when --on-budget stop ends a run."),
     Setting("tail_bytes", "XPROF_TAIL_BYTES", int, 65536,
             "Bytes of the command's output kept with the run."),
     Setting("packages", "XPROF_RECORD_PACKAGES", _bool, True,
@@ -132,6 +144,31 @@ SETTINGS: tuple[Setting, ...] = (
             "GPUs idle for at least this many seconds at a run's end give `idle_tail` advice."),
     Setting("billing.focus.paths", "XPROF_FOCUS_PATHS", _str_list, [],
             "FOCUS export files or folders that `xprof collect` imports."),
+    Setting("billing.cur.paths", "XPROF_CUR_PATHS", _str_list, [],
+            "AWS CUR 2.0 / legacy CUR exports (files, folders or s3:// prefixes) to import."),
+    Setting("billing.aws_ce.enabled", "XPROF_AWS_CE", _bool, False,
+            "Ask AWS Cost Explorer for the hourly cost of the runs' EC2 instances "
+            "($0.01 a request; needs hourly resource-level data turned on)."),
+    Setting("billing.azure.scope", "XPROF_AZURE_BILLING_SCOPE", str, None,
+            "Azure Cost Management scope to import, e.g. /subscriptions/<id>."),
+    Setting("billing.gcp.table", "XPROF_GCP_BILLING_TABLE", str, None,
+            "BigQuery table of the GCP detailed billing export: project.dataset.table."),
+    Setting("billing.gcp.project", "XPROF_GCP_BILLING_PROJECT", str, None,
+            "GCP project that runs the billing query (default: the client's project)."),
+    Setting("billing.lookback_days", "XPROF_BILLING_LOOKBACK_DAYS", _positive_int, 31,
+            "Days of Azure and BigQuery billing the first import reaches back."),
+    Setting("report.smtp_host", "XPROF_REPORT_SMTP_HOST", str, None,
+            "SMTP server that `xprof report --mail` (and alerts) send through."),
+    Setting("report.smtp_port", "XPROF_REPORT_SMTP_PORT", _positive_int, 587,
+            "Port of the SMTP server (465 means TLS from the first byte)."),
+    Setting("report.smtp_user", "XPROF_REPORT_SMTP_USER", str, None,
+            "User name to log in to the SMTP server; none: send without logging in."),
+    Setting("report.smtp_password", "XPROF_REPORT_SMTP_PASSWORD", str, None,
+            "Password for report.smtp_user (secret: never shown or logged).", secret=True),
+    Setting("report.smtp_from", "XPROF_REPORT_SMTP_FROM", str, None,
+            "From address of report mail; default: report.smtp_user, else xprof@<this host>."),
+    Setting("report.smtp_starttls", "XPROF_REPORT_SMTP_STARTTLS", _bool, True,
+            "Upgrade the SMTP connection with STARTTLS before logging in and sending."),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -366,6 +366,38 @@ class Store:
                                "upper_bound": bool(row.upper)}
         return out
 
+    def experiments(self, project: str | None = None) -> list[dict[str, Any]]:
+        """Experiments (attempts grouped by name): attempts, summed duration and cost per
+        currency, last status; newest first."""
+        r = schema.runs
+        query = sa.select(r.c.id, r.c.experiment, r.c.project, r.c.attempt, r.c.status,
+                          r.c.started_at, r.c.duration_s, r.c.heartbeat_at,
+                          r.c.flush_interval_s, r.c.cloud).where(r.c.experiment.is_not(None))
+        if project:
+            query = query.where(r.c.project == project)
+        with self.read() as conn:
+            rows = [dict(m) for m in conn.execute(query.order_by(r.c.started_at)).mappings()]
+        costs = self.run_costs([row["id"] for row in rows])
+        groups: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            group = groups.setdefault(row["experiment"], {
+                "experiment": row["experiment"], "project": row["project"], "attempts": [],
+                "duration_s": 0.0, "cost": {}, "unpriced": 0, "interruptions": 0})
+            group["attempts"].append(row["id"])
+            group["duration_s"] += row["duration_s"] or 0.0
+            group["status"] = effective_status(row["status"], row["heartbeat_at"],
+                                               row["flush_interval_s"])
+            group["started_at"] = group.get("started_at") or row["started_at"]
+            if (row["cloud"] or {}).get("interruption"):
+                group["interruptions"] += 1
+            cost = costs.get(row["id"])
+            if cost is None or cost["amount"] is None:
+                group["unpriced"] += 1
+            else:
+                group["cost"][cost["currency"]] = group["cost"].get(
+                    cost["currency"], 0) + cost["amount"]
+        return sorted(groups.values(), key=lambda g: g["started_at"], reverse=True)
+
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         ids = list(run_ids)
         with self.write() as conn:

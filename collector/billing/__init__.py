@@ -19,3 +19,7 @@ from __future__ import annotations
 
 class BillingInputError(ValueError):
     """Billing data that cannot be imported; the one-line message names file, row and column."""
+
+
+class BillingSourceError(RuntimeError):
+    """A billing API or bucket could not be read (credentials, permissions, service); one line."""

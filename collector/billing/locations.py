@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from xprof.collector.billing import BillingInputError
+from xprof.collector.billing import BillingInputError, BillingSourceError
 
 SUFFIXES = (".csv", ".csv.gz", ".csv.gzip", ".parquet", ".parq")
 _PERIOD = (re.compile(r"BILLING_PERIOD=(\d{4}-\d{2})"),
@@ -106,7 +106,7 @@ def _list_s3(location: str, s3_client: Any) -> list[ExportFile]:
                                       int(obj["Size"]), str(obj.get("ETag", "")).strip('"'),
                                       obj["LastModified"].timestamp()))
     except Exception as exc:  # botocore ClientError / NoCredentialsError: one line
-        raise BillingInputError(f"{location}: cannot list: {_one_line(exc)}") from exc
+        raise BillingSourceError(f"{location}: cannot list: {_one_line(exc)}") from exc
     return out
 
 
@@ -149,7 +149,7 @@ def fetch(f: ExportFile, folder: Path, s3_client: Any = None) -> Path:
     try:
         s3_client.download_file(bucket, key, str(target))
     except Exception as exc:
-        raise BillingInputError(f"{f.uri}: cannot download: {_one_line(exc)}") from exc
+        raise BillingSourceError(f"{f.uri}: cannot download: {_one_line(exc)}") from exc
     return target
 
 

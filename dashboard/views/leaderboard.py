@@ -41,7 +41,7 @@ with st.sidebar:
     instances = st.multiselect("Instance type",
                                sorted(runs["instance_type"].fillna("(none)").unique()),
                                key="instance", bind="query-params")
-    cost_states = st.multiselect("Cost", list(COST_STATES), key="cost", bind="query-params")
+    cost_states = st.multiselect("Cost source", list(COST_STATES), key="cost", bind="query-params")
     first = st.date_input("Started from", value=None, key="from", bind="query-params")
     last = st.date_input("Started until", value=None, key="until", bind="query-params")
 

@@ -33,8 +33,8 @@ currencies = sorted(set(run_totals) | set(idle_totals))
 if not currencies:
     st.info("Nothing priced yet. `xprof collect` estimates each run's cost from the price "
             "catalog and replaces estimates with billed cost when billing data arrives.")
+billed = total_by_currency(by_day[by_day["source"] == "billed"]) if len(by_day) else {}
 for currency in currencies:
-    billed = total_by_currency(by_day[(by_day["source"] == "billed")])
     c1, c2, c3 = st.columns(3)
     c1.metric(f"Run cost ({currency})", money(run_totals.get(currency), currency))
     c2.metric(f"of which billed ({currency})", money(billed.get(currency), currency),

@@ -102,3 +102,15 @@ def test_no_zombies_left(tmp_path: Path, xprof):
     except FileNotFoundError:
         state = "gone"
     assert state == "gone"
+
+
+def test_options_end_at_the_command(xprof, store):
+    """Without `--`, xprof's options end at the first word of the command: the command's own
+    --name reaches it, and xprof's --name is the run's."""
+    result = xprof("run", "--quiet", "--name", "mine", sys.executable, "-c",
+                   "import sys; print(sys.argv[1:])", "--name", "theirs")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['--name', 'theirs']"
+    [run] = store.list_runs()
+    assert run["name"] == "mine"
+    assert store.run_details(run["id"])["params"] == {"name": "theirs"}

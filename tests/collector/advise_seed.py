@@ -75,7 +75,7 @@ def seed_run(store: Store, *, gpu: tuple[str, int] | None = T4, gpu_count: int =
     if gpu is not None:
         gpus = [{"index": i, "name": gpu[0], "uuid": f"GPU-{uuid.UUID(int=i)}",
                  "memory_total_bytes": gpu[1]} for i in range(gpu_count)]
-    n = samples if samples is not None else int(round(duration_s / interval_s)) + 1
+    n = samples if samples is not None else round(duration_s / interval_s) + 1
     host_fn = host_fn or steady_host()
     t0 = started_at.timestamp()
     times = [t0 + k * (duration_s / max(1, n - 1)) for k in range(n)]

@@ -58,12 +58,12 @@ def test_open_advice_that_no_longer_applies_is_removed(store):
 
 
 def test_highest_saving_comes_first(store):
-    """In us-west-2: fewer GPUs ($3.386) before spot ($2.3472) before advice without a
-    saving; the stored rows carry the same figures."""
+    """In us-west-2: fewer GPUs ($3.386; idle GPUs before underuse on a tie) before spot
+    ($2.3472) before advice without a saving; the stored rows carry the same figures."""
     run = seed_run(store, region="us-west-2", gpu_fn=low_use_on_one)
     recs = advise_run(store, run)
     assert [(r.rule, r.saving_per_run) for r in recs] == [
-        ("gpu_underused", Decimal("3.386")), ("idle_gpus", Decimal("3.386")),
+        ("idle_gpus", Decimal("3.386")), ("gpu_underused", Decimal("3.386")),
         ("spot_candidate", Decimal("3.912") - Decimal("1.5648")), ("gpu_memory_low", None)]
     rows = {r["rule"]: r for r in stored(store, run)}
     assert rows["spot_candidate"]["saving_per_run"] == Decimal("2.3472")

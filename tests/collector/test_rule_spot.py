@@ -14,7 +14,6 @@ from tests.collector.advise_seed import (
 )
 
 
-
 def oregon_run(store, duration_s: float, lifecycle: str = "on-demand") -> str:
     """A busy g4dn.xlarge run in us-west-2 ($0.526 on-demand, $0.24722 spot)."""
     return seed_run(store, instance_type="g4dn.xlarge", region="us-west-2", gpu_count=1,

@@ -99,8 +99,8 @@ def test_concurrent_first_open_migrates_once(any_store_url):
 
 
 def test_store_at_the_first_release_is_upgraded(any_store_url):
-    """A store created by the first release (revision 0001, no run_hosts) is upgraded through
-    Alembic; its runs get their host row."""
+    """A store created by the first release (revision 0001: no run_hosts, no guard-rail
+    columns) is upgraded through Alembic; its runs get their host row."""
     from alembic import command
 
     from xprof.migrations import _config
@@ -109,15 +109,25 @@ def test_store_at_the_first_release_is_upgraded(any_store_url):
     if sqlite_path(any_store_url):
         sqlite_path(any_store_url).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(any_store_url)
-    old_tables = [t for name, t in schema.metadata.tables.items() if name != "run_hosts"]
+    old = sa.MetaData()
+    added = {"hypothesis", "expectation", "outcome", "experiment", "attempt", "resumed_from",
+             "budget", "stopped_by"}
+    for name, table in schema.metadata.tables.items():
+        if name == "run_hosts":
+            continue
+        columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                   for c in table.columns if not (name == "runs" and c.name in added)]
+        sa.Table(name, old, *columns)
     t = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     with engine.begin() as conn:
-        schema.metadata.create_all(conn, tables=old_tables)
+        old.create_all(conn)
         command.stamp(_config(conn), "0001")
-        conn.execute(schema.runs.insert().values(_run("d" * 32, "old", t)))
+        conn.execute(old.tables["runs"].insert().values(_run("d" * 32, "old", t)))
     engine.dispose()
     db = Store.open(any_store_url)
-    assert db.revision() == schema.SCHEMA_REVISION == "0002"
+    assert db.revision() == schema.SCHEMA_REVISION == "0003"
     with db.read() as conn:
         hosts = conn.execute(sa.select(schema.run_hosts.c.run_id, schema.run_hosts.c.host)).all()
     assert [tuple(h) for h in hosts] == [("d" * 32, "h")]
+    run = db.find_run("d" * 32)
+    assert run["name"] == "old" and run["experiment"] is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.dashboard.helpers import DASHBOARD
@@ -32,3 +34,14 @@ def test_unreadable_store_is_one_error(tmp_path, open_page) -> None:
     """A store URL that cannot be opened shows one error naming it, not a traceback."""
     at = open_page("views/leaderboard.py", "bogus://nowhere")
     assert len(at.error) == 1 and "bogus" in at.error[0].value
+
+
+def test_shared_modules_do_not_import_streamlit() -> None:
+    """ranking, queries, formatting, tables and charts load without Streamlit (the report
+    reuses them)."""
+    code = ("import sys\nimport xprof.dashboard.ranking, xprof.dashboard.queries, "
+            "xprof.dashboard.formatting, xprof.dashboard.tables, xprof.dashboard.charts\n"
+            "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"

@@ -1,0 +1,461 @@
+"""Where a run's billed cost comes from: billing line items split over the runs on a resource.
+
+The cost model (DESIGN.md "Cost model"), applied to every line item billed to a resource that
+runs ran on (instance-hours, and data transfer or storage billed to the same resource id):
+
+1. **Matching.** An item's resource id and a run's ``instance_id`` / ``cloud.resource_id`` are
+   compared as :func:`~xprof.collector.billing.normalise.resource_key` (an EC2 ARN matches its
+   instance id; Azure ids compare case-insensitively).
+2. **One source per resource and day.** If several sources bill the same resource on the same
+   UTC day (CUR and Cost Explorer, say), only the best is used: CUR, then FOCUS / Azure /
+   BigQuery exports, then Cost Explorer; so nothing is counted twice.
+3. **Split.** A run's weight on an item is the time it overlapped the item's charge period ×
+   its share of the machine (GPUs it used / GPUs on the machine from ``runs.hardware``; a run
+   that used no GPU, or whose GPU use is unknown, holds the whole machine). Its fraction of the
+   item is weight / running time of the period. The running time is the period, unless the
+   resource's hourly usage says the instance ran only part of it (0.3 Hours in an hour): then
+   it is that part, so a run that covered all the running time pays all of it. If the runs'
+   weights exceed the running time (runs overlapping on one machine), they are scaled to it.
+4. **Idle.** What no run occupied is idle cost, one row per resource, UTC day, currency and
+   basis, ``kind='idle'``, ``run_id`` NULL. Machines billed with no run at all are idle too
+   (resources that look like instances: an EC2 ``i-`` id, an Azure virtual machine, a GCP
+   Compute instance, an OCI instance, or any item with an instance type).
+5. **Rounding.** For every resource, day, currency and basis, the runs' exact shares and the
+   idle rest are rounded to nano-units by largest remainder, so Σ run shares + idle = the
+   bill exactly. Currencies are never mixed: each row keeps its item's currency.
+6. **Bases.** list, billed and effective (amortised commitments) are allocated alike, each
+   over the items that have that amount. ``store.run_costs`` takes the ``billed`` basis.
+7. **Complete or partial.** A run whose time is fully covered by billed periods of its
+   resource (and that has ended) gets ``source='billed'`` rows, which replace its estimate.
+   A run billed only in part so far (billing arrives hours to days late) gets
+   ``source='billed-partial'`` rows: visible, counted in the conservation sums, but the
+   estimate stays its cost until the rest arrives.
+
+The heavy lifting is one DuckDB query over Arrow tables (:func:`allocate_tables`), so the same
+code allocates a handful of items in a test and ten million hourly items in the benchmark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from xprof import schema
+from xprof.collector.billing.normalise import connect, resource_key, to_arrow
+from xprof.collector.billing.store_items import RAW_COSTS, RAW_ITEMS, from_us, to_us
+from xprof.store import Store, effective_status, utcnow
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+    import pyarrow as pa
+
+DAY_US = 86_400_000_000
+BILLED_SOURCES = ("billed", "billed-partial")
+BASES = ("billed", "list", "effective")
+HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h", "1 hour")
+# Which source wins when several bill one resource on one day (lower is better).
+SOURCE_RANK_SQL = """CASE
+    WHEN source LIKE 'aws-cur:%' THEN 0
+    WHEN source LIKE 'focus:%' OR source LIKE 'azure:%' OR source LIKE 'gcp-bq:%' THEN 1
+    WHEN source LIKE 'aws-ce:%' THEN 2 ELSE 3 END"""
+
+RUN_COLUMNS = ("run_id", "key", "start_us", "end_us", "share", "ended")
+ITEM_COLUMNS = ("source", "resource_id", "period_start_us", "period_end_us", "usage_quantity",
+                "usage_unit", "instance_type", "list_nanos", "billed_nanos", "effective_nanos",
+                "currency")
+
+
+# -- runs ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSpan:
+    """A run as allocation sees it: when it held which resources, and its share of them."""
+
+    run_id: str
+    keys: tuple[str, ...]
+    start: dt.datetime
+    end: dt.datetime
+    used_gpus: int | None  # None: the whole machine
+    machine_gpus: int | None
+    ended: bool
+
+    @property
+    def share(self) -> Fraction:
+        if not self.used_gpus or not self.machine_gpus:
+            return Fraction(1)
+        return Fraction(min(self.used_gpus, self.machine_gpus), self.machine_gpus)
+
+    @property
+    def share_text(self) -> str:
+        if self.share == 1:
+            return "whole machine"
+        return f"{min(self.used_gpus or 0, self.machine_gpus or 0)}/{self.machine_gpus} GPUs"
+
+
+def run_span(run: dict[str, Any], now: dt.datetime | None = None) -> RunSpan | None:
+    """The span of a ``runs`` row, or None if it has no resource id or no time yet."""
+    cloud = run.get("cloud") or {}
+    keys = tuple(dict.fromkeys(k for k in (resource_key(run.get("instance_id")),
+                                           resource_key(cloud.get("resource_id"))) if k))
+    if not keys:
+        return None
+    start = run["started_at"]
+    if run.get("ended_at") is not None:
+        end, ended = run["ended_at"], True
+    elif run.get("duration_s") is not None:
+        end, ended = start + dt.timedelta(seconds=float(run["duration_s"])), True
+    else:
+        end = run.get("heartbeat_at") or start
+        status = effective_status(run.get("status") or "running", run.get("heartbeat_at"),
+                                  run.get("flush_interval_s") or 2.0, now)
+        ended = status != "running"
+    if end <= start:
+        return None
+    hardware = run.get("hardware") or {}
+    used = len(set(hardware.get("gpus_used") or [])) or None
+    total = int(hardware.get("gpu_count") or 0) or None
+    return RunSpan(run["id"], keys, start, end, used, total, ended)
+
+
+def load_runs(store: Store, now: dt.datetime | None = None) -> list[RunSpan]:
+    """Every run with a resource id (instance id or cloud resource id)."""
+    r = schema.runs
+    query = sa.select(r.c.id, r.c.instance_id, r.c.cloud, r.c.hardware, r.c.started_at,
+                      r.c.ended_at, r.c.duration_s, r.c.heartbeat_at, r.c.status,
+                      r.c.flush_interval_s).where(sa.or_(r.c.instance_id.is_not(None),
+                                                         r.c.cloud.is_not(None)))
+    with store.read() as conn:
+        rows = [dict(m) for m in conn.execute(query).mappings()]
+    now = now or utcnow()
+    return [span for span in (run_span(row, now) for row in rows) if span is not None]
+
+
+def runs_table(spans: Iterable[RunSpan]) -> pa.Table:
+    """The runs input of :func:`allocate_tables`: one row per (run, resource key)."""
+    import pyarrow as pa
+
+    cols: dict[str, list] = {name: [] for name in RUN_COLUMNS}
+    for span in spans:
+        for key in span.keys:
+            cols["run_id"].append(span.run_id)
+            cols["key"].append(key)
+            cols["start_us"].append(to_us(span.start))
+            cols["end_us"].append(to_us(span.end))
+            cols["share"].append(float(span.share))
+            cols["ended"].append(span.ended)
+    return pa.table({
+        "run_id": pa.array(cols["run_id"], pa.string()), "key": pa.array(cols["key"], pa.string()),
+        "start_us": pa.array(cols["start_us"], pa.int64()),
+        "end_us": pa.array(cols["end_us"], pa.int64()),
+        "share": pa.array(cols["share"], pa.float64()),
+        "ended": pa.array(cols["ended"], pa.bool_())})
+
+
+# -- items --------------------------------------------------------------------------------------
+def items_table(store: Store, keys: set[str] | None = None) -> pa.Table:
+    """The stored billing items with a resource id (only those of ``keys`` if given)."""
+    import pyarrow as pa
+
+    bi = RAW_ITEMS
+    with store.read() as conn:
+        ids = None
+        if keys is not None:
+            distinct = conn.execute(sa.select(bi.c.resource_id).where(
+                bi.c.resource_id.is_not(None)).distinct()).scalars().all()
+            ids = [rid for rid in distinct if resource_key(rid) in keys]
+        query = sa.select(bi.c.source, bi.c.resource_id, bi.c.charge_period_start,
+                          bi.c.charge_period_end, bi.c.usage_quantity, bi.c.usage_unit,
+                          bi.c.instance_type, bi.c.list_cost, bi.c.billed_cost,
+                          bi.c.effective_cost, bi.c.currency)
+        rows: list[Any] = []
+        if ids is None:
+            rows = conn.execute(query.where(bi.c.resource_id.is_not(None))).all()
+        else:
+            for i in range(0, len(ids), 500):
+                rows.extend(conn.execute(query.where(bi.c.resource_id.in_(ids[i:i + 500]))).all())
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in ITEM_COLUMNS]
+    data = dict(zip(ITEM_COLUMNS, columns, strict=True))
+    data["period_start_us"] = [to_us(v) for v in data["period_start_us"]]
+    data["period_end_us"] = [to_us(v) for v in data["period_end_us"]]
+    types = {"period_start_us": pa.int64(), "period_end_us": pa.int64(),
+             "usage_quantity": pa.float64(), "list_nanos": pa.int64(),
+             "billed_nanos": pa.int64(), "effective_nanos": pa.int64()}
+    return pa.table({name: pa.array(list(data[name]), types.get(name, pa.string()))
+                     for name in ITEM_COLUMNS})
+
+
+# -- the allocation query -----------------------------------------------------------------------
+_ALLOCATION_SQL = """
+CREATE OR REPLACE TEMP TABLE _it0 AS
+SELECT xkey(resource_id) AS key, source, {rank} AS src_rank,
+       period_start_us AS ps, period_end_us AS pe, period_start_us // {day} AS day,
+       usage_quantity AS qty, lower(trim(coalesce(usage_unit, ''))) IN ({hour_units}) AS hour_unit,
+       xmachine(resource_id, instance_type) AS machine,
+       list_nanos AS ln, billed_nanos AS bn, effective_nanos AS en, currency
+FROM {items} WHERE xkey(resource_id) IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE _keys AS
+SELECT key FROM _it0 GROUP BY key HAVING bool_or(machine)
+UNION SELECT DISTINCT key FROM {runs};
+
+CREATE OR REPLACE TEMP TABLE _it AS
+WITH chosen AS (
+    SELECT key, day, first(source ORDER BY src_rank, source) AS source FROM _it0 GROUP BY key, day)
+SELECT row_number() OVER () AS iid, i.*
+FROM _it0 i SEMI JOIN chosen c ON i.key = c.key AND i.day = c.day AND i.source = c.source
+WHERE i.key IN (SELECT key FROM _keys);
+DROP TABLE _it0;
+
+CREATE OR REPLACE TEMP TABLE _cap AS
+SELECT key, ps, pe, least(pe - ps, coalesce(max(CASE WHEN hour_unit AND qty > 0
+       THEN qty * 3600000000.0 END), pe - ps))::DOUBLE AS cap
+FROM _it GROUP BY key, ps, pe;
+
+CREATE OR REPLACE TEMP TABLE _rb AS
+SELECT run_id, key, start_us AS rs, end_us AS re, share,
+       unnest(generate_series(start_us // {day}, (end_us - 1) // {day})) AS bucket
+FROM {runs} WHERE end_us > start_us AND key IN (SELECT DISTINCT key FROM _it);
+
+CREATE OR REPLACE TEMP TABLE _pf AS
+WITH ib AS (
+    SELECT iid, key, ps, pe, ps // {day} AS bucket FROM _it WHERE (pe - 1) // {day} = ps // {day}
+    UNION ALL
+    SELECT iid, key, ps, pe, unnest(generate_series(ps // {day}, (pe - 1) // {day})) AS bucket
+    FROM _it WHERE (pe - 1) // {day} > ps // {day}
+), pairs AS (
+    SELECT b.iid, b.key, b.ps, b.pe, r.run_id, r.share,
+           sum(least(b.pe, r.re, (b.bucket + 1) * {day})
+               - greatest(b.ps, r.rs, b.bucket * {day})) AS ov,
+           min(greatest(b.ps, r.rs)) AS p0, max(least(b.pe, r.re)) AS p1
+    FROM ib b JOIN _rb r ON b.key = r.key AND b.bucket = r.bucket
+    WHERE least(b.pe, r.re, (b.bucket + 1) * {day}) > greatest(b.ps, r.rs, b.bucket * {day})
+    GROUP BY b.iid, b.key, b.ps, b.pe, r.run_id, r.share
+)
+SELECT p.iid, p.run_id, p.ov, p.p0, p.p1,
+       p.ov * p.share / greatest(c.cap, sum(p.ov * p.share) OVER (PARTITION BY p.iid)) AS f
+FROM pairs p JOIN _cap c ON c.key = p.key AND c.ps = p.ps AND c.pe = p.pe;
+DROP TABLE _rb;
+
+CREATE OR REPLACE TEMP TABLE _tot AS
+SELECT key, day, currency, first(source) AS source,
+       sum(bn)::HUGEINT AS tb, sum(ln)::HUGEINT AS tl, sum(en)::HUGEINT AS te,
+       count(ln) AS nl, count(en) AS ne, min(ps) AS p0, max(pe) AS p1, count(*) AS n
+FROM _it GROUP BY key, day, currency;
+
+CREATE OR REPLACE TEMP TABLE _ra AS
+SELECT pf.run_id, i.key, i.day, i.currency,
+       sum(i.bn * pf.f) AS xb, coalesce(sum(i.ln * pf.f), 0) AS xl,
+       coalesce(sum(i.en * pf.f), 0) AS xe,
+       min(pf.p0) AS p0, max(pf.p1) AS p1, count(*) AS n
+FROM _pf pf JOIN _it i USING (iid) GROUP BY pf.run_id, i.key, i.day, i.currency;
+
+CREATE OR REPLACE TEMP TABLE _cov AS
+SELECT key, min(ps) FILTER (WHERE pe - ps <= {day}) AS c0,
+       max(pe) FILTER (WHERE pe - ps <= {day}) AS c1
+FROM _it GROUP BY key;
+
+CREATE OR REPLACE TEMP TABLE _complete AS
+SELECT r.run_id, bool_and(r.ended AND c.c0 IS NOT NULL AND c.c0 <= r.start_us
+                          AND c.c1 >= r.end_us) AS complete
+FROM {runs} r LEFT JOIN _cov c USING (key)
+WHERE r.run_id IN (SELECT DISTINCT run_id FROM _ra) GROUP BY r.run_id;
+
+CREATE OR REPLACE TEMP TABLE _parts AS
+WITH totals AS (
+    SELECT key, day, currency, source, 'billed' AS basis, tb AS t, p0, p1, n FROM _tot
+    UNION ALL SELECT key, day, currency, source, 'list', tl, p0, p1, n FROM _tot WHERE nl > 0
+    UNION ALL SELECT key, day, currency, source, 'effective', te, p0, p1, n FROM _tot WHERE ne > 0
+), shares AS (
+    SELECT run_id, key, day, currency, 'billed' AS basis, xb AS x, p0, p1, n FROM _ra
+    UNION ALL SELECT run_id, key, day, currency, 'list', xl, p0, p1, n FROM _ra
+    UNION ALL SELECT run_id, key, day, currency, 'effective', xe, p0, p1, n FROM _ra
+), run_parts AS (
+    SELECT s.*, t.t, t.source FROM shares s
+    JOIN totals t USING (key, day, currency, basis)
+), idle_parts AS (
+    SELECT NULL::VARCHAR AS run_id, t.key, t.day, t.currency, t.basis,
+           (t.t - coalesce(s.sx, 0))::DOUBLE AS x, t.p0, t.p1, t.n, t.t, t.source
+    FROM totals t LEFT JOIN (SELECT key, day, currency, basis, sum(x) AS sx FROM run_parts
+                             GROUP BY key, day, currency, basis) s
+    USING (key, day, currency, basis)
+)
+SELECT run_id, key, day, currency, basis, x, p0, p1, n, t, source FROM run_parts
+UNION ALL SELECT run_id, key, day, currency, basis, x, p0, p1, n, t, source FROM idle_parts;
+
+CREATE OR REPLACE TEMP TABLE _alloc AS
+WITH f AS (
+    SELECT *, floor(x) AS fl, x - floor(x) AS fr FROM _parts
+), r AS (
+    SELECT *, (t - sum(fl::HUGEINT) OVER g)::DOUBLE AS rest, count(*) OVER g AS cnt,
+           row_number() OVER (PARTITION BY key, day, currency, basis
+                              ORDER BY fr DESC, run_id NULLS LAST) AS rk
+    FROM f WINDOW g AS (PARTITION BY key, day, currency, basis)
+)
+SELECT CASE WHEN r.run_id IS NULL THEN 'idle' ELSE 'run' END AS kind, r.run_id, r.key,
+       r.basis, r.day, r.currency,
+       (r.fl + floor(r.rest / r.cnt) + CASE WHEN r.rk <= r.rest - floor(r.rest / r.cnt) * r.cnt
+                                          THEN 1 ELSE 0 END)::BIGINT AS amount_nanos,
+       r.p0 AS period_start_us, r.p1 AS period_end_us, r.n AS items, r.source,
+       coalesce(c.complete, true) AS complete
+FROM r LEFT JOIN _complete c ON c.run_id = r.run_id;
+"""
+
+ALLOC_TABLES = ("_it", "_keys", "_cap", "_pf", "_tot", "_ra", "_cov", "_complete", "_parts")
+
+
+def run_allocation(con: duckdb.DuckDBPyConnection, items: str, runs: str) -> str:
+    """Allocate the items of relation ``items`` over the runs of relation ``runs`` on ``con``.
+
+    ``items`` has :data:`ITEM_COLUMNS`, ``runs`` :data:`RUN_COLUMNS` (views, tables or
+    registered Arrow tables). Returns the name of the result table (``_alloc``): one row per
+    (kind, run, resource key, basis, UTC day, currency) with ``amount_nanos``.
+    """
+    sql = _ALLOCATION_SQL.format(rank=SOURCE_RANK_SQL, day=DAY_US, items=items, runs=runs,
+                                 hour_units=", ".join(f"'{u}'" for u in HOUR_UNITS))
+    con.execute(sql)
+    for table in ALLOC_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return "_alloc"
+
+
+def allocate_tables(items: pa.Table, runs: pa.Table,
+                    con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    """The allocation of Arrow ``items`` over Arrow ``runs``, as an Arrow table (pure)."""
+    con = con or connect()
+    con.register("_items_in", items)
+    con.register("_runs_in", runs)
+    try:
+        name = run_allocation(con, "_items_in", "_runs_in")
+        return to_arrow(con, f"SELECT * FROM {name} ORDER BY key, day, currency, basis, "
+                             "kind, run_id")
+    finally:
+        con.unregister("_items_in")
+        con.unregister("_runs_in")
+
+
+# -- storing ------------------------------------------------------------------------------------
+@dataclass
+class AllocationResult:
+    """What an allocation wrote, with billed-basis totals per currency."""
+
+    resources: int = 0
+    items: int = 0
+    runs_billed: int = 0
+    runs_partial: int = 0
+    rows: int = 0
+    allocated: dict[str, Decimal] = field(default_factory=dict)  # billed basis, to runs
+    idle: dict[str, Decimal] = field(default_factory=dict)       # billed basis, idle
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"resources": self.resources, "items": self.items,
+                "runs_billed": self.runs_billed, "runs_partial": self.runs_partial,
+                "rows": self.rows,
+                "allocated": {c: str(v) for c, v in sorted(self.allocated.items())},
+                "idle": {c: str(v) for c, v in sorted(self.idle.items())}}
+
+
+def _nanos(value: int) -> Decimal:
+    return (Decimal(int(value)) * schema.NANO).normalize()
+
+
+def cost_rows(alloc: pa.Table, spans: dict[str, RunSpan],
+              now: dt.datetime) -> tuple[list[dict[str, Any]], AllocationResult]:
+    """``costs`` rows (amounts in nano-units) for an allocation table, and its totals."""
+    result = AllocationResult()
+    rows = []
+    billed_runs: dict[str, bool] = {}
+    allocated: dict[str, int] = defaultdict(int)
+    idle: dict[str, int] = defaultdict(int)
+    keys = set()
+    for batch in alloc.to_batches(max_chunksize=100_000):
+        for a in batch.to_pylist():
+            keys.add(a["key"])
+            run = a["run_id"]
+            if run is None:
+                source = "billed"
+                detail = {"method": "idle: billed time no run occupied",
+                          "billing_source": a["source"], "items": a["items"]}
+                if a["basis"] == "billed":
+                    idle[a["currency"]] += a["amount_nanos"]
+            else:
+                source = "billed" if a["complete"] else "billed-partial"
+                span = spans.get(run)
+                detail = {"method": "overlap time × share of the machine",
+                          "share": span.share_text if span else None,
+                          "billing_source": a["source"], "items": a["items"],
+                          "coverage": "complete" if a["complete"] else "partial"}
+                billed_runs[run] = bool(a["complete"])
+                if a["basis"] == "billed":
+                    allocated[a["currency"]] += a["amount_nanos"]
+            rows.append({"kind": a["kind"], "run_id": run, "resource_id": a["key"],
+                         "source": source, "basis": a["basis"],
+                         "period_start": from_us(a["period_start_us"]),
+                         "period_end": from_us(a["period_end_us"]),
+                         "amount": a["amount_nanos"], "currency": a["currency"],
+                         "upper_bound": False, "detail": detail, "computed_at": now})
+    result.resources = len(keys)
+    result.runs_billed = sum(1 for complete in billed_runs.values() if complete)
+    result.runs_partial = sum(1 for complete in billed_runs.values() if not complete)
+    result.rows = len(rows)
+    result.allocated = {c: _nanos(v) for c, v in allocated.items()}
+    result.idle = {c: _nanos(v) for c, v in idle.items()}
+    return rows, result
+
+
+def write_costs(store: Store, rows: list[dict[str, Any]], keys: set[str] | None) -> None:
+    """Replace the billed cost rows of ``keys`` (all of them if None) by ``rows``."""
+    c = RAW_COSTS
+    with store.write() as conn:
+        billed = c.c.source.in_(BILLED_SOURCES)
+        if keys is None:
+            conn.execute(c.delete().where(billed))
+        else:
+            ordered = sorted(keys)
+            for i in range(0, len(ordered), 500):
+                conn.execute(c.delete().where(billed, c.c.resource_id.in_(ordered[i:i + 500])))
+        for i in range(0, len(rows), 20_000):
+            conn.execute(c.insert(), rows[i:i + 20_000])
+
+
+def allocate_store(store: Store, keys: set[str] | None = None, *,
+                   echo: Callable[[str], None] | None = None,
+                   now: dt.datetime | None = None) -> AllocationResult:
+    """Allocate the stored billing items of resource ``keys`` (all if None) over the runs.
+
+    The billed cost rows of those resources are replaced in one transaction; estimates are
+    left alone (``store.run_costs`` prefers a complete billed cost).
+    """
+    now = now or utcnow()
+    if keys is not None and not keys:
+        return AllocationResult()
+    spans = load_runs(store, now)
+    if keys is not None:
+        spans = [s for s in spans if keys.intersection(s.keys)]
+    items = items_table(store, keys)
+    if echo and items.num_rows >= 100_000:
+        echo(f"billing: allocating {items.num_rows:,} line items over {len(spans):,} runs")
+    alloc = allocate_tables(items, runs_table(spans))
+    rows, result = cost_rows(alloc, {s.run_id: s for s in spans}, now)
+    result.items = items.num_rows
+    write_costs(store, rows, keys)
+    return result
+
+
+def runs_needing_allocation(store: Store, now: dt.datetime | None = None) -> set[str]:
+    """Resource keys of runs without a complete billed cost yet (they may be billed now)."""
+    c = schema.costs
+    with store.read() as conn:
+        done = set(conn.execute(sa.select(c.c.run_id).where(
+            c.c.source == "billed", c.c.kind == "run").distinct()).scalars())
+    keys: set[str] = set()
+    for span in load_runs(store, now):
+        if span.run_id not in done:
+            keys.update(span.keys)
+    return keys
+
