@@ -64,12 +64,17 @@ def advise_run(store: Store, run_id: str, settings: Settings | None = None
     the run's recommendations, highest saving first. A run still running gets none and
     nothing is stored."""
     settings = settings if settings is not None else Settings()
+    limits = limits_from(settings)
     run = store.find_run(run_id)
+    duration = _duration(run)
+    if duration is None:
+        return []
+    if duration < limits.min_duration_s:  # the common short test run: no reads, no writes
+        return save_run_recommendations(store, run, [])
     evidence = load_evidence(store, run, settings)
     if evidence is None:
         return []
-    recs = evaluate(evidence, limits_from(settings))
-    return save_run_recommendations(store, run, recs)
+    return save_run_recommendations(store, run, evaluate(evidence, limits))
 
 
 @dataclass
@@ -352,6 +357,11 @@ def save_run_recommendations(store: Store, run: dict[str, Any],
     rule no longer fires; return them with their stored status, highest saving first."""
     t = schema.recommendations
     now = utcnow()
+    if not recs:
+        with store.read() as conn:
+            if conn.execute(sa.select(t.c.id).where(t.c.run_id == run["id"], t.c.status == "open")
+                            .limit(1)).first() is None:
+                return []
     with store.write() as conn:
         stored = {row.rule: row.status for row in conn.execute(
             sa.select(t.c.rule, t.c.status).where(t.c.run_id == run["id"]))}

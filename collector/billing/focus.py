@@ -11,7 +11,8 @@ view and others all write FOCUS. Columns read (names compare case-insensitively)
 | ChargeCategory | charge category | required column; usage, purchase, tax, credit, adjustment |
 | ResourceId | resource id | what runs are matched on |
 | ConsumedQuantity / ConsumedUnit | usage quantity / unit | UsageQuantity/UsageUnit (0.5) too |
-| ProviderName, SubAccountId (else BillingAccountId), RegionId, ServiceName, SkuPriceId (else SkuId), ChargeDescription | as named | |
+| ProviderName, SubAccountId (else BillingAccountId), RegionId, ServiceName | as named | |
+| SkuPriceId (else SkuId), ChargeDescription | sku, description | |
 
 The EC2 instance type is read from AWS charge descriptions ("… c5.2xlarge Instance Hour").
 """
@@ -66,7 +67,8 @@ SPEC = Spec(
         "period_end_us": '"ChargePeriodEnd"',
         "usage_quantity": '"ConsumedQuantity"',
         "usage_unit": '"ConsumedUnit"',
-        "instance_type": f"nullif(regexp_extract(\"ChargeDescription\", '{_INSTANCE_TYPE}', 1), '')",
+        "instance_type":
+            f"nullif(regexp_extract(\"ChargeDescription\", '{_INSTANCE_TYPE}', 1), '')",
         "list_nanos": '"ListCost"',
         "billed_nanos": '"BilledCost"',
         "effective_nanos": '"EffectiveCost"',

@@ -61,7 +61,8 @@ SPEC = Spec(
     fields={"provider": "'gcp'", "account_id": 'coalesce("project_id", "billing_account_id")',
             "resource_id": 'coalesce("resource_global_name", "resource_name")',
             "region": '"region"', "service": '"service"', "sku": '"sku_id"',
-            "charge_category": f"""CASE WHEN "item" = 'credit' THEN 'credit' ELSE {_CATEGORY} END""",
+            "charge_category":
+                f"""CASE WHEN "item" = 'credit' THEN 'credit' ELSE {_CATEGORY} END""",
             "charge_description": '"sku_description"',
             "period_start_us": '"usage_start_time"', "period_end_us": '"usage_end_time"',
             "usage_quantity": """CASE WHEN "item" = 'usage' THEN "usage_amount" END""",

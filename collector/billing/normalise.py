@@ -34,7 +34,18 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 # ISO 4217 codes in use (plus funds codes that appear on invoices); XTS/XXX are not currencies.
-CURRENCIES = frozenset(["AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG", "ZWL"])
+CURRENCIES = frozenset(
+    """
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
+ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR
+ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD
+MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR
+PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL
+THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF
+XAG XAU XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL
+""".split()
+)
 
 CHARGE_CATEGORIES = ("adjustment", "credit", "purchase", "tax", "usage")
 
@@ -373,9 +384,10 @@ def _column_sql(name: str, duck_type: str, kind: str) -> tuple[str, str, str | N
             "{x} IS NOT NULL AND xnanos({x}) IS NULL"
     if kind == "number":
         if numeric:
-            return name, "CAST({x} AS DOUBLE)", "{x} IS NOT NULL AND NOT isfinite(CAST({x} AS DOUBLE))"
+            return name, "CAST({x} AS DOUBLE)", \
+                "{x} IS NOT NULL AND NOT isfinite(CAST({x} AS DOUBLE))"
         return f"xclean(CAST({name} AS VARCHAR))", "TRY_CAST({x} AS DOUBLE)", \
-            "{x} IS NOT NULL AND (TRY_CAST({x} AS DOUBLE) IS NULL OR NOT isfinite(TRY_CAST({x} AS DOUBLE)))"
+            "{x} IS NOT NULL AND NOT coalesce(isfinite(TRY_CAST({x} AS DOUBLE)), false)"
     if kind == "time":
         if temporal:
             return name, "epoch_us(CAST({x} AS TIMESTAMPTZ))", None

@@ -1,0 +1,88 @@
+"""How long `advise_run` takes at a run's end, by run length and GPU count.
+
+Creates a fresh SQLite store (seeded with the shipped catalog) in a temporary folder, writes
+one run per case with 1 Hz samples (a lone run on GPU 0 of the machine, the other GPUs idle),
+then times `advise_run` (load the evidence, run the rules, store the advice) REPEAT times
+each and prints the median in milliseconds.
+
+    python benchmarks/advise_run.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from xprof.collector.advise import advise_run
+from xprof.settings import Settings
+from xprof.store import Store
+
+REPEAT = 5
+GIB = 2**30
+T4 = 15360 * 2**20
+CASES = [  # (name, hours, GPUs, instance type)
+    ("too short to advise (60 s, 4 GPUs)", 60 / 3600, 4, "g4dn.12xlarge"),
+    ("1 h, 4 GPUs", 1, 4, "g4dn.12xlarge"),
+    ("8 h, 4 GPUs", 8, 4, "g4dn.12xlarge"),
+    ("24 h, 8 GPUs", 24, 8, "g4dn.metal"),
+]
+
+
+def _run(store: Store, hours: float, gpus: int, instance_type: str) -> str:
+    run_id = uuid.uuid4().hex
+    start = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
+    seconds = int(hours * 3600)
+    store.create_run({
+        "id": run_id, "name": run_id[:8], "project": "bench", "status": "finished",
+        "started_at": start, "ended_at": start + dt.timedelta(seconds=seconds),
+        "heartbeat_at": start + dt.timedelta(seconds=seconds), "duration_s": float(seconds),
+        "interval_s": 1.0, "flush_interval_s": 2.0, "command": ["python", "train.py"],
+        "host": "bench", "cloud_provider": "aws", "cloud_region": "us-east-1",
+        "instance_type": instance_type, "lifecycle": "on-demand",
+        "hardware": {"cpu_count": 48, "memory_bytes": 192 * GIB, "gpu_count": gpus,
+                     "gpu_model": "Tesla T4", "gpu_memory_bytes": T4, "gpus_used": [0]}})
+    t0 = start.timestamp()
+    samples, gpu_samples = [], []
+    for k in range(seconds + 1):
+        samples.append({"ts": t0 + k, "cpu_cores": 1.0 + (k % 7) / 10, "rss_bytes": 6 * GIB,
+                        "host_iowait_pct": 0.5, "host_mem_available_bytes": 150 * GIB})
+        for i in range(gpus):
+            used = i == 0
+            gpu_samples.append({"ts": t0 + k, "gpu_index": i, "mig_index": -1,
+                                "util_gpu_pct": float(k % 40) if used else 0.0,
+                                "mem_used_bytes": 3 * GIB if used else 0,
+                                "mem_total_bytes": T4, "run_mem_used_bytes": 3 * GIB if used
+                                else 0, "used_by_run": used})
+    for chunk in range(0, len(samples), 20000):
+        store.write_batch(run_id, "bench", samples=samples[chunk:chunk + 20000])
+    for chunk in range(0, len(gpu_samples), 20000):
+        store.write_batch(run_id, "bench", gpu_samples=gpu_samples[chunk:chunk + 20000])
+    return run_id
+
+
+def main() -> int:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        settings = Settings(env={}, config={})
+        for name, hours, gpus, instance_type in CASES:
+            run_id = _run(store, hours, gpus, instance_type)
+            times, advice = [], []
+            for _ in range(REPEAT):
+                t = time.perf_counter()
+                advice = advise_run(store, run_id, settings)
+                times.append((time.perf_counter() - t) * 1000)
+            rows.append((name, int(hours * 3600) + 1, statistics.median(times), len(advice)))
+    print(f"{'case':38} {'samples':>8} {'median ms':>10} {'advice':>7}")
+    for name, samples, median, advice in rows:
+        print(f"{name:38} {samples:8d} {median:10.1f} {advice:7d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""The weekly cost report's numbers, computed once into a plain structure every format renders.
+
+:func:`build_report` returns a dict (money as ``Decimal``, times as aware datetimes in the
+report's time zone, scores as floats or None). Its keys:
+
+- ``period`` / ``previous``: label, start, end (exclusive), tz; ``project``, ``basis``,
+  ``generated_at``, ``empty`` (no run started and no cost in the period);
+- ``totals``: per currency: total, billed, estimated (billed + estimated = total), idle (part
+  of the total), runs_billed, runs_estimated, unknown (cost rows without an amount),
+  previous_total, change, change_pct (None when there was nothing before);
+- ``spend``: by project, user, instance_type, provider: rows of key, currency, billed,
+  estimate, total, runs, unknown; ``idle_line``: idle cost per currency (no run on the
+  machine, never spread over runs); ``idle``: the idle resources; ``by_day``: local days;
+- ``runs``: runs started per status; ``not_finished``: spend on failed, killed and crashed
+  runs; ``top_runs``: the ten most expensive runs per currency;
+- ``gpu``: see :mod:`xprof.dashboard.report_gpu` for the formula;
+- ``efficiency``: per project, the ten best metric-per-dollar runs and the Pareto frontier,
+  ranked by :mod:`xprof.dashboard.ranking` (the dashboard's functions);
+- ``recommendations``: open advice and the potential monthly saving per currency;
+- ``not_priced``: runs with no cost yet and runs whose cost is unknown, counted and listed.
+
+A cost belongs to the period by its ``period_start`` (like the dashboard's spend page); a run
+belongs to it by ``started_at``; GPU-hours are clipped to the period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from xprof.dashboard import queries, ranking, report_gpu, report_queries
+from xprof.dashboard.report_period import Period, zone
+from xprof.dashboard.tables import spend_table
+from xprof.store import Store
+
+DIMENSIONS = ("project", "user", "instance_type", "provider")
+NOT_FINISHED = ("failed", "killed", "crashed")
+TOP = 10
+MAX_POINTS = 300  # runs per project and currency drawn on a frontier chart (frontier first)
+ZERO = Decimal(0)
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return Decimal(value)
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _local(value: Any, tz: str) -> dt.datetime | None:
+    if value is None or (not isinstance(value, dt.datetime) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    return value.astimezone(zone(tz))
+
+
+def _totals(frame: pd.DataFrame) -> dict[str, dict[str, Decimal | int]]:
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {
+        "runs_billed": ZERO, "runs_estimated": ZERO, "idle": ZERO, "idle_billed": ZERO,
+        "unknown": 0})
+    for row in frame.to_dict("records"):
+        entry = out[row["currency"]]
+        amount = _dec(row["amount"]) or ZERO
+        if row["kind"] == "idle":
+            entry["idle"] += amount
+            if row["source"] == "billed":
+                entry["idle_billed"] += amount
+        elif row["source"] == "billed":
+            entry["runs_billed"] += amount
+        else:
+            entry["runs_estimated"] += amount
+        entry["unknown"] += int(row["unknown"])
+    return out
+
+
+def totals_rows(now: pd.DataFrame, before: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per currency: total split billed / estimated, idle, and the change from ``before``."""
+    current, previous = _totals(now), _totals(before)
+    rows = []
+    for currency in sorted(set(current) | set(previous)):
+        cur = current.get(currency) or _totals(pd.DataFrame(columns=now.columns))[currency]
+        total = cur["runs_billed"] + cur["runs_estimated"] + cur["idle"]
+        billed = cur["runs_billed"] + cur["idle_billed"]
+        prev = previous.get(currency)
+        prev_total = (prev["runs_billed"] + prev["runs_estimated"] + prev["idle"]
+                      if prev else None)
+        change = total - prev_total if prev_total is not None else None
+        pct = (float(change / prev_total * 100) if prev_total else None)
+        rows.append({"currency": currency, "total": total, "billed": billed,
+                     "estimated": total - billed, "idle": cur["idle"],
+                     "runs_billed": cur["runs_billed"], "runs_estimated": cur["runs_estimated"],
+                     "unknown": cur["unknown"], "previous_total": prev_total,
+                     "change": change, "change_pct": pct})
+    return rows
+
+
+def _spend_rows(store: Store, by: str, period: Period, basis: str,
+                project: str | None) -> list[dict[str, Any]]:
+    frame = queries.spend(store, by, basis=basis, start=period.start, end=period.end,
+                          project=project)
+    table = spend_table(frame, by)
+    return [{"key": row[by], "currency": row["currency"], "billed": _dec(row["billed"]),
+             "estimate": _dec(row["estimate"]), "total": _dec(row["total"]),
+             "runs": int(row["runs"]), "unknown": int(row["unknown"])}
+            for row in table.to_dict("records")]
+
+
+def _by_day(store: Store, period: Period, basis: str,
+            project: str | None) -> list[dict[str, Any]]:
+    frame = report_queries.spend_by_start(store, period.start, period.end, basis=basis,
+                                          project=project)
+    sums: dict[tuple[dt.date, str], dict[str, Decimal]] = defaultdict(
+        lambda: {"billed": ZERO, "estimate": ZERO, "idle": ZERO})
+    for row in frame.to_dict("records"):
+        day = _local(row["period_start"], period.tz).date()
+        sums[(day, row["currency"])][row["source"]] += _dec(row["amount"]) or ZERO
+    days = [period.first + dt.timedelta(days=i) for i in range(period.days)]
+    currencies = sorted({c for _, c in sums})
+    return [{"day": day, "currency": c, **sums.get((day, c), {
+        "billed": ZERO, "estimate": ZERO, "idle": ZERO})} for c in currencies for day in days]
+
+
+def _run_entry(row: dict[str, Any], tz: str) -> dict[str, Any]:
+    return {"run_id": row["run_id"], "name": row["name"], "project": row["project"],
+            "user": row.get("user"), "status": row["status"],
+            "instance_type": row.get("instance_type"), "provider": row.get("provider"),
+            "started_at": _local(row.get("started_at"), tz),
+            "duration_s": _float(row.get("duration_s"))}
+
+
+def _run_sections(store: Store, period: Period, basis: str,
+                  project: str | None) -> dict[str, Any]:
+    spent = report_queries.run_spend(store, period.start, period.end, basis=basis,
+                                     project=project)
+    records = spent.to_dict("records")
+    known = [r for r in records if r["amount"] is not None and r["known"] == r["rows"]]
+    top: list[dict[str, Any]] = []
+    for currency in sorted({r["currency"] for r in known}):
+        mine = sorted((r for r in known if r["currency"] == currency),
+                      key=lambda r: (-Decimal(r["amount"]), r["name"]))[:TOP]
+        top += [{**_run_entry(r, period.tz), "currency": currency,
+                 "amount": Decimal(r["amount"]), "source": r["source"]} for r in mine]
+    not_finished: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        if r["status"] not in NOT_FINISHED:
+            continue
+        entry = not_finished.setdefault((r["status"], r["currency"]), {
+            "status": r["status"], "currency": r["currency"], "amount": ZERO, "runs": 0,
+            "unknown": 0})
+        entry["amount"] += _dec(r["amount"]) or ZERO
+        entry["runs"] += 1
+        entry["unknown"] += int(r["rows"]) - int(r["known"])
+    unknown = [{**_run_entry(r, period.tz), "currency": r["currency"],
+                "reason": r["reason"] or "no amount recorded"}
+               for r in sorted(records, key=lambda r: (r["started_at"], r["name"]))
+               if r["known"] < r["rows"]]
+    unpriced = report_queries.unpriced_run_list(store, period.start, period.end, basis=basis,
+                                                project=project)
+    status = report_queries.run_status_counts(store, period.start, period.end, project=project)
+    return {
+        "runs": {"started": int(status["runs"].sum()) if len(status) else 0,
+                 "by_status": dict(sorted(zip(status["status"], map(int, status["runs"]),
+                                              strict=True)))},
+        "top_runs": top,
+        "not_finished": sorted(not_finished.values(),
+                               key=lambda e: (NOT_FINISHED.index(e["status"]), e["currency"])),
+        "not_priced": {
+            "unpriced": [_run_entry(r, period.tz) for r in unpriced.to_dict("records")],
+            "unknown": unknown,
+            "unknown_runs": len({u["run_id"] for u in unknown}),
+        },
+    }
+
+
+def _ranked_entry(row: dict[str, Any], tz: str) -> dict[str, Any]:
+    return {"run_id": row["run_id"], "name": row["name"], "status": row["status"],
+            "instance_type": row.get("instance_type"),
+            "started_at": _local(row.get("started_at"), tz),
+            "objective": _float(row["objective"]), "cost": _dec(row["cost"]),
+            "currency": row["currency"], "score": _float(row.get("score")),
+            "rank": None if pd.isna(row.get("rank")) else int(row["rank"])}
+
+
+def _efficiency(store: Store, period: Period, basis: str,
+                project: str | None) -> list[dict[str, Any]]:
+    projects = queries.projects(store)
+    out = []
+    start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
+    for info in projects.sort_values("project").to_dict("records"):
+        if project is not None and info["project"] != project:
+            continue
+        objective, mode = info["objective_name"], info["objective_mode"] or "max"
+        entry: dict[str, Any] = {"project": info["project"], "objective": objective,
+                                 "mode": mode, "runs": 0, "scored": 0, "best": [],
+                                 "frontier": [], "points": [], "note": None}
+        board = queries.leaderboard(store, info["project"], objective, basis)
+        runs = ranking.select_runs(board, start=start, end=end)
+        if runs.empty:
+            continue
+        entry["runs"] = len(runs)
+        if not objective:
+            entry["note"] = ("no objective declared: record runs with "
+                             "`xprof run --objective NAME:max|min` to rank them")
+            out.append(entry)
+            continue
+        ranked = ranking.rank_runs(runs, mode)
+        ranked["frontier"] = ranking.pareto_frontier(ranked, mode)
+        scored = ranked[ranked["score"].notna()]
+        entry["scored"] = len(scored)
+        best = scored.groupby("currency", sort=True).head(TOP)
+        entry["best"] = [_ranked_entry(r, period.tz) for r in best.to_dict("records")]
+        frontier = ranked[ranked["frontier"]].assign(
+            _cost=ranking.cost_as_float(ranked.loc[ranked["frontier"], "cost"]))
+        frontier = frontier.sort_values(["currency", "_cost"])
+        entry["frontier"] = [_ranked_entry(r, period.tz) for r in frontier.to_dict("records")]
+        drawable = ranked[ranked["objective"].notna() & ranked["cost"].notna()
+                          & ranked["currency"].notna()]
+        drawn = pd.concat([drawable[drawable["frontier"]],
+                           drawable[~drawable["frontier"]].head(MAX_POINTS)])
+        entry["points"] = [{"name": r["name"], "currency": r["currency"],
+                            "cost": float(r["cost"]), "objective": float(r["objective"]),
+                            "frontier": bool(r["frontier"])} for r in drawn.to_dict("records")]
+        entry["points_total"] = len(drawable)
+        if not entry["best"]:
+            entry["note"] = (f"no run logged {objective} with a known cost, so none is ranked")
+        out.append(entry)
+    return out
+
+
+def _recommendations(store: Store, project: str | None, tz: str) -> dict[str, Any]:
+    recs = queries.recommendations(store, status="open", project=project)
+    if project is None:
+        totals = queries.saving_totals(store, status="open")
+    else:
+        totals = queries.saving_totals(store, by="project", status="open")
+        totals = totals[totals["project"] == project]
+    return {
+        "open": [{"id": int(r["id"]), "run_id": r["run_id"], "run_name": r["run_name"],
+                  "project": r["project"], "rule": r["rule"], "severity": r["severity"],
+                  "title": r["title"], "current_instance": r["current_instance"],
+                  "suggested_instance": r["suggested_instance"],
+                  "saving_per_run": _dec(r["saving_per_run"]),
+                  "saving_per_month": _dec(r["saving_per_month"]), "currency": r["currency"],
+                  "created_at": _local(r["created_at"], tz)} for r in recs.to_dict("records")],
+        "totals": [{"currency": r["currency"], "n": int(r["n"]),
+                    "saving_per_month": _dec(r["saving_per_month"])}
+                   for r in totals.to_dict("records")],
+    }
+
+
+def _gpu(store: Store, period: Period, basis: str, project: str | None) -> dict[str, Any]:
+    runs, hosts, costs = report_queries.gpu_runs(store, period.start, period.end, basis=basis,
+                                                 project=project)
+    return report_gpu.gpu_hours(runs, hosts, costs, period.start, period.end)
+
+
+def _idle_resources(store: Store, period: Period, basis: str,
+                    project: str | None) -> list[dict[str, Any]]:
+    if project is not None:
+        return []
+    idle = queries.idle_spend(store, basis=basis, start=period.start, end=period.end)
+    return [{"resource_id": r["resource_id"], "currency": r["currency"],
+             "amount": _dec(r["amount"]), "from": _local(r["from"], period.tz),
+             "to": _local(r["to"], period.tz)} for r in idle.to_dict("records")]
+
+
+def build_report(store: Store, period: Period, *, project: str | None = None,
+                 basis: str = "billed", now: dt.datetime | None = None) -> dict[str, Any]:
+    """Every number of the report for ``period`` (see the module doc for the keys)."""
+    previous = period.previous()
+    now_totals = report_queries.period_totals(store, period.start, period.end, basis=basis,
+                                              project=project)
+    before = report_queries.period_totals(store, previous.start, previous.end, basis=basis,
+                                          project=project)
+    totals = totals_rows(now_totals, before)
+    report: dict[str, Any] = {
+        "title": "xprof cost report",
+        "period": {"label": period.label, "start": _local(period.start, period.tz),
+                   "end": _local(period.end, period.tz), "tz": period.tz,
+                   "days": period.days},
+        "previous": {"label": previous.label, "start": _local(previous.start, period.tz),
+                     "end": _local(previous.end, period.tz)},
+        "project": project, "basis": basis,
+        "generated_at": _local(now or dt.datetime.now(dt.UTC), period.tz),
+        "totals": totals,
+        "spend": {by: _spend_rows(store, by, period, basis, project) for by in DIMENSIONS},
+        "idle_line": [{"currency": t["currency"], "amount": t["idle"]}
+                      for t in totals if t["idle"]] if project is None else [],
+        "idle": _idle_resources(store, period, basis, project),
+        "by_day": _by_day(store, period, basis, project),
+        **_run_sections(store, period, basis, project),
+        "gpu": _gpu(store, period, basis, project),
+        "efficiency": _efficiency(store, period, basis, project),
+        "recommendations": _recommendations(store, project, period.tz),
+    }
+    has_cost = not now_totals.empty and int(now_totals["rows"].sum()) > 0
+    report["empty"] = report["runs"]["started"] == 0 and not has_cost
+    return report
