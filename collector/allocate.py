@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 DAY_US = 86_400_000_000
+EPOCH_DATE = dt.date(1970, 1, 1)
 BILLED_SOURCES = ("billed", "billed-partial")
 BASES = ("billed", "list", "effective")
 HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h", "1 hour")
@@ -377,16 +378,17 @@ def cost_rows(alloc: pa.Table, spans: dict[str, RunSpan],
         for a in batch.to_pylist():
             keys.add(a["key"])
             run = a["run_id"]
+            day = (EPOCH_DATE + dt.timedelta(days=int(a["day"]))).isoformat()
             if run is None:
                 source = "billed"
-                detail = {"method": "idle: billed time no run occupied",
+                detail = {"method": "idle: billed time no run occupied", "day": day,
                           "billing_source": a["source"], "items": a["items"]}
                 if a["basis"] == "billed":
                     idle[a["currency"]] += a["amount_nanos"]
             else:
                 source = "billed" if a["complete"] else "billed-partial"
                 span = spans.get(run)
-                detail = {"method": "overlap time × share of the machine",
+                detail = {"method": "overlap time × share of the machine", "day": day,
                           "share": span.share_text if span else None,
                           "billing_source": a["source"], "items": a["items"],
                           "coverage": "complete" if a["complete"] else "partial"}

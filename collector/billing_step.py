@@ -8,9 +8,10 @@ Sources and their settings (``~/.xprof/config.toml``, environment, or arguments 
 | AWS CUR / Data Exports | ``billing.cur.paths`` | ``XPROF_CUR_PATHS`` |
 | AWS Cost Explorer | ``billing.aws_ce.enabled`` | ``XPROF_AWS_CE`` |
 | Azure Cost Management | ``billing.azure.scope`` | ``XPROF_AZURE_BILLING_SCOPE`` |
-| GCP BigQuery export | ``billing.gcp.table``, ``billing.gcp.project`` | ``XPROF_GCP_BILLING_TABLE`` |
+| GCP BigQuery export | ``billing.gcp.table`` | ``XPROF_GCP_BILLING_TABLE`` |
 
-Then the resources whose items changed, and those of runs still without a complete billed
+(``billing.gcp.project`` names the project that runs the query.) Then the resources whose
+items changed, and those of runs still without a complete billed
 cost, are allocated (:mod:`xprof.collector.allocate`). A source that cannot be reached
 (credentials, permissions) is reported in ``errors`` and the others go on; bad data
 (:class:`~xprof.collector.billing.BillingInputError`) stops the step with its one-line

@@ -90,7 +90,7 @@ def totals_rows(now: pd.DataFrame, before: pd.DataFrame) -> list[dict[str, Any]]
     current, previous = _totals(now), _totals(before)
     rows = []
     for currency in sorted(set(current) | set(previous)):
-        cur = current.get(currency) or _totals(pd.DataFrame(columns=now.columns))[currency]
+        cur = current[currency]
         total = cur["runs_billed"] + cur["runs_estimated"] + cur["idle"]
         billed = cur["runs_billed"] + cur["idle_billed"]
         prev = previous.get(currency)

@@ -78,6 +78,8 @@ class Store:
             store = cls(engine, url)
             if migrate:
                 store.migrate()
+            else:
+                store.revision()  # connects: an unreachable store fails here, not later
             return store
         except StoreError:
             raise

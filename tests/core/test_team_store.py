@@ -157,3 +157,18 @@ def test_two_hosts_share_one_run(pg_url):
     # 3.6 $/h = $0.001/s per host; each host ran ~2 s
     hours = sum((h["ended_at"] - h["started_at"]).total_seconds() for h in hosts) / 3600
     assert float(cost["amount"]) == pytest.approx(3.6 * hours, rel=0.02)
+
+
+def test_store_init_and_upgrade_by_hand(xprof, pg_url):
+    """Operators create and upgrade the schema with `xprof store init|upgrade`; `info` reads it."""
+    from xprof.schema import SCHEMA_REVISION
+
+    first = xprof("store", "init", "--store", pg_url)
+    assert first.returncode == 0, first.stderr
+    assert f"schema created at revision {SCHEMA_REVISION}" in first.stdout
+    again = xprof("store", "upgrade", "--store", pg_url)
+    assert f"current ({SCHEMA_REVISION} -> {SCHEMA_REVISION})" in again.stdout
+    info = xprof("store", "info", "--store", pg_url)
+    assert "engine    postgresql" in info.stdout and "runs      0" in info.stdout
+    bad = xprof("store", "info", "--store", "postgresql+psycopg://xprof@127.0.0.1:1/none")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
