@@ -574,7 +574,8 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     if share <= CPU_BOUND_MIN_SHARE:
         return None
     vcpus = ev.vcpus
-    suggested = cheapest(ev, replace(observed_need(ev), vcpus=vcpus + 1))
+    need = observed_need(ev)
+    suggested = cheapest(ev, replace(need, vcpus=max(need.vcpus or 0, vcpus + 1)))
     title = (f"CPU bottleneck: the run used over {_pct(CPU_BOUND_SHARE_OF_VCPUS * 100)} of "
              f"{vcpus} vCPUs while its GPUs were below {_pct(CPU_BOUND_GPU_PCT)} in "
              f"{_pct(share * 100)} of samples: add data-loader workers or vCPUs")

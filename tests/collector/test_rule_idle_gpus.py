@@ -68,3 +68,28 @@ def test_no_gpu_used_suggests_a_machine_without_gpus(store):
     # c5.xlarge (4 vCPU, 8 GiB, $0.17) and c6i.xlarge tie; the name breaks the tie.
     assert rec.suggested_instance == "c5.xlarge"
     assert rec.saving_per_run == hours_cost("0.526", 3600) - hours_cost("0.17", 3600)
+
+
+def test_mig_instance_in_use_counts_as_a_used_gpu(store):
+    """A run on a MIG instance of GPU 0 (whole-device utilisation NULL under MIG): GPU 0 is
+    used, GPUs 1-7 idle; no utilisation or memory advice is made up for the MIG device."""
+    from tests.collector.advise_seed import A100_40, START
+
+    def whole(k: int, i: int, t: float) -> dict:
+        if i == 0:
+            return gpu_row(None, 10 * GIB, A100_40[1], 0, False)
+        return gpu_row(0.0, 0, A100_40[1], 0, False)
+
+    run = seed_run(store, gpu=A100_40, gpu_count=8, instance_type="p4d.24xlarge",
+                   cpu_count=96, memory_gib=1152, gpu_fn=whole)
+    t0 = START.timestamp()
+    store.write_batch(run, "trainer-1", gpu_samples=[
+        {"ts": t0 + 10 * k, "gpu_index": 0, "mig_index": 1, "util_gpu_pct": None,
+         "mem_used_bytes": 5 * GIB, "mem_total_bytes": 10 * GIB, "run_mem_used_bytes": 5 * GIB,
+         "used_by_run": True, "attribution": "pid"} for k in range(361)])
+    rec = fires_once(store, run, "idle_gpus")
+    assert rec.evidence["gpus_used"] == [0] and rec.evidence["gpus_idle"] == [1, 2, 3, 4, 5, 6, 7]
+    # p4d is the only A100 40GB machine in us-east-1: no smaller one to suggest.
+    assert rec.suggested_instance is None
+    for rule in ("gpu_underused", "gpu_memory_low", "gpu_memory_high", "idle_tail"):
+        does_not_fire(store, run, rule)
