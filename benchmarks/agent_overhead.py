@@ -7,7 +7,9 @@
     xprof's exit, minus the same for the bare command;
 (c) the agent's peak resident memory (VmHWM of the xprof process);
 (d) wall time of a single-threaded CPU-bound job bare vs under `xprof run`: alternating pairs,
-    median ratio, beside bare-vs-bare (A/A) pairs.
+    median ratio, beside bare-vs-bare (A/A) pairs;
+(e) the whole agent's CPU per second of run in steady state (sampling, store writes, all
+    threads): the slope of xprof's CPU between a short and a long run of a sleeping child.
 
     python benchmarks/agent_overhead.py            # full: ~20 s job, 5 + 5 pairs (~8 min)
     python benchmarks/agent_overhead.py --quick    # smoke run: ~2 s job, 3 + 3 pairs
@@ -216,31 +218,39 @@ class Watched:
         return self.proc.returncode, end, usage.ru_utime + usage.ru_stime, err
 
 
-def bench_fixed_cost(xprof: list[str], env: dict, work: Path, runs: int, child_s: float
-                     ) -> tuple[bool, int]:
+def bench_fixed_cost(xprof: list[str], env: dict, work: Path, runs: int, child_s: float,
+                     report: bool = True) -> tuple[bool, int, float]:
+    """Start and stop cost around a child that sleeps ``child_s``; (ok, peak RSS of xprof,
+    median CPU seconds of xprof and its child)."""
     starts: dict[str, list[float]] = {"bare": [], "xprof": []}
     stops: dict[str, list[float]] = {"bare": [], "xprof": []}
+    cpu: list[float] = []
     hwm = 0
     for i in range(runs):
         for kind in (("bare", "xprof") if i % 2 == 0 else ("xprof", "bare")):
             first, last = work / "first", work / "last"
             argv = [PY, "-c", MARKS, str(first), str(last), str(child_s)]
+            if kind == "bare" and not report:
+                continue
             watched = Watched(argv if kind == "bare" else [*xprof, *argv], env)
-            code, end, _cpu, err = watched.wait()
+            code, end, used, err = watched.wait()
             if code != 0:
                 row("fixed cost", f"skipped: `xprof run` failed ({code}): "
                     f"{err.strip().splitlines()[-1:] or ''}", "")
-                return False, 0
+                return False, 0, 0.0
             starts[kind].append(float(first.read_text()) - watched.start)
             stops[kind].append(end - float(last.read_text()))
             if kind == "xprof":
                 hwm = max(hwm, watched.hwm)
+                cpu.append(used)
+    if not report:
+        return True, hwm, statistics.median(cpu)
     for name, values, budget in (("start to child's first line", starts, "≤ 150 ms"),
                                  ("child's last line to exit", stops, "≤ 150 ms")):
         bare, under = statistics.median(values["bare"]), statistics.median(values["xprof"])
         row(f"fixed cost, {name}, {child_s:g} s child (xprof − bare; bare {ms(bare)}), "
             f"median of {runs}", ms(under - bare), budget)
-    return True, hwm
+    return True, hwm, statistics.median(cpu)
 
 
 def calibrate(target_s: float, work: Path) -> int:
@@ -312,10 +322,19 @@ def main() -> None:
         if xprof is None:
             row("`xprof run` sections (b)–(d)", "skipped: no `xprof` command found", "")
         else:
-            ok, hwm = bench_fixed_cost(xprof, env, work, 3 if args.quick else 9, 0.0)
+            ok, hwm, _ = bench_fixed_cost(xprof, env, work, 3 if args.quick else 9, 0.0)
             if ok:
-                ok, more = bench_fixed_cost(xprof, env, work, 3 if args.quick else 7, 3.0)
+                ok, more, short_cpu = bench_fixed_cost(xprof, env, work,
+                                                       3 if args.quick else 7, 3.0)
                 hwm = max(hwm, more)
+            if ok:  # (e) the whole agent in steady state: CPU slope between two run lengths
+                long_s = 8.0 if args.quick else 23.0
+                ok, more, long_cpu = bench_fixed_cost(xprof, env, work, 1 if args.quick else 3,
+                                                      long_s, report=False)
+                hwm = max(hwm, more)
+                row(f"whole agent CPU per second of run, steady state (`xprof run` with 1 Hz "
+                    f"samples and store flushes; slope between 3 s and {long_s:g} s runs)",
+                    ms((long_cpu - short_cpu) / (long_s - 3.0)), "")
             if ok:
                 try:
                     hwm = max(hwm, bench_wall_time(xprof, env, work, 3 if args.quick else 5,

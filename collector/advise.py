@@ -318,19 +318,35 @@ def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,
                     source="estimate", lifecycle=estimate.lifecycle, share=1.0)
 
 
+def _run_resource_keys(store: Store) -> set[str]:
+    """Every resource a run ever used, keyed as billing allocation matches them (an EC2 ARN
+    as its instance id, Azure ids lowercased), from ``instance_id`` and ``cloud.resource_id``."""
+    from xprof.collector.billing.normalise import resource_key
+
+    r = schema.runs
+    keys: set[str] = set()
+    with store.read() as conn:
+        for instance_id, cloud in conn.execute(sa.select(r.c.instance_id, r.c.cloud).where(
+                sa.or_(r.c.instance_id.is_not(None), r.c.cloud.is_not(None)))):
+            resource = cloud.get("resource_id") if isinstance(cloud, dict) else None
+            keys.update(k for k in (resource_key(instance_id), resource_key(resource)) if k)
+    return keys
+
+
 def load_idle_spend(store: Store) -> list[IdleSpend]:
     """Billed idle cost (``costs`` kind idle, basis billed) of resources no run ever used."""
-    c, r = schema.costs, schema.runs
-    used = sa.select(r.c.instance_id).where(r.c.instance_id.is_not(None))
+    c = schema.costs
     query = (sa.select(c.c.resource_id, c.c.currency, c.c.amount, c.c.period_start,
                        c.c.period_end)
              .where(c.c.kind == "idle", c.c.basis == "billed", c.c.resource_id.is_not(None),
-                    c.c.amount.is_not(None), c.c.resource_id.not_in(used))
+                    c.c.amount.is_not(None))
              .order_by(c.c.resource_id, c.c.period_start))
+    used = _run_resource_keys(store)
     by_key: dict[tuple[str, str], list[Any]] = {}
     with store.read() as conn:
         for row in conn.execute(query):
-            by_key.setdefault((row.resource_id, row.currency), []).append(row)
+            if row.resource_id not in used:
+                by_key.setdefault((row.resource_id, row.currency), []).append(row)
     out = []
     for (resource, currency), rows in by_key.items():
         out.append(IdleSpend(

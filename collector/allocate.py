@@ -6,9 +6,11 @@ runs ran on (instance-hours, and data transfer or storage billed to the same res
 1. **Matching.** An item's resource id and a run's ``instance_id`` / ``cloud.resource_id`` are
    compared as :func:`~xprof.collector.billing.normalise.resource_key` (an EC2 ARN matches its
    instance id; Azure ids compare case-insensitively).
-2. **One source per resource and day.** If several sources bill the same resource on the same
-   UTC day (CUR and Cost Explorer, say), only the best is used: CUR, then FOCUS / Azure /
-   BigQuery exports, then Cost Explorer; so nothing is counted twice.
+2. **One source per resource and period.** If several sources bill the same resource for
+   the same charge period (CUR and Cost Explorer, two copies of an export), only the best is
+   used: CUR, then FOCUS / Azure / BigQuery exports, then Cost Explorer (then by name); an
+   item that overlaps a better source's item of another length on the same day (a daily row
+   against hourly ones) is dropped too. Nothing is counted twice.
 3. **Split.** A run's weight on an item is the time it overlapped the item's charge period ×
    its share of the machine (GPUs it used / GPUs on the machine from ``runs.hardware``; a run
    that used no GPU, or whose GPU use is unknown, holds the whole machine). Its fraction of the
@@ -205,13 +207,18 @@ CREATE OR REPLACE TEMP TABLE _keys AS
 SELECT key FROM _it0 GROUP BY key HAVING bool_or(machine)
 UNION SELECT DISTINCT key FROM {runs};
 
-CREATE OR REPLACE TEMP TABLE _it AS
+CREATE OR REPLACE TEMP TABLE _it1 AS
 WITH chosen AS (
-    SELECT key, day, first(source ORDER BY src_rank, source) AS source FROM _it0 GROUP BY key, day)
-SELECT row_number() OVER () AS iid, i.*
-FROM _it0 i SEMI JOIN chosen c ON i.key = c.key AND i.day = c.day AND i.source = c.source
+    SELECT key, ps, pe, first(source ORDER BY src_rank, source) AS source
+    FROM _it0 GROUP BY key, ps, pe)
+SELECT i.* FROM _it0 i
+SEMI JOIN chosen c ON i.key = c.key AND i.ps = c.ps AND i.pe = c.pe AND i.source = c.source
 WHERE i.key IN (SELECT key FROM _keys);
 DROP TABLE _it0;
+
+CREATE OR REPLACE TEMP TABLE _it AS
+SELECT row_number() OVER () AS iid, i.* FROM _it1 i {overlap_rule};
+DROP TABLE _it1;
 
 CREATE OR REPLACE TEMP TABLE _cap AS
 SELECT key, ps, pe, least(pe - ps, coalesce(max(CASE WHEN hour_unit AND qty > 0
@@ -244,7 +251,7 @@ FROM pairs p JOIN _cap c ON c.key = p.key AND c.ps = p.ps AND c.pe = p.pe;
 DROP TABLE _rb;
 
 CREATE OR REPLACE TEMP TABLE _tot AS
-SELECT key, day, currency, first(source) AS source,
+SELECT key, day, currency, string_agg(DISTINCT source, ' | ' ORDER BY source) AS source,
        sum(bn)::HUGEINT AS tb, sum(ln)::HUGEINT AS tl, sum(en)::HUGEINT AS te,
        count(ln) AS nl, count(en) AS ne, min(ps) AS p0, max(pe) AS p1, count(*) AS n
 FROM _it GROUP BY key, day, currency;
@@ -307,6 +314,12 @@ SELECT CASE WHEN r.run_id IS NULL THEN 'idle' ELSE 'run' END AS kind, r.run_id, 
 FROM r LEFT JOIN _complete c ON c.run_id = r.run_id;
 """
 
+# Drops an item when a better source bills the same resource on the same day for an
+# overlapping period of another length (a daily row against hourly ones).
+_OVERLAP_RULE = """ANTI JOIN _it1 b ON b.key = i.key AND b.day = i.day AND b.source <> i.source
+    AND (b.src_rank < i.src_rank OR (b.src_rank = i.src_rank AND b.source < i.source))
+    AND b.ps < i.pe AND b.pe > i.ps"""
+
 ALLOC_TABLES = ("_it", "_keys", "_cap", "_pf", "_tot", "_ra", "_cov", "_complete", "_parts")
 
 
@@ -317,8 +330,10 @@ def run_allocation(con: duckdb.DuckDBPyConnection, items: str, runs: str) -> str
     registered Arrow tables). Returns the name of the result table (``_alloc``): one row per
     (kind, run, resource key, basis, UTC day, currency) with ``amount_nanos``.
     """
+    several = con.execute(f"SELECT count(DISTINCT source) > 1 FROM {items}").fetchone()[0]
     sql = _ALLOCATION_SQL.format(rank=SOURCE_RANK_SQL, day=DAY_US, items=items, runs=runs,
-                                 hour_units=", ".join(f"'{u}'" for u in HOUR_UNITS))
+                                 hour_units=", ".join(f"'{u}'" for u in HOUR_UNITS),
+                                 overlap_rule=_OVERLAP_RULE if several else "")
     con.execute(sql)
     for table in ALLOC_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")

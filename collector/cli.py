@@ -159,8 +159,15 @@ def collect_estimates(db: Store, settings: Settings, options: dict[str, Any]) ->
 
 
 # Steps run in this order; billing imports and allocation join here as they arrive.
+def _collect_advice(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
+    from xprof.collector.advise_cli import collect_advice
+
+    return collect_advice(db, settings, options)
+
+
 COLLECT_STEPS: list[tuple[str, Callable[[Store, Settings, dict[str, Any]], StepResult]]] = [
     ("estimates", collect_estimates),
+    ("advice", _collect_advice),
 ]
 
 

@@ -397,22 +397,34 @@ def recommendations(store: Store, *, status: str | None = "open",
 
 def saving_totals(store: Store, by: str | None = None, status: str = "open") -> pd.DataFrame:
     """Potential saving per currency (and per ``rule`` or ``project``): count, per run and per
-    month sums (Decimal); recommendations without a saving count in n only."""
+    month sums (Decimal); recommendations without a saving count in n only.
+
+    Several rules often name the same cheaper instance for one run (idle GPUs and low GPU use
+    both suggest a 1-GPU machine), so totals count each run's largest saving once; ``by="rule"``
+    shows each rule's own potential instead (those rows overlap and do not add up).
+    """
     rec = schema.recommendations
+    subject = sa.func.coalesce(rec.c.run_id, rec.c.resource_id,
+                               sa.cast(rec.c.id, sa.String))
+    rank = sa.func.row_number().over(
+        partition_by=(subject, rec.c.currency),
+        order_by=(rec.c.saving_per_month.desc().nulls_last(), rec.c.id)).label("rank")
+    base = (sa.select(rec, rank).where(rec.c.status == status)).subquery()
     keys: list[sa.ColumnElement] = []
     if by == "rule":
-        keys = [rec.c.rule]
+        keys = [base.c.rule]
     elif by == "project":
-        keys = [sa.func.coalesce(rec.c.project, _r.c.project).label("project")]
+        keys = [sa.func.coalesce(base.c.project, _r.c.project).label("project")]
     elif by is not None:
         raise ValueError(f"saving totals by rule or project, not {by!r}")
-    query = (sa.select(*keys, rec.c.currency, sa.func.count().label("n"),
-                       sa.func.sum(rec.c.saving_per_run).label("saving_per_run"),
-                       sa.func.sum(rec.c.saving_per_month).label("saving_per_month"))
-             .select_from(rec.outerjoin(_r, _r.c.id == rec.c.run_id))
-             .where(rec.c.status == status)
-             .group_by(*keys, rec.c.currency)
-             .order_by(sa.func.sum(rec.c.saving_per_month).desc().nulls_last()))
+    query = (sa.select(*keys, base.c.currency, sa.func.count().label("n"),
+                       sa.func.sum(base.c.saving_per_run).label("saving_per_run"),
+                       sa.func.sum(base.c.saving_per_month).label("saving_per_month"))
+             .select_from(base.outerjoin(_r, _r.c.id == base.c.run_id))
+             .group_by(*keys, base.c.currency)
+             .order_by(sa.func.sum(base.c.saving_per_month).desc().nulls_last()))
+    if by != "rule":
+        query = query.where(base.c.rank == 1)
     with store.read() as conn:
         return _frame(conn, query)
 

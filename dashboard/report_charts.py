@@ -44,7 +44,7 @@ def stacked_bars(title: str, categories: Sequence[str],
     totals = [sum(values[i] for _, values in series) for i in range(len(categories))]
     peak = _nice_max(max(totals, default=0))
     step = plot_w / max(len(categories), 1)
-    bar = max(step * 0.7, 1)
+    bar = min(max(step * 0.7, 1), 48)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" {FONT}>',
            f'<title>{escape(title)}</title>',

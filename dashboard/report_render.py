@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 
 from xprof.dashboard import report_charts
-from xprof.dashboard.formatting import duration, escape_markdown, money, number, per_money_label
+from xprof.dashboard.formatting import duration, money, number, per_money_label
 
 FORMATS = ("html", "md", "json")
 STATUS_WORDS = {"failed": "failed (non-zero exit)", "killed": "killed (by a signal)",
@@ -173,6 +173,8 @@ def _gpu_table(report: dict[str, Any]) -> Table:
                         "—"],
                        ["used by runs", _hours(g["hours_used"]), cost_used],
                        ["paid but idle", _hours(g["hours_idle"]), cost_idle]]
+    if not (g["runs"] or g["unrecorded_runs"]):
+        return table
     notes = [f"{g['runs']} run(s) on {g['machines']} GPU machine(s). Per machine: paid = "
              "GPUs × hours a run held it; used = GPUs the runs used × hours; idle = paid − "
              "used. Cost at each run's price per GPU-hour."]
@@ -385,6 +387,16 @@ def _slug(project: str) -> str:
 
 
 # -- Markdown -----------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+
+
+def escape_markdown(text: object) -> str:
+    """Text made inert inside a Markdown line or table cell: no HTML, links, emphasis, code,
+    math or cell breaks. (Every line the report writes starts with its own words, so list
+    and heading markers need no escape.)"""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+
 
 def _md_cell(text: str) -> str:
     return escape_markdown(text) if text else " "

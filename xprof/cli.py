@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("xprof.collector.cli:collect", "Price runs: estimates for runs that lack one."),
     "advise": ("xprof.collector.advise_cli:advise",
                "Rightsizing advice from each run's own samples, with savings."),
+    "report": ("xprof.dashboard.report_cli:report",
+               "Weekly cost report (HTML, Markdown or JSON); post or mail it."),
 }
 
 

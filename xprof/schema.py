@@ -40,7 +40,7 @@ from sqlalchemy.types import TypeDecorator
 
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 NANO = Decimal("1e-9")
 
@@ -90,6 +90,23 @@ _KINDS = {"float": Float(53), "int": BigInteger(), "bool": Boolean(), "str": Str
 
 def _metric_columns(table_fields: tuple[Field, ...]) -> list[Column]:
     return [Column(f.name, _KINDS[f.kind], comment=f.doc) for f in table_fields]
+
+
+ROLLUP_STATS = ("min", "mean", "max", "p95")  # what `xprof gc` keeps of each minute
+
+
+def rollup_fields(table_fields: tuple[Field, ...]) -> tuple[Field, ...]:
+    """The numeric fields of a series, which one-minute rollups keep as min/mean/max/p95."""
+    return tuple(f for f in table_fields if f.kind in ("float", "int"))
+
+
+def _rollup_columns(table_fields: tuple[Field, ...]) -> list[Column]:
+    columns = []
+    for f in rollup_fields(table_fields):
+        for stat in ROLLUP_STATS:
+            kind = _KINDS[f.kind] if stat in ("min", "max") else Float(53)
+            columns.append(Column(f"{f.name}_{stat}", kind, comment=f"{stat} of {f.name}"))
+    return columns
 
 
 metadata = MetaData()
@@ -317,4 +334,46 @@ imports = Table(
     Column("cursor", String(200), comment="high-water mark for incremental imports"),
     Column("last_import_at", UTCDateTime, nullable=False),
     Column("items", Integer, nullable=False),
+)
+
+samples_1m = Table(
+    "samples_1m", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("ts", Float(53), primary_key=True, comment="start of the minute, epoch seconds"),
+    Column("samples", Integer, nullable=False, comment="raw samples folded into this row"),
+    *_rollup_columns(SAMPLE_FIELDS),
+    comment="one-minute aggregates of samples older than `xprof gc --keep-raw`",
+)
+
+gpu_samples_1m = Table(
+    "gpu_samples_1m", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("ts", Float(53), primary_key=True, comment="start of the minute, epoch seconds"),
+    Column("gpu_index", Integer, primary_key=True),
+    Column("mig_index", Integer, primary_key=True),
+    Column("samples", Integer, nullable=False, comment="raw samples folded into this row"),
+    Column("uuid", String(96), comment="last uuid of the minute"),
+    Column("used_by_run", Boolean, comment="true if the run used the device in the minute"),
+    Column("attribution", String(96), comment="last attribution of the minute"),
+    *_rollup_columns(GPU_FIELDS),
+    comment="one-minute aggregates of gpu_samples older than `xprof gc --keep-raw`",
+)
+
+alerts_sent = Table(
+    "alerts_sent", metadata,
+    Column("rule_key", String(200), primary_key=True, comment="the rule's name or parameters"),
+    Column("subject", String(200), primary_key=True,
+           comment="run id, or project/period/start/kind for budgets"),
+    Column("channel", String(255), primary_key=True,
+           comment="webhook:<scheme://host>#<hash of the URL> | mail:<address>"),
+    Column("rule", String(32), nullable=False),
+    Column("run_id", String(32), comment="no foreign key: the record outlives `xprof rm`"),
+    Column("project", String(200)),
+    Column("title", Text),
+    Column("sent_at", UTCDateTime, nullable=False, comment="when it was claimed or sent"),
+    Column("delivered", Boolean, nullable=False, default=False,
+           comment="false while being sent; a stale false row may be taken over"),
+    comment="each alert once per (rule, subject, channel), across agents and collectors",
 )

@@ -74,6 +74,18 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return check
 
 
+def _alert_rules(value: Any) -> tuple:
+    from xprof.alerts import parse_alerts
+
+    return parse_alerts(value)
+
+
+def _budgets(value: Any) -> tuple:
+    from xprof.alerts import parse_budgets
+
+    return parse_budgets(value)
+
+
 def _str_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [part for part in value.split(",") if part]
@@ -169,6 +181,14 @@ SETTINGS: tuple[Setting, ...] = (
             "From address of report mail; default: report.smtp_user, else xprof@<this host>."),
     Setting("report.smtp_starttls", "XPROF_REPORT_SMTP_STARTTLS", _bool, True,
             "Upgrade the SMTP connection with STARTTLS before logging in and sending."),
+    Setting("alerts", None, _alert_rules, (),
+            "Alert rules: [[alerts]] tables (run_failed, run_cost_above, gpu_idle, "
+            "metric_threshold, project_budget), each sent to a webhook and/or by mail."),
+    Setting("budgets", None, _budgets, (),
+            "Project budgets: [[budgets]] tables of project, period (week | month), amount."),
+    Setting("alerts_lookback_hours", "XPROF_ALERTS_LOOKBACK_HOURS", _positive_float, 48.0,
+            "`xprof collect` alerts on failed or costly runs that ended this recently "
+            "(those whose agent could not send the alert); older runs are history."),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -211,9 +231,19 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     flat = _flatten(data)
-    unknown = sorted(set(flat) - set(BY_KEY) - {"alerts", "budgets"})
+    unknown = sorted(set(flat) - set(BY_KEY))
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (see `xprof config`)")
+    if "alerts" in flat or "budgets" in flat:  # [[alerts]] and [[budgets]] tables
+        from xprof.alerts import check_references
+
+        try:
+            for key in ("alerts", "budgets"):
+                if key in flat:
+                    flat[key] = BY_KEY[key].type(flat[key])
+            check_references(flat.get("alerts", ()), flat.get("budgets", ()))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
     return flat
 
 

@@ -60,11 +60,18 @@ def idle_amount(store: Store, key: str, basis: str = "billed") -> Decimal:
                 if r["kind"] == "idle" and r["resource_id"] == key), Decimal(0))
 
 
+def _rank(source: str) -> int:
+    """Which export wins for one resource and period: CUR, then files/Azure/BigQuery, then CE."""
+    order = (("aws-cur:",), ("focus:", "azure:", "gcp-bq:"), ("aws-ce:",))
+    return next((i for i, prefixes in enumerate(order) if source.startswith(prefixes)), 3)
+
+
 def conservation_errors(store: Store) -> list[str]:
     """Every (resource, day, currency, basis) whose run shares + idle differ from the bill.
 
-    The bill is summed here from ``billing_items`` (the source the idle row names), not taken
-    from the allocation: an independent read of what was imported.
+    The bill is summed here from ``billing_items`` (per resource and charge period, the best
+    source: CUR, then exports, then Cost Explorer), not taken from the allocation: an
+    independent read of what was imported.
     """
     c, bi = schema.costs, schema.billing_items
     with store.read() as conn:
@@ -79,10 +86,17 @@ def conservation_errors(store: Store) -> list[str]:
         source_of[key[:3]] = row["detail"]["billing_source"]
     bills: dict[tuple, Decimal] = defaultdict(Decimal)
     column = {"billed": "billed_cost", "list": "list_cost", "effective": "effective_cost"}
+    best: dict[tuple, tuple] = {}  # (key, start, end) -> best (rank, source) billing it
+    for item in items:
+        period = (resource_key(item["resource_id"]), item["charge_period_start"],
+                  item["charge_period_end"])
+        ranked = (_rank(item["source"]), item["source"])
+        best[period] = min(best.get(period, ranked), ranked)
     for item in items:
         group = (resource_key(item["resource_id"]),
                  item["charge_period_start"].date().isoformat(), item["currency"])
-        if source_of.get(group) != item["source"]:
+        period = (group[0], item["charge_period_start"], item["charge_period_end"])
+        if group not in source_of or best[period][1] != item["source"]:
             continue
         for basis, name in column.items():
             if item[name] is not None:

@@ -75,3 +75,20 @@ def test_recomputing_keeps_a_dismissal_and_one_row(store):
     assert rec.status == "dismissed"
     assert [(r["resource_id"], r["status"]) for r in stored(store)] == [
         ("i-0abandoned", "dismissed")]
+
+
+def test_a_resource_known_by_its_arn_is_not_abandoned(store):
+    """A run recorded with an EC2 ARN, or with an Azure id in other case as its cloud
+    resource id, matches idle rows keyed the way billing allocation keys them."""
+    seed_run(store, instance_id="arn:aws:ec2:us-east-1:123456789012:instance/i-0arn",
+             duration_s=600, samples=3)
+    azure = seed_run(store, provider="azure", instance_type=None, region=None,
+                     duration_s=600, samples=3)
+    with store.write() as conn:
+        conn.execute(schema.runs.update().where(schema.runs.c.id == azure).values(
+            cloud={"resource_id": "/subscriptions/ABC/resourceGroups/RG/providers/"
+                                  "Microsoft.Compute/virtualMachines/VM1"}))
+    idle_rows(store, "i-0arn", [(5, "15.00")])
+    idle_rows(store, "/subscriptions/abc/resourcegroups/rg/providers/microsoft.compute/"
+                     "virtualmachines/vm1", [(5, "15.00")])
+    assert advise_abandoned(store) == []
