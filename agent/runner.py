@@ -258,8 +258,7 @@ class Agent:
         self.redactor = Redactor(secret_env_values(os.environ) |
                                  secret_argv_values(self.opts.command))
         self._flush()
-        self._gather_context()
-        _warm_imports()
+        threading.Thread(target=self._gather_context, name="xprof-context", daemon=True).start()
         while not self.stop_writing.wait(self.flush_interval):
             self._identity_update()
             if self._flush() == "store":
@@ -267,21 +266,21 @@ class Agent:
             self._check_budget()
 
     def _gather_context(self) -> None:
-        """git state and packages: slow-ish helpers, run once after the first flush."""
+        """git state and packages: slow-ish helpers, in their own thread after the first
+        flush; then the imports the end of the run needs."""
         from xprof.agent import context
 
         cwd = Path.cwd()
         try:
-            self.run_update["git"] = context.git_state(cwd)
-            if self.settings["packages"]:
-                packages = context.installed_packages(self.opts.command)
-            else:
-                packages = None
+            git = context.git_state(cwd)
+            packages = (context.installed_packages(self.opts.command)
+                        if self.settings["packages"] else None)
             env = context.environment(os.environ, self.redactor)
             env["packages"] = packages
-            self.run_update["environment"] = env
+            self.run_update.update({"git": git, "environment": env})
         except Exception as exc:
             WARN.warn("context", f"could not record git/environment: {exc}")
+        _warm_imports()
 
     def _new_run(self):
         """The run's first record (called by the writer the first time it reaches a store)."""
@@ -470,9 +469,10 @@ class Agent:
         gpu_samples = list(self.gpu_samples)
         metrics = list(self.metrics_pending)
         now = dt.datetime.now(dt.UTC)
-        host_update = {**self.run_update, **(final_update or {}), "heartbeat_at": now}
+        pending = dict(self.run_update)  # other threads may add to run_update meanwhile
+        host_update = {**pending, **(final_update or {}), "heartbeat_at": now}
         host_update = {k: v for k, v in host_update.items() if k in HOST_FIELDS}
-        run_update = {k: v for k, v in {**self.run_update, **(final_update or {})}.items()
+        run_update = {k: v for k, v in {**pending, **(final_update or {})}.items()
                       if k in RUN_ONLY_FIELDS or (k in IDENTITY_FIELDS and final_update is None)}
         run_update["heartbeat_at"] = now
         batch = Batch(samples=samples, gpu_samples=gpu_samples, metrics=metrics,
@@ -486,7 +486,9 @@ class Agent:
         for _ in gpu_samples:
             self.gpu_samples.popleft()
         del self.metrics_pending[:len(metrics)]
-        self.run_update.clear()
+        for key, value in pending.items():
+            if self.run_update.get(key) is value:
+                del self.run_update[key]
         return target
 
     # -- the end ----------------------------------------------------------------------------
@@ -501,6 +503,10 @@ class Agent:
         self._writer.join(timeout=30)
         if self.opts.metrics_file is not None:
             self._read_metrics_file(self.opts.metrics_file)
+        try:
+            self._collect_metrics()  # the last lines and xprof.log calls, before judging them
+        except Exception as exc:
+            WARN.warn("metrics", f"could not read metrics: {exc}")
         identity = self._identity_fields()
         final = self._final_fields(status, code, ended_at, pump, identity)
         target = None

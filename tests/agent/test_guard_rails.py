@@ -30,11 +30,11 @@ def test_budget_stop_ends_a_longer_run(xprof, store):
 
 def test_budget_warns_first_then_lets_the_run_go_on(xprof, store):
     """--on-budget warn (the default): one warning at 80 % and one at the budget; exit 0."""
-    result = xprof("run", *ON_P4D, "--budget", "0.005", "--", PY, "-c",
-                   "import time; time.sleep(2.5)", env={"XPROF_FLUSH_INTERVAL": "0.3"})
+    result = xprof("run", *ON_P4D, "--budget", "0.02", "--", PY, "-c",
+                   "import time; time.sleep(5)", env={"XPROF_FLUSH_INTERVAL": "0.2"})
     assert result.returncode == 0, result.stderr
-    assert result.stderr.count("of the budget 0.005 spent") == 1
-    assert result.stderr.count("budget 0.005 reached") == 1
+    assert result.stderr.count("of the budget 0.02 spent") == 1
+    assert result.stderr.count("budget 0.02 reached") == 1
     [run] = store.list_runs()
     assert run["status"] == "finished" and run["stopped_by"] is None
 
