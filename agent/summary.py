@@ -4,31 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from xprof.units import bytes_text, duration_text
+
 if TYPE_CHECKING:
     from xprof.agent.runner import Agent
 
 
 def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "n/a"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+    return "n/a" if n is None else bytes_text(n)
 
 
 def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+    return "n/a" if seconds is None else duration_text(seconds)
 
 
 def _num(value: float | None, fmt: str = ".2f") -> str:

@@ -41,6 +41,7 @@ from xprof.collector import catalog
 from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
+from xprof.units import duration_text as format_duration
 
 ON_CLOUD = frozenset(catalog.PROVIDERS)
 SPOT_LIFECYCLES = frozenset({"spot", "preemptible", "low-priority", "low priority"})
@@ -144,21 +145,6 @@ def format_rate(value: Decimal, currency: str = "USD") -> str:
     before, after = _symbol(currency)
     places = Decimal("0.01") if value >= Decimal("0.1") else Decimal("0.0001")
     return f"{before}{value.quantize(places, rounding=ROUND_HALF_UP)}{after}/h"
-
-
-def format_duration(seconds: float) -> str:
-    """``45s``, ``4m``, ``7m30s``, ``1h21m``, ``2d3h``."""
-    total = round(seconds)
-    if total < 60:
-        return f"{total}s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h" if hours else f"{days}d"
 
 
 # -- the estimate ------------------------------------------------------------------------------

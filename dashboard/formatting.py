@@ -9,6 +9,8 @@ import math
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from xprof.units import duration_text
+
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|:&])")
@@ -36,17 +38,10 @@ def per_money_label(currency: str | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``1h21m``, ``4m05s``, ``12s``; None -> "—"."""
+    """``1h21m``, ``4m5s``, ``12s``; None -> "—"."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "—"
-    seconds = int(float(seconds) + 0.5)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+    return duration_text(float(seconds))
 
 
 def number(value: float | None, digits: int = 4) -> str:

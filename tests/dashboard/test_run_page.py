@@ -12,7 +12,7 @@ def test_billed_run_shows_cost_rows_params_and_advice(seeded, open_page) -> None
     """mlp-gpu: $1.20 billed counted, the $1.00 estimate still listed, its GPU advice shown."""
     at = open_page(PAGE, seeded.url, run=seeded.ids["mlp-gpu"])
     metrics = {plain(m.label): m.value for m in at.metric}
-    assert metrics == {"Status": "finished", "Duration": "1h00m", "Cost (billed)": "$1.20",
+    assert metrics == {"Status": "finished", "Duration": "1h", "Cost (billed)": "$1.20",
                        "val_acc (max)": "0.985"}
     cost_rows = frame_with(at, "source", "basis", "amount")
     assert sorted(zip(cost_rows["source"], cost_rows["basis"], cost_rows["amount"],

@@ -1,0 +1,28 @@
+"""Durations and sizes as people read them; one implementation for summary, CLI, dashboard,
+report and advice texts."""
+
+from __future__ import annotations
+
+
+def duration_text(seconds: float) -> str:
+    """``45s``, ``4m``, ``7m30s``, ``1h21m``, ``2d3h``."""
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+def bytes_text(n: float) -> str:
+    """``512 B``, ``1.5 KiB``, ``218.0 MiB``, ``1.2 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
