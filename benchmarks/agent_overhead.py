@@ -188,6 +188,7 @@ class Watched:
 
     def __init__(self, argv: list[str], env: dict) -> None:
         self.hwm = 0
+        self.points: list[tuple[float, float]] = []  # (monotonic, its own CPU seconds)
         self.start = time.time()
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -196,15 +197,30 @@ class Watched:
         self._thread.start()
 
     def _watch(self) -> None:
-        path = f"/proc/{self.proc.pid}/status"
+        status, stat = f"/proc/{self.proc.pid}/status", f"/proc/{self.proc.pid}/stat"
+        ticks = os.sysconf("SC_CLK_TCK")
         while not self._done.wait(0.02):
             try:
-                with open(path) as fh:
+                with open(status) as fh:
                     for line in fh:
                         if line.startswith("VmHWM:"):
                             self.hwm = max(self.hwm, int(line.split()[1]) * 1024)
-            except OSError:
+                with open(stat, "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                self.points.append((time.monotonic(), (int(fields[11]) + int(fields[12])) / ticks))
+            except (OSError, IndexError, ValueError):
                 return
+
+    def cpu_rate(self, skip_s: float) -> float | None:
+        """CPU seconds per second of the process itself (all its threads, not its children)
+        after its first ``skip_s`` seconds, up to the last second before it ended."""
+        if not self.points:
+            return None
+        t0 = self.points[0][0] + skip_s
+        window = [p for p in self.points if t0 <= p[0] <= self.points[-1][0] - 1.0]
+        if len(window) < 2 or window[-1][0] - window[0][0] < 3.0:
+            return None
+        return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
 
     def wait(self) -> tuple[int, float, float, str]:
         """(exit code, end time, CPU seconds of it and its children, stderr)."""
@@ -218,39 +234,52 @@ class Watched:
         return self.proc.returncode, end, usage.ru_utime + usage.ru_stime, err
 
 
-def bench_fixed_cost(xprof: list[str], env: dict, work: Path, runs: int, child_s: float,
-                     report: bool = True) -> tuple[bool, int, float]:
-    """Start and stop cost around a child that sleeps ``child_s``; (ok, peak RSS of xprof,
-    median CPU seconds of xprof and its child)."""
+def bench_fixed_cost(xprof: list[str], env: dict, work: Path, runs: int, child_s: float
+                     ) -> tuple[bool, int]:
+    """Start and stop cost around a child that sleeps ``child_s``; (ok, peak RSS of xprof)."""
     starts: dict[str, list[float]] = {"bare": [], "xprof": []}
     stops: dict[str, list[float]] = {"bare": [], "xprof": []}
-    cpu: list[float] = []
     hwm = 0
     for i in range(runs):
         for kind in (("bare", "xprof") if i % 2 == 0 else ("xprof", "bare")):
             first, last = work / "first", work / "last"
             argv = [PY, "-c", MARKS, str(first), str(last), str(child_s)]
-            if kind == "bare" and not report:
-                continue
             watched = Watched(argv if kind == "bare" else [*xprof, *argv], env)
-            code, end, used, err = watched.wait()
+            code, end, _cpu, err = watched.wait()
             if code != 0:
                 row("fixed cost", f"skipped: `xprof run` failed ({code}): "
                     f"{err.strip().splitlines()[-1:] or ''}", "")
-                return False, 0, 0.0
+                return False, 0
             starts[kind].append(float(first.read_text()) - watched.start)
             stops[kind].append(end - float(last.read_text()))
             if kind == "xprof":
                 hwm = max(hwm, watched.hwm)
-                cpu.append(used)
-    if not report:
-        return True, hwm, statistics.median(cpu)
     for name, values, budget in (("start to child's first line", starts, "≤ 150 ms"),
                                  ("child's last line to exit", stops, "≤ 150 ms")):
         bare, under = statistics.median(values["bare"]), statistics.median(values["xprof"])
         row(f"fixed cost, {name}, {child_s:g} s child (xprof − bare; bare {ms(bare)}), "
             f"median of {runs}", ms(under - bare), budget)
-    return True, hwm, statistics.median(cpu)
+    return True, hwm
+
+
+def bench_steady_cpu(xprof: list[str], env: dict, runs: int, seconds: float) -> int:
+    """(e) xprof's own CPU per second while its child sleeps, after a 5 s warm-up."""
+    rates, hwm = [], 0
+    for _ in range(runs):
+        watched = Watched([*xprof, PY, "-c", f"import time; time.sleep({seconds})"], env)
+        code, _end, _cpu, _err = watched.wait()
+        if code != 0:
+            row("steady-state agent CPU", f"skipped: `xprof run` failed ({code})", "")
+            return 0
+        hwm = max(hwm, watched.hwm)
+        rate = watched.cpu_rate(5.0)
+        if rate is not None:
+            rates.append(rate)
+    if rates:
+        row(f"whole agent CPU per second of run, steady state (xprof's own threads, 1 Hz "
+            f"samples and store flushes, idle child, after 5 s), median of {len(rates)}",
+            ms(statistics.median(rates)), "")
+    return hwm
 
 
 def calibrate(target_s: float, work: Path) -> int:
@@ -267,6 +296,7 @@ def bench_wall_time(xprof: list[str], env: dict, work: Path, pairs: int, target_
     loop: dict[str, list[float]] = {"xb": [], "aa": []}
     total: dict[str, list[float]] = {"xb": [], "aa": []}
     agent_cpu: list[tuple[float, float]] = []
+    steady: list[float | None] = []
 
     def once(under: bool) -> tuple[float, float]:
         nonlocal hwm
@@ -280,6 +310,7 @@ def bench_wall_time(xprof: list[str], env: dict, work: Path, pairs: int, target_
         if under:
             hwm = max(hwm, watched.hwm)
             agent_cpu.append((cpu - job_cpu, end - watched.start))
+            steady.append(watched.cpu_rate(5.0))
         return inside, end - watched.start
 
     for i in range(pairs):
@@ -304,6 +335,10 @@ def bench_wall_time(xprof: list[str], env: dict, work: Path, pairs: int, target_
     row("agent CPU over a whole run, start-up, helpers and exit included (rusage − job's own), "
         "median", f"{med(cpu for cpu, _ in agent_cpu):.2f} s", "")
     row("same, per second of run", ms(med(cpu / wall for cpu, wall in agent_cpu)), "")
+    rates = [r for r in steady if r is not None]
+    if rates:
+        row("whole agent CPU per second of run, steady state, beside the CPU-bound job",
+            ms(med(rates)), "")
     return hwm
 
 
@@ -322,20 +357,13 @@ def main() -> None:
         if xprof is None:
             row("`xprof run` sections (b)–(d)", "skipped: no `xprof` command found", "")
         else:
-            ok, hwm, _ = bench_fixed_cost(xprof, env, work, 3 if args.quick else 9, 0.0)
+            ok, hwm = bench_fixed_cost(xprof, env, work, 3 if args.quick else 9, 0.0)
             if ok:
-                ok, more, short_cpu = bench_fixed_cost(xprof, env, work,
-                                                       3 if args.quick else 7, 3.0)
+                ok, more = bench_fixed_cost(xprof, env, work, 3 if args.quick else 7, 3.0)
                 hwm = max(hwm, more)
-            if ok:  # (e) the whole agent in steady state: CPU slope between two run lengths
-                long_s = 8.0 if args.quick else 23.0
-                ok, more, long_cpu = bench_fixed_cost(xprof, env, work, 1 if args.quick else 3,
-                                                      long_s, report=False)
-                hwm = max(hwm, more)
-                row(f"whole agent CPU per second of run, steady state (`xprof run` with 1 Hz "
-                    f"samples and store flushes; slope between 3 s and {long_s:g} s runs)",
-                    ms((long_cpu - short_cpu) / (long_s - 3.0)), "")
             if ok:
+                hwm = max(hwm, bench_steady_cpu(xprof, env, 1 if args.quick else 3,
+                                                10.0 if args.quick else 25.0))
                 try:
                     hwm = max(hwm, bench_wall_time(xprof, env, work, 3 if args.quick else 5,
                                                    2.0 if args.quick else 20.0))

@@ -165,9 +165,16 @@ def _collect_advice(db: Store, settings: Settings, options: dict[str, Any]) -> S
     return collect_advice(db, settings, options)
 
 
+def _collect_alerts(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
+    from xprof.collector.alerts_step import collect_alerts
+
+    return collect_alerts(db, settings, options)
+
+
 COLLECT_STEPS: list[tuple[str, Callable[[Store, Settings, dict[str, Any]], StepResult]]] = [
     ("estimates", collect_estimates),
     ("advice", _collect_advice),
+    ("alerts", _collect_alerts),  # last: budgets and cost alerts read the costs above
 ]
 
 

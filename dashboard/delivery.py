@@ -82,7 +82,9 @@ def _attach(message: EmailMessage, item: Attachment) -> None:
         mime = item[2] if len(item) > 2 else None
     mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
     maintype, subtype = mime.split("/", 1)
-    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    params = {"charset": "utf-8"} if maintype == "text" else None  # the report's encoding
+    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name,
+                           params=params)
 
 
 def _setting(settings: Any, key: str) -> Any:

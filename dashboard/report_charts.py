@@ -45,6 +45,7 @@ def stacked_bars(title: str, categories: Sequence[str],
     peak = _nice_max(max(totals, default=0))
     step = plot_w / max(len(categories), 1)
     bar = min(max(step * 0.7, 1), 48)
+    every = max(1, math.ceil(len(categories) * 60 / plot_w))  # labels that fit
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" {FONT}>',
            f'<title>{escape(title)}</title>',
@@ -69,8 +70,9 @@ def stacked_bars(title: str, categories: Sequence[str],
             out.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                        f'fill="{PALETTE.get(name, "#718096")}"><title>{escape(category)} '
                        f'{escape(name)}: {escape(_tick(values[i]))} {escape(unit)}</title></rect>')
-        out.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle">'
-                   f'{escape(_short(category))}</text>')
+        if i % every == 0:
+            out.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" '
+                       f'text-anchor="middle">{escape(_short(category))}</text>')
     for j, (name, _) in enumerate(series):
         y = top + 10 + j * 16
         out.append(f'<rect x="{left + plot_w + 12}" y="{y - 9}" width="10" height="10" '

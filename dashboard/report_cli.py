@@ -136,8 +136,14 @@ def report(week: str | None, first: str | None, last: str | None, project: str |
     except StoreError as exc:
         raise BadInput(str(exc)) from None
 
-    from xprof.dashboard import report_render
+    from xprof.dashboard import queries, report_render
     from xprof.dashboard.report import build_report
+
+    if project is not None:
+        known = queries.projects(store)["project"].tolist()
+        if project not in known:
+            shown = ", ".join(sorted(known)[:10]) or "none yet"
+            raise BadInput(f"--project {project!r}: no such project (projects: {shown})")
 
     data = build_report(store, period, project=project, basis=basis)
     text = report_render.render(data, fmt)
@@ -167,13 +173,12 @@ def _deliver(data: dict, fmt: str, text: str, path: Path | None, name: str,
     from xprof.dashboard.delivery import DeliveryError, post_webhook, send_mail
 
     kept = f" (the report is in {path})" if path is not None else ""
-    failures = 0
+    errors: list[str] = []
     for url in post:
         try:
             post_webhook(url, report_render.slack_payload(data, str(path) if path else None))
         except DeliveryError as exc:
-            failures += 1
-            click.echo(f"xprof: error: {exc}{kept}", err=True)
+            errors.append(f"{exc}{kept}")
     if recipients:
         html = text if fmt == "html" else report_render.render_html(data)
         body = text if fmt == "md" else report_render.render_markdown(data)
@@ -181,7 +186,8 @@ def _deliver(data: dict, fmt: str, text: str, path: Path | None, name: str,
             send_mail(settings, recipients, report_render.mail_subject(data), body, html=html,
                       attachments=[(path.name if path else name, text.encode("utf-8"))])
         except DeliveryError as exc:
-            failures += 1
-            click.echo(f"xprof: error: {exc}{kept}", err=True)
-    if failures:
-        raise click.exceptions.Exit(1)
+            errors.append(f"{exc}{kept}")
+    for message in errors[:-1]:
+        click.echo(f"xprof: error: {message}", err=True)
+    if errors:
+        raise click.ClickException(errors[-1])  # one line, exit 1

@@ -157,6 +157,14 @@ def run_status_counts(store: Store, start: dt.datetime, end: dt.datetime, *,
     return pd.DataFrame({"status": list(out), "runs": list(out.values())})
 
 
+def projects_started(store: Store, start: dt.datetime, end: dt.datetime) -> set[str]:
+    """Projects with a run started in [start, end)."""
+    query = (sa.select(_r.c.project).distinct()
+             .where(_r.c.started_at >= start, _r.c.started_at < end))
+    with store.read() as conn:
+        return {row.project for row in conn.execute(query)}
+
+
 def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str = "billed",
              project: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """What GPU-hours need, for runs on a GPU machine whose time overlaps [start, end).

@@ -497,7 +497,7 @@ def slack_payload(report: dict[str, Any], location: str | None = None) -> dict[s
     if location:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"Full report: {_slack(location)}"}]})
-    return {"text": f"{title}: " + " ".join(lines), "blocks": blocks}
+    return {"text": _slack(f"{title}: " + " ".join(lines)), "blocks": blocks}
 
 
 def mail_subject(report: dict[str, Any]) -> str:

@@ -119,7 +119,7 @@ class AlertRule:
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Budget:
     """One ``[[budgets]]`` table (or the inline amount of a project_budget rule)."""
 
@@ -132,6 +132,8 @@ class Budget:
     def __str__(self) -> str:
         who = "all projects" if self.project == "*" else f"project {self.project}"
         return f"{who}: {format_amount(self.amount, self.currency)} a {self.period}"
+
+    __repr__ = __str__
 
 
 def _plain(value: Any) -> str:
@@ -373,12 +375,13 @@ def _who(run: Mapping[str, Any]) -> str:
 
 
 def _where(run: Mapping[str, Any]) -> str:
-    bits = [f"project {run['project']}"] if run.get("project") else []
+    """`` of project vision on host gpu-3 (p3.2xlarge)``, as far as known."""
+    text = f" of project {run['project']}" if run.get("project") else ""
     if run.get("host"):
-        bits.append(f"host {run['host']}")
+        text += f" on host {run['host']}"
     if run.get("instance_type"):
-        bits.append(str(run["instance_type"]))
-    return ", ".join(bits)
+        text += f" ({run['instance_type']})"
+    return text
 
 
 def _alert(rule: AlertRule, run: Mapping[str, Any], title: str, *lines: str,
@@ -389,8 +392,8 @@ def _alert(rule: AlertRule, run: Mapping[str, Any], title: str, *lines: str,
 
 def failed_alert(rule: AlertRule, run: Mapping[str, Any], status: str,
                  exit_code: int | None = None, signal: int | None = None,
-                 duration_s: float | None = None, last_seen: dt.datetime | None = None
-                 ) -> Alert | None:
+                 duration_s: float | None = None, last_seen: dt.datetime | None = None,
+                 stopped_by: str | None = None) -> Alert | None:
     """run_failed: the run ended with one of the rule's statuses."""
     if rule.rule != "run_failed" or status not in rule.statuses or \
             not rule.matches_project(run.get("project")):
@@ -402,22 +405,28 @@ def failed_alert(rule: AlertRule, run: Mapping[str, Any], status: str,
     if status == "crashed":
         seen = f" at {last_seen:%Y-%m-%d %H:%M} UTC" if last_seen else ""
         return _alert(rule, run, f"xprof: {who} crashed",
-                      f"{who.capitalize()} ({_where(run)}) stopped reporting{seen}{after}: "
+                      f"{who.capitalize()}{_where(run)} stopped reporting{seen}{after}: "
                       "its agent or its machine died (out of memory, a spot interruption, a "
                       "reboot or kill -9).",
                       "What to do: check the machine (the kernel log for the OOM killer, the "
                       "provider's instance history for an interruption), then " + resume,
                       status=status)
+    if status == "killed" and stopped_by == "budget":
+        return _alert(rule, run, f"xprof: {who} was stopped at its budget",
+                      f"{who.capitalize()}{_where(run)} reached its --budget{after} and xprof "
+                      "stopped it (--on-budget stop).",
+                      f"What to do: check what it achieved (`xprof show {short}`); if it needs "
+                      "more, raise the budget and " + resume, status=status)
     if status == "killed":
         how = f"by signal {signal}" if signal else "by a signal"
         return _alert(rule, run, f"xprof: {who} was killed {how}",
-                      f"{who.capitalize()} ({_where(run)}) was killed {how}{after}.",
+                      f"{who.capitalize()}{_where(run)} was killed {how}{after}.",
                       "What to do: if nobody stopped it on purpose, look for the OOM killer "
                       "in the kernel log or a scheduler's time limit, then " + resume,
                       status=status, signal=signal)
     code = f" with exit code {exit_code}" if exit_code is not None else ""
     return _alert(rule, run, f"xprof: {who} failed{code}",
-                  f"{who.capitalize()} ({_where(run)}) failed{code}{after}.",
+                  f"{who.capitalize()}{_where(run)} failed{code}{after}.",
                   f"What to do: read the end of its output with `xprof show {short}`, fix the "
                   "cause, then " + resume, status=status, exit_code=exit_code)
 
@@ -433,14 +442,14 @@ def cost_alert(rule: AlertRule, run: Mapping[str, Any], cost: Decimal | None, cu
     spent, limit = format_amount(cost, currency), format_amount(rule.amount, currency)
     took = f" in {format_span(duration_s)}" if duration_s is not None else ""
     if running:
-        lines = (f"{who.capitalize()} ({_where(run)}) has cost {spent} so far{took} "
+        lines = (f"{who.capitalize()}{_where(run)} has cost {spent} so far{took} "
                  f"(estimate from the price catalog), above the alert threshold of {limit}; "
                  "it is still running.",
                  f"What to do: check that it is still making progress (`xprof show {short}`) "
                  "and stop it if not. To cap later runs, start them with "
                  f"`xprof run --budget {_plain(rule.amount)} --on-budget stop -- <command>`.")
     else:
-        lines = (f"{who.capitalize()} ({_where(run)}) cost {spent}{took}, above the alert "
+        lines = (f"{who.capitalize()}{_where(run)} cost {spent}{took}, above the alert "
                  f"threshold of {limit}.",
                  f"What to do: compare what it bought with its cost (`xprof show {short}`), "
                  "see `xprof advise` for a cheaper machine, and cap later runs with "
@@ -457,7 +466,7 @@ def idle_alert(rule: AlertRule, run: Mapping[str, Any], idle_s: float | None) ->
     who, short = _who(run), run["id"][:8]
     return _alert(rule, run, f"xprof: the GPUs of {who} have been idle for "
                   f"{format_span(idle_s)}",
-                  f"Every GPU that {who} ({_where(run)}) uses has been at or below 5 % "
+                  f"Every GPU that {who}{_where(run)} uses has been at or below 5 % "
                   f"utilisation for {format_span(idle_s)}, while the run goes on and its "
                   "machine is paid for.",
                   "What to do: check whether it is stuck (a hang, a dead data loader, waiting "
@@ -483,7 +492,7 @@ def metric_alert(rule: AlertRule, run: Mapping[str, Any], metrics: Mapping[str, 
     who, short = _who(run), run["id"][:8]
     test = f"{rule.metric} {rule.op} {_plain(rule.value)}"
     return _alert(rule, run, f"xprof: {who}: {rule.metric} = {value:g} ({test})",
-                  f"Metric {rule.metric} of {who} ({_where(run)}) is {value:g}, which meets "
+                  f"Metric {rule.metric} of {who}{_where(run)} is {value:g}, which meets "
                   f"the alert condition {test}.",
                   f"What to do: look at the run's metrics (`xprof show {short}`); if training "
                   "has gone wrong (diverged, stalled), stop it and restart from the last good "
@@ -518,7 +527,8 @@ def end_alerts(rules: Sequence[AlertRule], run: Mapping[str, Any], final: Mappin
     for rule in rules:
         if rule.rule == "run_failed":
             alerts.append(failed_alert(rule, run, final.get("status") or "", final.get(
-                "exit_code"), final.get("signal"), duration))
+                "exit_code"), final.get("signal"), duration,
+                stopped_by=final.get("stopped_by") or run.get("stopped_by")))
         elif rule.rule == "run_cost_above":
             alerts.append(cost_alert(rule, run, final.get("cost"),
                                      final.get("currency") or CURRENCY, False, duration))

@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("xprof.collector.cli:collect", "Price runs: estimates for runs that lack one."),
     "advise": ("xprof.collector.advise_cli:advise",
                "Rightsizing advice from each run's own samples, with savings."),
+    "export": ("xprof.export_cli:export",
+               "Write runs, samples, metrics, costs to CSV/Parquet, or onto MLflow runs."),
+    "import": ("xprof.export_cli:import_", "Import MLflow runs to cost and rank them."),
+    "gc": ("xprof.collector.gc_cli:gc",
+           "Downsample old samples to one-minute aggregates; run summaries stay exact."),
     "report": ("xprof.dashboard.report_cli:report",
                "Weekly cost report (HTML, Markdown or JSON); post or mail it."),
 }
@@ -60,7 +65,10 @@ class LazyGroup(click.Group):
     def main(self, *args, **kwargs):  # type: ignore[override]
         kwargs["standalone_mode"] = False
         try:
-            return super().main(*args, **kwargs)
+            code = super().main(*args, **kwargs)
+            if isinstance(code, int) and code:  # ctx.exit(N) returns N in this mode
+                sys.exit(code)
+            return code
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:

@@ -40,32 +40,31 @@ MAX_DAYS = 14
 RESTATE_HOURS = 72
 IDS_PER_CALL = 100
 
-_HOURLY = "regexp_matches(coalesce(\"usage_type\", ''), '(BoxUsage|SpotUsage|DedicatedUsage)')"
+_HOURLY = "regexp_matches(coalesce(\"USAGE_TYPE\", ''), '(BoxUsage|SpotUsage|DedicatedUsage)')"
 SPEC = Spec(
     name="Cost Explorer",
-    columns={"resource_id": Column("text", required=True), "usage_type": Column("text"),
-             "start": Column("time", required=True, not_null=True),
-             "end": Column("time", required=True, not_null=True),
-             "unblended": Column("money", required=True, not_null=True),
-             "amortized": Column("money"), "quantity": Column("number"),
-             "unit": Column("text"), "currency": Column("currency", required=True,
-                                                       not_null=True)},
-    fields={"provider": "'aws'", "resource_id": '"resource_id"', "service": "'AmazonEC2'",
-            "sku": '"usage_type"', "charge_category": "'usage'",
-            "period_start_us": '"start"', "period_end_us": '"end"',
-            "usage_quantity": '"quantity"',
-            "usage_unit": f"CASE WHEN {_HOURLY} AND coalesce(\"unit\", 'N/A') IN ('N/A', '') "
-                          "THEN 'Hrs' ELSE \"unit\" END",
-            "instance_type": f"CASE WHEN {_HOURLY} THEN nullif(regexp_extract(\"usage_type\", "
+    columns={"RESOURCE_ID": Column("text", required=True), "USAGE_TYPE": Column("text"),
+             "TimePeriod.Start": Column("time", required=True, not_null=True),
+             "TimePeriod.End": Column("time", required=True, not_null=True),
+             "UnblendedCost.Amount": Column("money", required=True, not_null=True),
+             "UnblendedCost.Unit": Column("currency", required=True, not_null=True),
+             "AmortizedCost.Amount": Column("money"),
+             "UsageQuantity.Amount": Column("number"), "UsageQuantity.Unit": Column("text")},
+    fields={"provider": "'aws'", "resource_id": '"RESOURCE_ID"', "service": "'AmazonEC2'",
+            "sku": '"USAGE_TYPE"', "charge_category": "'usage'",
+            "period_start_us": '"TimePeriod.Start"', "period_end_us": '"TimePeriod.End"',
+            "usage_quantity": '"UsageQuantity.Amount"',
+            "usage_unit": f"CASE WHEN {_HOURLY} AND coalesce(\"UsageQuantity.Unit\", 'N/A') "
+                          "IN ('N/A', '') THEN 'Hrs' ELSE \"UsageQuantity.Unit\" END",
+            "instance_type": f"CASE WHEN {_HOURLY} THEN nullif(regexp_extract(\"USAGE_TYPE\", "
                              "':([a-z0-9-]+\\.[a-z0-9]+)$', 1), '') END",
-            "billed_nanos": '"unblended"', "effective_nanos": '"amortized"',
-            "currency": '"currency"'},
-    identity=('"resource_id"', '"usage_type"', '"start"', '"end"'),
+            "billed_nanos": '"UnblendedCost.Amount"', "effective_nanos": '"AmortizedCost.Amount"',
+            "currency": '"UnblendedCost.Unit"'},
+    identity=('"RESOURCE_ID"', '"USAGE_TYPE"', '"TimePeriod.Start"', '"TimePeriod.End"'),
     field_columns={"period_start_us": "TimePeriod.Start", "period_end_us": "TimePeriod.End",
-                   "billed_nanos": "UnblendedCost", "currency": "UnblendedCost.Unit"},
+                   "billed_nanos": "UnblendedCost.Amount", "currency": "UnblendedCost.Unit"},
 )
-_ROW_COLUMNS = ("resource_id", "usage_type", "start", "end", "unblended", "amortized",
-                "quantity", "unit", "currency")
+_ROW_COLUMNS = tuple(SPEC.columns)
 
 
 def _is_throttling(exc: Exception) -> bool:
@@ -127,13 +126,15 @@ def resource_rows(client: Any, instance_ids: list[str], start: dt.datetime, end:
                     metrics = group.get("Metrics", {})
                     unblended = metrics.get("UnblendedCost") or {}
                     quantity = metrics.get("UsageQuantity") or {}
-                    rows.append({"resource_id": keys[0], "usage_type": keys[1],
-                                 "start": period["Start"], "end": period["End"],
-                                 "unblended": unblended.get("Amount"),
-                                 "currency": unblended.get("Unit"),
-                                 "amortized": (metrics.get("AmortizedCost") or {}).get("Amount"),
-                                 "quantity": quantity.get("Amount"),
-                                 "unit": quantity.get("Unit"),
+                    rows.append({"RESOURCE_ID": keys[0], "USAGE_TYPE": keys[1],
+                                 "TimePeriod.Start": period["Start"],
+                                 "TimePeriod.End": period["End"],
+                                 "UnblendedCost.Amount": unblended.get("Amount"),
+                                 "UnblendedCost.Unit": unblended.get("Unit"),
+                                 "AmortizedCost.Amount":
+                                     (metrics.get("AmortizedCost") or {}).get("Amount"),
+                                 "UsageQuantity.Amount": quantity.get("Amount"),
+                                 "UsageQuantity.Unit": quantity.get("Unit"),
                                  "estimated": bool(result.get("Estimated"))})
     return rows
 

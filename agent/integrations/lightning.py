@@ -1,0 +1,102 @@
+"""Lightning ``Trainer`` -> the current xprof run.
+
+    from xprof.agent.integrations.lightning import XprofCallback
+    trainer = lightning.Trainer(max_epochs=3, callbacks=[XprofCallback()])
+
+Every ``every_n_steps`` optimizer steps (default: the Trainer's ``log_every_n_steps``) the
+metrics the module logged (``self.log``; ``trainer.callback_metrics``) are recorded with the
+global step and the epoch, plus ``step_time_s``, the mean wall time of a training batch since
+the previous record. At the end of each training epoch and validation run the epoch-level
+metrics are recorded too. At the start of fitting the module's (and datamodule's)
+``hparams`` and the Trainer's settings are recorded as params. Only global rank 0 records.
+
+Built on ``lightning.pytorch`` when it is installed, else on ``pytorch_lightning``: use the
+callback with the Trainer of the same package.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+try:
+    from lightning.pytorch.callbacks import Callback
+except ImportError:  # the older standalone package
+    from pytorch_lightning.callbacks import Callback
+
+from xprof.agent.integrations.channel import flatten, log_metrics, numbers, record_params
+
+
+def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
+    """The params a Lightning fit is recorded with (``None`` values left out)."""
+    params: dict[str, Any] = {}
+    for owner, prefix in ((module, ""), (getattr(trainer, "datamodule", None), "data.")):
+        hparams = getattr(owner, "hparams", None)
+        if hparams:
+            params.update(flatten(dict(hparams), prefix))
+    for name in ("max_epochs", "max_steps", "accumulate_grad_batches", "precision",
+                 "num_devices", "num_nodes", "gradient_clip_val"):
+        value = getattr(trainer, name, None)
+        if value is not None and value != -1:
+            params[f"trainer.{name}"] = value if isinstance(value, int | float) else str(value)
+    strategy = getattr(trainer, "strategy", None)
+    if strategy is not None:
+        params["trainer.strategy"] = type(strategy).__name__
+    params["model_class"] = type(module).__name__
+    try:
+        params["model_parameters"] = sum(p.numel() for p in module.parameters())
+    except Exception:
+        pass
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class XprofCallback(Callback):
+    """Records the module's logged metrics (per global step and epoch), batch timing and
+    hyperparameters into the current xprof run. ``params=False`` records no params."""
+
+    def __init__(self, *, every_n_steps: int | None = None, params: bool = True) -> None:
+        super().__init__()
+        self.every_n_steps = every_n_steps
+        self.params = params
+        self._batch_started: float | None = None
+        self._batch_seconds = 0.0
+        self._batches = 0
+        self._last_step = -1
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if self.params and trainer.is_global_zero:
+            record_params(fit_params(trainer, pl_module))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._batch_started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._batch_started is not None:
+            self._batch_seconds += time.perf_counter() - self._batch_started
+            self._batches += 1
+            self._batch_started = None
+        step = trainer.global_step
+        every = self.every_n_steps or getattr(trainer, "log_every_n_steps", 50) or 1
+        if step == self._last_step or step % every or not trainer.is_global_zero:
+            return
+        self._last_step = step
+        values = numbers(trainer.callback_metrics)
+        if self._batches:
+            values["step_time_s"] = self._batch_seconds / self._batches
+            self._batch_seconds, self._batches = 0.0, 0
+        self._record(trainer, values)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            self._record(trainer, numbers(trainer.callback_metrics))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            self._record(trainer, numbers(trainer.callback_metrics))
+
+    @staticmethod
+    def _record(trainer: Any, values: dict[str, float]) -> None:
+        if not values:
+            return
+        values.setdefault("epoch", float(trainer.current_epoch))
+        log_metrics(step=trainer.global_step, **values)

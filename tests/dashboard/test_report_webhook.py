@@ -1,0 +1,107 @@
+"""--post sends a Slack-compatible JSON message to a webhook (a real HTTP server on
+127.0.0.1 here); a server that is down or answers 500 gives one line naming the host but not
+the secret path, exit 1, and the report file is written all the same."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.dashboard.report_helpers import run_report, seeded_store
+
+SECRET = "services/T000/B000/s3cr3tT0ken"
+
+
+class Hook(ThreadingHTTPServer):
+    """Records each POST (path, headers, JSON body) and answers ``status``."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status, self.received = status, []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received.append((self.path, self.headers["Content-Type"], json.loads(body)))
+                self.send_response(hook.status)
+                self.end_headers()
+                self.wfile.write(b"ok" if hook.status == 200 else b"internal_error")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/{SECRET}"
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    return seeded_store(tmp_path_factory)
+
+
+@pytest.fixture
+def hook():
+    server = Hook()
+    yield server
+    server.close()
+
+
+def test_webhook_receives_the_summary(seeded, tmp_path, hook) -> None:
+    """The webhook gets JSON with `text` and Slack blocks: totals, top runs, saving, file."""
+    out = tmp_path / "r.html"
+    result = run_report("--week", "2026-W47", "--out", str(out), "--post", hook.url,
+                        "--store", seeded.url)
+    assert result.exit_code == 0, result.output
+    [(path, content_type, payload)] = hook.received
+    assert path == f"/{SECRET}" and content_type.startswith("application/json")
+    assert payload["text"].startswith("xprof cost report 2026-W47: Total €7.60")
+    assert "Total $85.70 (billed $2.40, estimated $83.30; idle $2.40)" in payload["text"]
+    assert payload["blocks"][0] == {"type": "header", "text": {
+        "type": "plain_text", "text": "xprof cost report 2026-W47"}}
+    texts = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
+    assert any("multi-node (vision): $65.54" in t for t in texts)
+    assert any("2 worth $42.50/month" in t for t in texts)
+    assert str(out) in payload["blocks"][-1]["elements"][0]["text"]
+
+
+def _down_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/{SECRET}"
+
+
+def test_webhook_down_or_failing(seeded, tmp_path) -> None:
+    """Refused connection and HTTP 500: one line each, exit 1, the file is still written."""
+    failing = Hook(status=500)
+    try:
+        out = tmp_path / "r.md"
+        result = run_report("--week", "2026-W47", "--format", "md", "--out", str(out),
+                            "--post", _down_url(), "--post", failing.url,
+                            "--store", seeded.url)
+    finally:
+        failing.close()
+    assert result.exit_code == 1
+    assert out.read_text().startswith("# xprof cost report 2026-W47")
+    lines = result.output.splitlines()
+    assert lines[0] == str(out)
+    errors = lines[1:]
+    assert len(errors) == 2 and all(e.startswith("xprof: error: webhook http://127.0.0.1:")
+                                    for e in errors)
+    assert "unreachable" in errors[0] and "answered HTTP 500" in errors[1]
+    assert all(f"(the report is in {out})" in e for e in errors)
+    assert SECRET.split("/")[-1] not in result.output
+    assert len(failing.received) == 1  # it did get the message
