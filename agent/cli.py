@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -161,4 +162,8 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
         metrics_file=metrics_file, quiet=quiet, run_id=run_id, hypothesis=hypothesis,
         expectation=expectation, experiment=experiment, resumed=resumed, budget=budget_amount,
         on_budget=on_budget))
-    sys.exit(code)
+    # Everything is stored; skip the interpreter's teardown of SQLAlchemy & co (tens of ms
+    # on the child-exit-to-xprof-exit budget). Daemon helpers still running are abandoned.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -438,9 +438,9 @@ class InProcessAgent(Agent):
     def end(self, status: int, code: int) -> bool:
         """Stop sampling, write the end of the run, print the summary; True if stored."""
         ended_at = dt.datetime.now(dt.UTC)
-        self.stop_sampling.set()
+        self.stop_sampling.set()  # both first: a second interrupt below leaves no heartbeat
+        self.stop_writing.set()   # going, so the run reads as crashed, never as running
         self._sampler.join(timeout=5)
-        self.stop_writing.set()
         self._writer.join(timeout=10)
         identity = self._identity_fields()
         final = self._final_fields(status, code, ended_at, _NoOutput(), identity)

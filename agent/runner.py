@@ -704,11 +704,9 @@ def _warm_imports() -> None:
 
 def generate_name() -> str:
     """A memorable run name such as ``brisk-otter-17``."""
-    import random
+    from xprof.names import generate_name as generate
 
-    from coolname import generate
-
-    return "-".join(generate(2)) + f"-{random.randint(10, 99)}"
+    return generate()
 
 
 def _version() -> str:

@@ -71,6 +71,10 @@ def advise_run(store: Store, run_id: str, settings: Settings | None = None
         return []
     if duration < limits.min_duration_s:  # the common short test run: no reads, no writes
         return save_run_recommendations(store, run, [])
+    from xprof.collector.gc import kept_advice
+
+    if (kept := kept_advice(store, run_id)) is not None:  # `xprof gc` folded its samples
+        return kept
     evidence = load_evidence(store, run, settings)
     if evidence is None:
         return []

@@ -330,7 +330,7 @@ def run_allocation(con: duckdb.DuckDBPyConnection, items: str, runs: str) -> str
     registered Arrow tables). Returns the name of the result table (``_alloc``): one row per
     (kind, run, resource key, basis, UTC day, currency) with ``amount_nanos``.
     """
-    several = con.execute(f"SELECT count(DISTINCT source) > 1 FROM {items}").fetchone()[0]
+    several = con.execute(f"SELECT count(DISTINCT source) > 1 FROM {items}").fetchall()[0][0]
     sql = _ALLOCATION_SQL.format(rank=SOURCE_RANK_SQL, day=DAY_US, items=items, runs=runs,
                                  hour_units=", ".join(f"'{u}'" for u in HOUR_UNITS),
                                  overlap_rule=_OVERLAP_RULE if several else "")

@@ -186,8 +186,9 @@ def _fold_window(conn: sa.Connection, series: Series, run_id: str, host: str, lo
     added)."""
     raw, rollup = series.raw, series.rollup
     where = (raw.c.run_id == run_id, raw.c.host == host, raw.c.ts >= lo, raw.c.ts < hi)
-    rows = [dict(m) for m in conn.execute(
-        sa.select(raw).where(*where).order_by(*raw.primary_key.columns)).mappings()]
+    found = conn.execute(sa.select(raw).where(*where).order_by(*raw.primary_key.columns))
+    names = list(found.keys())
+    rows = [dict(zip(names, row, strict=True)) for row in found]
     if not rows:
         return 0, 0
     ident_keys = (*series.keys, "ts")
@@ -215,6 +216,30 @@ def _fold_window(conn: sa.Connection, series: Series, run_id: str, host: str, lo
     return len(rows), added
 
 
+def _fold_run(store: Store, series: Series, run_id: str, cutoff_ts: float,
+              result: GcResult) -> None:
+    """Fold a run's rows older than the cutoff, host by host and hour by hour, on one
+    connection (each hour its own transaction; a dry run only reads)."""
+    raw = series.raw
+    with store.read() as conn:
+        hosts = conn.execute(sa.select(raw.c.host, sa.func.min(raw.c.ts), sa.func.max(raw.c.ts))
+                             .where(raw.c.run_id == run_id, raw.c.ts < cutoff_ts)
+                             .group_by(raw.c.host)).all()
+    options = {"xprof_read": True} if result.dry_run else {}
+    with store.engine.connect() as conn:
+        conn = conn.execution_options(**options)
+        for host, first, last in hosts:
+            lo = math.floor(first / MINUTE) * MINUTE
+            while lo <= last:
+                hi = min(lo + WINDOW_S, cutoff_ts)
+                with conn.begin():
+                    removed, added = _fold_window(conn, series, run_id, host, lo, hi,
+                                                  not result.dry_run)
+                result.removed[raw.name] += removed
+                result.rollups_added[series.rollup.name] += added
+                lo = hi
+
+
 def downsample(store: Store, keep_raw: dt.timedelta, *, dry_run: bool = False,
                now: dt.datetime | None = None, vacuum: bool = True,
                progress: Callable[[str], None] | None = None) -> GcResult:
@@ -232,20 +257,7 @@ def downsample(store: Store, keep_raw: dt.timedelta, *, dry_run: bool = False,
         if progress:
             progress(f"[{index}/{len(run_ids)}] run {run_id[:8]}")
         for series in SERIES:
-            raw = series.raw
-            with store.read() as conn:
-                hosts = conn.execute(sa.select(raw.c.host, sa.func.min(raw.c.ts)).where(
-                    raw.c.run_id == run_id, raw.c.ts < cutoff_ts).group_by(raw.c.host)).all()
-            for host, first in hosts:
-                lo = math.floor(first / MINUTE) * MINUTE
-                while lo < cutoff_ts:
-                    hi = min(lo + WINDOW_S, cutoff_ts)
-                    with (store.read() if dry_run else store.write()) as conn:
-                        removed, added = _fold_window(conn, series, run_id, host, lo, hi,
-                                                      not dry_run)
-                    result.removed[raw.name] += removed
-                    result.rollups_added[series.rollup.name] += added
-                    lo = hi
+            _fold_run(store, series, run_id, cutoff_ts, result)
     if not dry_run and vacuum and sum(result.removed.values()):
         vacuum_sqlite(store)
     result.bytes_after = store_bytes(store) if not dry_run else result.bytes_before
@@ -307,3 +319,21 @@ def series_totals(store: Store, run_id: str) -> dict[str, Any]:
             "cpu_cores_max": top(raw[2], folded[2]),
             "cpu_seconds_total": top(raw[3], folded[3]),
             "gpus": {i: gpus[i] for i in sorted(gpus)}}
+
+
+def kept_advice(store: Store, run_id: str) -> list[Any] | None:
+    """A folded run's stored recommendations (its advice cannot be recomputed from minutes,
+    so it stays as given); None when gc has not folded any of the run's samples."""
+    from dataclasses import fields
+
+    from xprof.collector.advise import stored_recommendations
+    from xprof.collector.rules import Recommendation, sort_recommendations
+
+    with store.read() as conn:
+        folded = any(conn.execute(sa.select(s.rollup.c.run_id).where(
+            s.rollup.c.run_id == run_id).limit(1)).first() for s in SERIES)
+    if not folded:
+        return None
+    names = [f.name for f in fields(Recommendation)]
+    return sort_recommendations([Recommendation(**{k: row[k] for k in names})
+                                 for row in stored_recommendations(store, [run_id])])

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,14 @@ INSTANCE_TAGS: dict[str, tuple[str, ...]] = {
     "gpu_model": ("gpu_model", "gpu_type", "xprof.gpu_model"),
     "host": ("host", "hostname", "mlflow.source.host"),
 }
+
+
+_NOT_IN_MLFLOW_NAMES = re.compile(r"[^\w\-. /]")
+
+
+def mlflow_name(key: str) -> str:
+    """A metric, param or tag name MLflow accepts (letters, digits, _ - . space /)."""
+    return _NOT_IN_MLFLOW_NAMES.sub("_", key)[:250]
 
 
 class MlflowBridgeError(RuntimeError):
@@ -155,7 +164,7 @@ def summary_tags(run: Mapping[str, Any], cost: Mapping[str, Any] | None,
         tags["xprof.cost_currency"] = cost["currency"]
     for rec in recommendations:
         if rec.get("status") == "open":
-            tags[f"xprof.recommendation.{rec['rule']}"] = str(rec["title"])[:5000]
+            tags[mlflow_name(f"xprof.recommendation.{rec['rule']}")] = str(rec["title"])[:5000]
     return tags
 
 
@@ -221,20 +230,22 @@ def _create_mlflow_run(client: Any, store: Store, run: Mapping[str, Any],
     git = run.get("git") or {}
     if git.get("commit"):
         tags["mlflow.source.git.commit"] = git["commit"]
-    tags.update({k: v for k, v in details["tags"].items() if k != MLFLOW_RUN_KEY})
+    tags.update({mlflow_name(k): v or "" for k, v in details["tags"].items()
+                 if k != MLFLOW_RUN_KEY})
     created = client.create_run(_experiment_id(client, experiment_name),
                                 start_time=_ms(run["started_at"]), tags=tags,
                                 run_name=run["name"])
     mlflow_id = created.info.run_id
-    params = [Param(k, (v or "")[:MAX_PARAM_CHARS]) for k, v in sorted(details["params"].items())
-              if k != MLFLOW_RUN_KEY]
+    params = [Param(mlflow_name(k), (v or "")[:MAX_PARAM_CHARS])
+              for k, v in sorted(details["params"].items()) if k != MLFLOW_RUN_KEY]
     for start in range(0, len(params), 100):
         client.log_batch(mlflow_id, params=params[start:start + 100])
     m = schema.metrics
     with store.read() as conn:
         rows = conn.execute(sa.select(m.c.key, m.c.value, m.c.step, m.c.ts)
                             .where(m.c.run_id == run["id"]).order_by(m.c.ts, m.c.seq)).all()
-    metrics = [Metric(r.key, r.value, int(r.ts * 1000), r.step or 0) for r in rows]
+    metrics = [Metric(mlflow_name(r.key), r.value, int(r.ts * 1000), r.step or 0)
+               for r in rows]
     for start in range(0, len(metrics), BATCH):
         client.log_batch(mlflow_id, metrics=metrics[start:start + BATCH])
     status = TO_MLFLOW_STATUS.get(run["status"], "FINISHED")

@@ -482,9 +482,12 @@ def metric_alert(rule: AlertRule, run: Mapping[str, Any], metrics: Mapping[str, 
             not rule.matches_project(run.get("project")):
         return None
     value = metrics[rule.metric]
+    if isinstance(value, tuple | list):  # the runner's (value, step) pairs
+        value = value[0] if value else None
     assert rule.op is not None and rule.value is not None
     try:
-        crossed = OPS[rule.op](float(value), rule.value)
+        value = float(value)  # type: ignore[arg-type]
+        crossed = OPS[rule.op](value, rule.value)
     except (TypeError, ValueError):
         return None
     if not crossed:

@@ -335,8 +335,12 @@ def _write_parquet(frame: pd.DataFrame, path: str, kind: str) -> None:
         if column.dtype == object:  # Decimal money: exact, as decimal128(38, 9)
             arrays.append(pa.array([None if v is None else v.quantize(schema.NANO)
                                     for v in column], type=pa.decimal128(38, 9)))
+        elif isinstance(column.dtype, pd.DatetimeTZDtype):
+            naive = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            arrays.append(pa.array(naive, from_pandas=True)
+                          .cast(pa.timestamp("ns", tz="UTC")))
         else:
-            arrays.append(pa.Array.from_pandas(column))
+            arrays.append(pa.array(column.array))
         fields.append(pa.field(name, arrays[-1].type))
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields,
                                                           metadata={PARQUET_KIND_KEY: kind}))
@@ -348,9 +352,8 @@ def read_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:
     CSV files need ``kind`` (runs, samples, gpu_samples, metrics or costs)."""
     path = Path(path)
     if path.suffix == ".parquet" or (kind is None and _is_parquet(path)):
-        import pyarrow.parquet as pq
-
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         table = pq.read_table(path)
         kind = kind or (table.schema.metadata or {}).get(PARQUET_KIND_KEY, b"").decode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,9 +24,14 @@ __all__ = ["flatten", "log_metrics", "numbers", "record_params", "write_params_l
 
 
 def record_params(params: Mapping[str, Any]) -> bool:
-    """Record hyperparameters in the current run; False when there is none."""
+    """Record hyperparameters in the current run; False when there is none. The id of an
+    active MLflow run goes with them (``mlflow.run_id``): `xprof export mlflow` writes onto
+    that MLflow run."""
     if not params:
         return False
+    mlflow_run = active_mlflow_run_id()
+    if mlflow_run:
+        params = {**params, "mlflow.run_id": mlflow_run}
     from xprof.agent.inprocess import current_run
 
     run = current_run()
@@ -33,6 +39,18 @@ def record_params(params: Mapping[str, Any]) -> bool:
         run.log_params(**params)
         return True
     return write_params_line(params)
+
+
+def active_mlflow_run_id() -> str | None:
+    """The MLflow run this process logs to, if MLflow is in use here (never imported)."""
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None:
+        return None
+    try:
+        run = mlflow.active_run()
+    except Exception:
+        return None
+    return run.info.run_id if run is not None else None
 
 
 def write_params_line(params: Mapping[str, Any]) -> bool:
@@ -63,7 +81,7 @@ def numbers(values: Mapping[str, Any]) -> dict[str, float]:
     """The finite numeric entries of ``values`` (tensors and numpy scalars included)."""
     out: dict[str, float] = {}
     for key, value in values.items():
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, bool | str):
             continue
         item = getattr(value, "item", None)
         if callable(item) and getattr(value, "numel", lambda: 1)() == 1:

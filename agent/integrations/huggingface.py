@@ -13,6 +13,7 @@ Works under ``xprof run`` and inside ``xprof.profile``/``xprof.start``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -41,10 +42,8 @@ def training_params(args: Any, model: Any = None, all_args: bool = False) -> dic
             continue
     if model is not None:
         params["model_class"] = type(model).__name__
-        try:
+        with contextlib.suppress(Exception):  # a model without parameters()
             params["model_parameters"] = sum(p.numel() for p in model.parameters())
-        except Exception:
-            pass
         config = getattr(model, "config", None)
         for key in ("model_type", "_name_or_path"):
             value = getattr(config, key, None)

@@ -4,10 +4,11 @@
     trainer = lightning.Trainer(max_epochs=3, callbacks=[XprofCallback()])
 
 Every ``every_n_steps`` optimizer steps (default: the Trainer's ``log_every_n_steps``) the
-metrics the module logged (``self.log``; ``trainer.callback_metrics``) are recorded with the
-global step and the epoch, plus ``step_time_s``, the mean wall time of a training batch since
-the previous record. At the end of each training epoch and validation run the epoch-level
-metrics are recorded too. At the start of fitting the module's (and datamodule's)
+metrics the module logged (``self.log``; ``trainer.callback_metrics``) that changed since
+they were last recorded are recorded with the global step and the epoch, plus
+``step_time_s``, the mean wall time of a training batch since the previous record. At the
+end of each training epoch and validation run the new epoch-level and validation metrics are
+recorded too. At the start of fitting the module's (and datamodule's)
 ``hparams`` and the Trainer's settings are recorded as params. Only global rank 0 records.
 
 Built on ``lightning.pytorch`` when it is installed, else on ``pytorch_lightning``: use the
@@ -16,6 +17,7 @@ callback with the Trainer of the same package.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -43,10 +45,8 @@ def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
     if strategy is not None:
         params["trainer.strategy"] = type(strategy).__name__
     params["model_class"] = type(module).__name__
-    try:
+    with contextlib.suppress(Exception):  # a model without parameters()
         params["model_parameters"] = sum(p.numel() for p in module.parameters())
-    except Exception:
-        pass
     return {k: v for k, v in params.items() if v is not None}
 
 
@@ -62,6 +62,7 @@ class XprofCallback(Callback):
         self._batch_seconds = 0.0
         self._batches = 0
         self._last_step = -1
+        self._seen: dict[str, float] = {}
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if self.params and trainer.is_global_zero:
@@ -80,7 +81,7 @@ class XprofCallback(Callback):
         if step == self._last_step or step % every or not trainer.is_global_zero:
             return
         self._last_step = step
-        values = numbers(trainer.callback_metrics)
+        values = self._fresh(trainer)
         if self._batches:
             values["step_time_s"] = self._batch_seconds / self._batches
             self._batch_seconds, self._batches = 0.0, 0
@@ -88,11 +89,19 @@ class XprofCallback(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
-            self._record(trainer, numbers(trainer.callback_metrics))
+            self._record(trainer, self._fresh(trainer))
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
-            self._record(trainer, numbers(trainer.callback_metrics))
+            self._record(trainer, self._fresh(trainer))
+
+    def _fresh(self, trainer: Any) -> dict[str, float]:
+        """The callback metrics that changed since they were last recorded (a validation
+        loss is not repeated at every later training step)."""
+        values = numbers(trainer.callback_metrics)
+        fresh = {k: v for k, v in values.items() if self._seen.get(k) != v}
+        self._seen.update(fresh)
+        return fresh
 
     @staticmethod
     def _record(trainer: Any, values: dict[str, float]) -> None:

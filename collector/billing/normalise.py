@@ -305,13 +305,15 @@ class Normaliser:
         where = " OR ".join(f"({cond})" for cond, _, _ in checks)
         which = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(checks))
         row = self.con.execute(f"SELECT _row, CASE {which} END FROM {view} WHERE {where} "
-                               "ORDER BY _row LIMIT 1").fetchone()
-        if row is None:
+                               "ORDER BY _row LIMIT 1").fetchall()
+        if not row:
             return
+        row = row[0]
         _, column, problem = checks[row[1]]
         value = self.con.execute(f"SELECT CAST({quote_ident(_canon_of(self.spec, column))} "
-                                 f"AS VARCHAR) FROM {view} WHERE _row = ?", [row[0]]).fetchone()
-        shown = "" if value is None or value[0] is None else f" ({_display(value[0])})"
+                                 f"AS VARCHAR) FROM {view} WHERE _row = ?",
+                                 [row[0]]).fetchall()
+        shown = "" if not value or value[0][0] is None else f" ({_display(value[0][0])})"
         raise BillingInputError(f"{label}: data row {row[0]}, column {column}: {problem}{shown}")
 
     def _check_items(self, view: str, label: str) -> None:
@@ -326,14 +328,15 @@ class Normaliser:
         where = " OR ".join(f"({c})" for c, _, _ in conds)
         which = " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _) in enumerate(conds))
         row = self.con.execute(f"SELECT _row, CASE {which} END FROM {view} WHERE {where} "
-                               "ORDER BY _row LIMIT 1").fetchone()
-        if row is not None:
+                               "ORDER BY _row LIMIT 1").fetchall()
+        if row:
+            row = row[0]
             _, column, problem = conds[row[1]]
             raise BillingInputError(f"{label}: data row {row[0]}, column {column}: {problem}")
 
     # -- output --------------------------------------------------------------------------------
     def count(self) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0])
 
     def relation_sql(self, source: str, group: str) -> str:
         """SQL for the keyed items (``source``, ``row_key`` and :data:`ITEM_FIELDS`)."""

@@ -162,3 +162,12 @@ def test_once_across_agents_on_postgresql(hook, pg_url):
             agent.on_end(run, final)
     assert len(web.posts) == 1 and len(smtp.messages) == 1
     assert len(sent_rows(db)) == 2
+
+
+def test_metrics_as_value_step_pairs(hook, store):
+    """Metrics handed over as the runner keeps them, (value, step) pairs, are read too."""
+    web, _smtp = hook
+    alerts = RunAlerts.from_settings(settings_with(_rules(web.url, mail=[])[3:4]), store)
+    alerts.on_flush(agent_run(), {"cost_so_far": None, "currency": "USD", "gpu_idle_s": None,
+                                  "metrics": {"loss": (12.0, 1200), "val_acc": (0.2, 1200)}})
+    assert alerts.wait(10) and len(web.posts) == 1 and "loss = 12 (loss > 5)" in web.texts[0]

@@ -129,11 +129,12 @@ def test_overlapping_cpu_runs_share_the_machine(store, tmp_path):
 
 def test_idle_machine_with_no_run_and_other_resources_ignored(store, tmp_path):
     """An instance billed with no run at all is idle; a bucket's charges are not allocated."""
-    _bill(store, tmp_path, hourly("i-0bbbbbbbbbbbbbbb2", utc(2024, 9, 2, 0), 24, "0.50")
-          + [focus_row("arn:aws:s3:::training-data", utc(2024, 9, 2), "7.00", unit="GB",
-                       description="S3 storage", sku="TimedStorage")])
+    bucket = "arn:aws:s3:::training-data"
+    _bill(store, tmp_path, [*hourly("i-0bbbbbbbbbbbbbbb2", utc(2024, 9, 2, 0), 24, "0.50"),
+                            focus_row(bucket, utc(2024, 9, 2), "7.00", unit="GB",
+                                      description="S3 storage", sku="TimedStorage")])
     assert idle_amount(store, "i-0bbbbbbbbbbbbbbb2") == Decimal("12")
-    assert not [r for r in billed_costs(store) if r["resource_id"] == "arn:aws:s3:::training-data"]
+    assert not [r for r in billed_costs(store) if r["resource_id"] == bucket]
 
 
 def test_arn_resource_ids_match_the_instance(store, tmp_path):

@@ -93,6 +93,21 @@ class BigQueryAdapter(HTTPAdapter):
             out["pageToken"] = f"BHX{start + 2}"
         return out
 
+    def _job(self) -> dict:
+        return {"kind": "bigquery#job", "id": "ml-research-42:US.job_xprof_1",
+                "jobReference": {"projectId": "ml-research-42", "jobId": "job_xprof_1",
+                                 "location": "US"},
+                "configuration": {"jobType": "QUERY", "query": {
+                    "query": self.query, "useLegacySql": False, "priority": "INTERACTIVE",
+                    "destinationTable": {"projectId": "ml-research-42",
+                                         "datasetId": "_8b1f3c0e2d4a",
+                                         "tableId": "anon5e1c7f0a"}}},
+                "status": {"state": "DONE"},
+                "statistics": {"creationTime": "1726000000000", "startTime": "1726000000100",
+                               "endTime": "1726000001200",
+                               "query": {"totalBytesProcessed": "1048576",
+                                         "statementType": "SELECT"}}}
+
     @staticmethod
     def _value(value, kind):
         if value is None:
@@ -106,8 +121,11 @@ class BigQueryAdapter(HTTPAdapter):
         if request.method == "POST" and url.path.endswith("/queries"):
             since = body["queryParameters"][0]["parameterValue"]["value"]
             since_dt = dt.datetime.fromisoformat(since)
+            self.query = body["query"]
             self.pending = [r for r in self.rows if r["export_time"] >= since_dt]
             payload = {**self._page(0), "kind": "bigquery#queryResponse", "queryId": "q-1"}
+        elif "/jobs/" in url.path:
+            payload = self._job()
         else:
             token = parse_qs(url.query).get("pageToken", ["BHX0"])[0]
             payload = self._page(int(token[3:]))
@@ -142,7 +160,10 @@ def test_export_rows_credits_and_allocation(store):
     result = import_bigquery(store, TABLE, client=_client(adapter), now=utc(2024, 9, 11))
     assert result.extra["export_rows"] == 7
     assert result.inserted == 7 + 2  # two credit items (the A100 hours)
-    assert [m for m, _, _ in adapter.requests] == ["POST", "GET", "GET", "GET"]
+    pages = [path for method, path, _ in adapter.requests if path.endswith("/job_xprof_1")
+             and "/queries/" in path]
+    assert adapter.requests[0][:2] == ("POST", "/bigquery/v2/projects/ml-research-42/queries")
+    assert len(pages) == 3  # rows 3-7 in pages of two, by pageToken
     query = adapter.requests[0][2]["query"]
     assert f"FROM `{TABLE}`" in query and "export_time >= @since" in query
     allocate_store(store)
@@ -164,9 +185,7 @@ def test_next_import_reads_only_newer_exports(store):
                 export_time=utc(2024, 9, 11, 2, 0, 1))
     adapter.rows = [*rows, late]
     again = import_bigquery(store, TABLE, client=_client(adapter), now=utc(2024, 9, 12))
-    since = adapter.requests[-1 if adapter.requests[-1][0] == "POST" else -2]
     assert again.inserted == 1 and again.updated == 0
-    assert since is not None
     posts = [body for method, _, body in adapter.requests if method == "POST"]
     assert posts[-1]["queryParameters"][0]["parameterValue"]["value"].startswith(
         "2024-09-10 16:04:09")
@@ -174,5 +193,5 @@ def test_next_import_reads_only_newer_exports(store):
 
 def test_table_name_is_checked(store):
     """A table name that is not project.dataset.table is refused before any query."""
-    with pytest.raises(BillingInputError, match="billing.gcp.table"):
+    with pytest.raises(BillingInputError, match=r"billing\.gcp\.table"):
         import_bigquery(store, "billing_export", client=object())

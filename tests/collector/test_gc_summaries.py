@@ -181,3 +181,12 @@ def test_postgresql_store_too(pg_url):
     assert counts(db) == {"samples": 0, "gpu_samples": 0, "samples_1m": 4,
                           "gpu_samples_1m": 8}
     assert series_totals(db, run_id) == totals and snapshot(db) == before
+
+
+def test_deleting_a_folded_run_deletes_its_minutes(store, history):
+    """`xprof rm` of a folded run removes its one-minute rows too."""
+    downsample(store, KEEP, now=NOW)
+    assert store.delete_runs([history["finished"]]) == 1
+    for table in (schema.samples_1m, schema.gpu_samples_1m):
+        assert _raw(store, table, history["finished"]) == []
+    assert _raw(store, schema.samples_1m, history["failed"])

@@ -25,6 +25,10 @@ def _run(run_id: str, name: str, started: dt.datetime, **extra) -> dict:
 def test_new_store_is_stamped_and_in_wal_mode(store_url, store):
     """A new SQLite store has the current schema revision and uses WAL."""
     assert store.revision() == schema.SCHEMA_REVISION
+    from alembic.runtime.migration import MigrationContext
+
+    with store.engine.connect() as conn:  # Alembic reads the stamp the store wrote itself
+        assert MigrationContext.configure(conn).get_current_revision() == schema.SCHEMA_REVISION
     path = store_url.split(":///", 1)[1]
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert Store.open(store_url).migrate() == "current"

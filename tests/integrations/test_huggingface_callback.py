@@ -4,18 +4,27 @@ logged step, step timing and the hyperparameters into the current run."""
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
 
 import xprof
 from tests.integrations.conftest import params_of, rows
 from tests.integrations.tiny_models import tiny_bert_trainer
+from xprof.cli import cli
 
-def test_trainer_metrics_per_step(store, tmp_path):
+
+def test_trainer_metrics_per_step(store, tmp_path, mlflow_uri):
     """8 optimizer steps logged every step: loss, learning rate, epoch, step time per step;
-    learning rate and batch size as params."""
+    learning rate, batch size and the active MLflow run as params, so `xprof export mlflow`
+    writes onto that MLflow run."""
+    import mlflow
+
     from xprof.agent.integrations.huggingface import XprofCallback
 
-    with xprof.profile(name="bert-tiny", project="hf", objective="loss:min",
-                       quiet=True) as run:
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_experiment(f"hf-{tmp_path.name}")
+    with mlflow.start_run() as mlflow_run, xprof.profile(
+            name="bert-tiny", project="hf", objective="loss:min", quiet=True) as run:
         trainer = tiny_bert_trainer(tmp_path / "out", [XprofCallback()])
         trainer.train()
     metrics = rows(store, "metrics", run.id, order="seq")
@@ -33,4 +42,11 @@ def test_trainer_metrics_per_step(store, tmp_path):
     assert params["per_device_train_batch_size"] == "8"
     assert params["model_class"] == "BertForSequenceClassification"
     assert int(params["model_parameters"]) > 1000
+    assert params["mlflow.run_id"] == mlflow_run.info.run_id
     assert store.find_run(run.id)["status"] == "finished"
+
+    result = CliRunner().invoke(cli, ["export", "mlflow", run.id, "--tracking-uri", mlflow_uri])
+    assert result.exit_code == 0 and "(updated" in result.output, result.output
+    exported = MlflowClient(tracking_uri=mlflow_uri).get_run(mlflow_run.info.run_id)
+    assert exported.data.tags["xprof.run_id"] == run.id
+    assert exported.data.metrics["xprof.duration_s"] > 0

@@ -10,8 +10,7 @@ def tiny_bert_trainer(output_dir: Path, callbacks: list[Any], steps_per_epoch: i
                       epochs: int = 2):
     """A 1-layer, 16-wide BERT classifier and a Trainer over random token ids."""
     import torch
-    from transformers import (BertConfig, BertForSequenceClassification, Trainer,
-                              TrainingArguments)
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,

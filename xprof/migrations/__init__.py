@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from xprof import schema
@@ -26,12 +27,20 @@ def _config(connection):
 
 
 def upgrade(engine: Engine, current: str | None) -> None:
-    """Create the schema (current is None) or upgrade it to ``SCHEMA_REVISION``."""
-    from alembic import command
+    """Create the schema (current is None) or upgrade it to ``SCHEMA_REVISION``.
 
+    Creating needs no Alembic import (about 12 MB and 100 ms the agent would otherwise pay on
+    a new store's first run): the tables and Alembic's own version table are written
+    directly, exactly as ``alembic stamp`` writes it.
+    """
     with engine.begin() as conn:
         if current is None:
             schema.metadata.create_all(conn)
-            command.stamp(_config(conn), schema.SCHEMA_REVISION)
+            version = sa.Table("alembic_version", sa.MetaData(),
+                               sa.Column("version_num", sa.String(32), primary_key=True))
+            version.create(conn)
+            conn.execute(version.insert().values(version_num=schema.SCHEMA_REVISION))
         else:
+            from alembic import command
+
             command.upgrade(_config(conn), schema.SCHEMA_REVISION)
