@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xprof.agent.runner import WARN, Agent, RunOptions, RunStats
+from xprof.agent.runner import WARN, Agent, RunOptions
 from xprof.metrics_log import ENV_FILE
 from xprof.metrics_log import log as _log_metrics
 from xprof.settings import Settings
@@ -351,89 +351,11 @@ class _NoOutput:
         return None
 
 
-class _Everything:
-    """A container of every pid (see :meth:`InProcessAgent._helper_pids`)."""
-
-    def __contains__(self, _item: object) -> bool:
-        return True
-
-
-class EnergyRunStats(RunStats):
-    """The runner's running figures, plus the run's energy (see :mod:`xprof.agent.energy`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        from xprof.agent.energy import EnergyMeter
-
-        self.energy = EnergyMeter()
-
-    def add_sample(self, row: dict[str, Any]) -> None:
-        super().add_sample(row)
-        self.energy.add_sample(row)
-
-    def add_gpu(self, row: dict[str, Any]) -> None:
-        self.energy.add_gpu(row)
-        super().add_gpu(row)
-
-    def summary(self) -> dict[str, Any]:
-        out = super().summary()
-        if "energy_kwh" not in out:
-            try:
-                out.update(self.energy.summary())
-            except Exception as exc:
-                WARN.warn("energy", f"could not compute the run's energy: {exc}")
-        return out
-
-
 class InProcessAgent(Agent):
     """:class:`Agent` with this process as the tree's root: nothing is launched, nothing
     reaped (this process's children are its own code's to wait for), no output captured."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not hasattr(self.stats, "energy"):
-            self.stats = EnergyRunStats()
-        self._params_lock = threading.Lock()
-        self._pending_params: dict[str, str] = {}
-
-    @staticmethod
-    def _helper_pids() -> _Everything:  # type: ignore[override]
-        """Every child counts as a "helper" for orphan reaping, so none is reaped."""
-        return _Everything()
-
-    def add_params(self, params: dict[str, str]) -> None:
-        with self._params_lock:
-            self._pending_params.update(params)
-
-    def _flush(self, final_update: dict[str, Any] | None = None) -> str | None:
-        target = super()._flush(final_update)
-        if target is not None and self._pending_params:
-            self._write_params(target)
-        return target
-
-    def _write_params(self, target: str) -> None:
-        from xprof import schema
-
-        with self._params_lock:
-            params = dict(self._pending_params)
-        redactor = getattr(self, "redactor", None)
-        if redactor is not None:
-            params = redactor.mapping(params)
-        try:
-            store = self.writer.store(target)
-            p = schema.run_params
-            with store.write() as conn:
-                conn.execute(p.delete().where(p.c.run_id == self.run_id,
-                                              p.c.key.in_(list(params))))
-                conn.execute(p.insert(), [{"run_id": self.run_id, "key": k[:200], "value": v,
-                                           "source": "log"} for k, v in params.items()])
-        except Exception as exc:
-            WARN.warn("params", f"could not record params: {exc}")
-            return
-        with self._params_lock:
-            for key, value in params.items():
-                if self._pending_params.get(key) == value:
-                    del self._pending_params[key]
+    reaps_orphans = False
 
     def end(self, status: int, code: int) -> bool:
         """Stop sampling, write the end of the run, print the summary; True if stored."""

@@ -36,6 +36,7 @@ HOST_FIELDS = frozenset({
 RUN_ONLY_FIELDS = frozenset({"output_tail", "git", "environment", "outcome", "stopped_by"})
 IDENTITY_FIELDS = frozenset({"cloud_provider", "cloud_account", "cloud_region", "cloud_zone",
                              "instance_id", "instance_type", "lifecycle", "cloud"})
+GPU_BUSY_PCT = 5.0  # a GPU at or under this utilisation is idle (alerts, advice agree)
 MAX_PENDING_ROWS = 200_000  # per series: ~2 days of 1 Hz samples kept while no store answers
 
 
@@ -114,6 +115,8 @@ def run(opts: RunOptions) -> int:
 class Agent:
     """The sampler and writer threads of one run, and the run's record."""
 
+    reaps_orphans = True  # False in-process: a notebook's children are its own to wait for
+
     def __init__(self, opts: RunOptions, run_id: str, started_at: dt.datetime,
                  child: launch.Child, metrics_path: Path) -> None:
         self.opts = opts
@@ -137,12 +140,15 @@ class Agent:
         self.tree = None
         self.gpu = None
         self.identity = None
+        self.alerts = None
         self.host = ""
         self._sampler = threading.Thread(target=self._sample_loop, name="xprof-sampler",
                                          daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="xprof-writer", daemon=True)
         self._tree_ready = threading.Event()
         self._pending_reaped: list[float] = []
+        self._params_lock = threading.Lock()
+        self._pending_params: dict[str, str] = {}
 
     # -- start ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -238,6 +244,8 @@ class Agent:
                     self.stats.add_gpu(gpu_row)
             except Exception as exc:
                 WARN.warn("gpu", f"GPU sampling failed: {exc}")
+        if not self.reaps_orphans:
+            return
         try:
             orphans = [p for p in launch.own_children()
                        if p != self.child.pid and p not in self._helper_pids()]
@@ -258,12 +266,13 @@ class Agent:
         self.redactor = Redactor(secret_env_values(os.environ) |
                                  secret_argv_values(self.opts.command))
         self._flush()
+        self._start_alerts()
         threading.Thread(target=self._gather_context, name="xprof-context", daemon=True).start()
         while not self.stop_writing.wait(self.flush_interval):
             self._identity_update()
             if self._flush() == "store":
                 self._label_resumed_run()
-            self._check_budget()
+            self._check_live()
 
     def _gather_context(self) -> None:
         """git state and packages: slow-ish helpers, in their own thread after the first
@@ -332,6 +341,34 @@ class Agent:
                             tags=self.redactor.mapping(opts.tags))
         return self._spec
 
+    def add_params(self, params: dict[str, str]) -> None:
+        """Params logged during the run (framework callbacks, ``run.log_params``)."""
+        with self._params_lock:
+            self._pending_params.update(params)
+
+    def _write_params(self, target: str) -> None:
+        from xprof import schema
+
+        with self._params_lock:
+            params = dict(self._pending_params)
+        redactor = getattr(self, "redactor", None)
+        if redactor is not None:
+            params = redactor.mapping(params)
+        try:
+            p = schema.run_params
+            with self.writer.store(target).write() as conn:
+                conn.execute(p.delete().where(p.c.run_id == self.run_id,
+                                              p.c.key.in_(list(params))))
+                conn.execute(p.insert(), [{"run_id": self.run_id, "key": k[:200], "value": v,
+                                           "source": "log"} for k, v in params.items()])
+        except Exception as exc:
+            WARN.warn("params", f"could not record params: {exc}")
+            return
+        with self._params_lock:
+            for key, value in params.items():
+                if self._pending_params.get(key) == value:
+                    del self._pending_params[key]
+
     def _experiment_fields(self) -> dict[str, Any]:
         """experiment, attempt and resumed_from of this run."""
         resumed = self.opts.resumed
@@ -384,28 +421,46 @@ class Agent:
         except Exception as exc:
             WARN.warn("identity-early", f"cloud identity unavailable: {exc}")
 
-    def _check_budget(self) -> None:
+    def _live_cost(self):
+        """The run's estimate so far (None while the price depends on an unknown identity)."""
+        if self.identity is not None and not self.identity.ready():
+            return None
+        from xprof.collector.estimate import compute_estimate
+
+        now = dt.datetime.now(dt.UTC)
+        spec = self._new_run()
+        run = {**spec.run, **getattr(self, "identity_fields", {}), "ended_at": now,
+               "duration_s": (now - self.started_at).total_seconds(),
+               "hardware": {**(spec.run.get("hardware") or {}),
+                            "gpus_used": sorted(self.gpu.used_gpus()) if self.gpu else []}}
+        return compute_estimate(self.writer.store(self.writer.last_target or "store"), run,
+                                self.settings)
+
+    def _check_live(self) -> None:
+        """Budget and alert rules on the live figures (after each flush)."""
+        if self.opts.budget is None and self.alerts is None:
+            return
+        try:
+            estimate = self._live_cost()
+        except Exception as exc:
+            WARN.warn("live-cost", f"cannot price the run so far: {exc}")
+            estimate = None
+        if self.opts.budget is not None and estimate is not None:
+            self._check_budget(estimate)
+        if self.alerts is not None:
+            self.alerts.on_flush(self._new_run().run, {
+                "cost_so_far": estimate.amount if estimate else None,
+                "currency": estimate.currency if estimate else "USD",
+                "gpu_idle_s": self.stats.gpu_idle_s(time.time()),
+                "metrics": {k: v for k, (v, _) in self.stats.metrics.items()}})
+
+    def _check_budget(self, estimate) -> None:
         """Warn at the configured fraction of --budget; at the budget, warn or stop."""
         budget = self.opts.budget
-        if budget is None or getattr(self, "_budget_stopped", False):
+        if getattr(self, "_budget_stopped", False):
             return
-        if self.identity is not None and not self.identity.ready():
-            return  # the price depends on where we run
-        try:
-            from xprof.agent.guard_rails import BudgetCheck
-            from xprof.collector.estimate import compute_estimate
+        from xprof.agent.guard_rails import BudgetCheck
 
-            now = dt.datetime.now(dt.UTC)
-            spec = self._new_run()
-            run = {**spec.run, **getattr(self, "identity_fields", {}), "ended_at": now,
-                   "duration_s": (now - self.started_at).total_seconds(),
-                   "hardware": {**(spec.run.get("hardware") or {}),
-                                "gpus_used": sorted(self.gpu.used_gpus()) if self.gpu else []}}
-            estimate = compute_estimate(self.writer.store(self.writer.last_target or "store"),
-                                        run, self.settings)
-        except Exception as exc:
-            WARN.warn("budget", f"cannot price the run for its budget: {exc}")
-            return
         if estimate.amount is None:
             WARN.warn("budget-unknown", f"--budget is not enforced: {estimate.reason}")
             return
@@ -424,6 +479,18 @@ class Agent:
         elif check.warn:
             WARN.warn("budget-warn", f"{check.fraction:.0%} of the budget {budget} spent "
                       f"(est. {check.spent:.2f})")
+
+    def _start_alerts(self) -> None:
+        """Alert rules of the config, if any (imported only then)."""
+        if not self.settings.get("alerts"):
+            return
+        try:
+            from xprof.agent.run_alerts import RunAlerts
+
+            store = self.writer.stores.get(self.writer.last_target or "store")
+            self.alerts = RunAlerts.from_settings(self.settings, store)
+        except Exception as exc:
+            WARN.warn("alerts", f"alerts are off for this run: {exc}")
 
     def _collect_metrics(self) -> None:
         """Metrics from stdout lines and from xprof.log's file, in arrival order."""
@@ -446,6 +513,8 @@ class Agent:
                 record = json.loads(line)
                 self._add_metrics(float(record["ts"]), record.get("step"),
                                   record["metrics"], "log")
+                if record.get("params"):
+                    self.add_params({str(k): str(v) for k, v in record["params"].items()})
             except (ValueError, KeyError, TypeError):
                 WARN.warn("metrics-line", "skipped a malformed xprof.log line")
 
@@ -481,6 +550,8 @@ class Agent:
         target = self.writer.write(self._new_run, batch)
         if target is None:
             return None
+        if self._pending_params:
+            self._write_params(target)
         for _ in samples:
             self.samples.popleft()
         for _ in gpu_samples:
@@ -520,11 +591,21 @@ class Agent:
             self.identity.stop()
         if self.gpu is not None:
             self.gpu.close()
+        try:
+            self.stats.energy.close()
+        except Exception as exc:
+            WARN.warn("energy-close", f"could not close the energy meter: {exc}")
         extra: list[str] = []
         if written:
             extra = self._price_and_advise(self.writer.store(target))
         else:
             WARN.warn("final", "the run's end could not be stored; it will show as crashed")
+        if self.alerts is not None:
+            estimate = getattr(self, "final_estimate", None)
+            self.alerts.on_end(self._new_run().run, {
+                **final, "cost": estimate.amount if estimate else None,
+                "currency": estimate.currency if estimate else "USD",
+                "metrics": {k: v for k, (v, _) in self.stats.metrics.items()}})
         if not self.opts.quiet:
             from xprof.agent.summary import render_summary
 
@@ -607,7 +688,8 @@ class Agent:
         except ImportError:
             return lines
         try:
-            lines.append(estimate_run(store, self.run_id, self.settings).summary_line())
+            self.final_estimate = estimate_run(store, self.run_id, self.settings)
+            lines.append(self.final_estimate.summary_line())
         except Exception as exc:
             WARN.warn("estimate", f"could not estimate the run's cost: {exc}")
         try:
@@ -635,9 +717,15 @@ class RunStats:
         self.gpu_mem_peak: dict[int, int] = {}
         self.gpu_mem_total: dict[int, int] = {}
         self.gpu_used: set[int] = set()
+        from xprof.agent.energy import EnergyMeter
+
+        self.energy = EnergyMeter()
+        self.gpu_busy_ts: float | None = None  # last time a GPU the run uses was busy
+        self.gpu_first_ts: float | None = None
         self.metrics: dict[str, tuple[float, int | None]] = {}
 
     def add_sample(self, row: dict[str, Any]) -> None:
+        self.energy.add_sample(row)
         if row.get("cpu_cores") is not None:
             self.cpu_cores.append(row["cpu_cores"])
         if row.get("rss_bytes") is not None:
@@ -646,11 +734,15 @@ class RunStats:
             self.cpu_seconds = row["cpu_seconds_total"]
 
     def add_gpu(self, row: dict[str, Any]) -> None:
+        self.energy.add_gpu(row)
         if row.get("mig_index", -1) != -1:
             return
         index = row["gpu_index"]
         if row.get("used_by_run"):
             self.gpu_used.add(index)
+            self.gpu_first_ts = self.gpu_first_ts or row["ts"]
+            if (row.get("util_gpu_pct") or 0) > GPU_BUSY_PCT:
+                self.gpu_busy_ts = row["ts"]
         if row.get("util_gpu_pct") is not None:
             self.gpu_util.setdefault(index, array("d")).append(row["util_gpu_pct"])
         for key, peaks in (("run_mem_used_bytes", self.gpu_run_mem_peak),
@@ -659,6 +751,12 @@ class RunStats:
                 peaks[index] = max(peaks.get(index, 0), row[key])
         if row.get("mem_total_bytes"):
             self.gpu_mem_total[index] = row["mem_total_bytes"]
+
+    def gpu_idle_s(self, now: float) -> float | None:
+        """Seconds since a GPU the run uses was last above GPU_BUSY_PCT; None without GPUs."""
+        if self.gpu_first_ts is None:
+            return None
+        return now - (self.gpu_busy_ts or self.gpu_first_ts)
 
     def add_metric(self, key: str, value: float, step: int | None) -> None:
         self.metrics[key] = (value, step)
@@ -690,6 +788,10 @@ class RunStats:
             util_used = [v for i in used for v in self.gpu_util.get(i, [])]
             out["gpu_util_p50"] = percentile(util_used, 50)
             out["gpu_util_p95"] = percentile(util_used, 95)
+        try:
+            out.update(self.energy.summary())
+        except Exception as exc:
+            WARN.warn("energy", f"could not compute the run's energy: {exc}")
         return out
 
 

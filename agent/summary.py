@@ -65,6 +65,11 @@ def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored
                f"peak RSS {human_bytes(summary.get('rss_peak_bytes'))}")
     for line in gpu_lines(summary, final.get("hardware") or {}):
         row("gpu", line)
+    from xprof.agent.energy import energy_line
+
+    energy = energy_line(summary)
+    if energy:
+        row("energy", energy)
     metrics = agent.stats.metrics
     if metrics:
         objective = agent.opts.objective

@@ -27,6 +27,6 @@ ANIMALS = tuple(_ANIMALS.split(" "))
 
 
 def generate_name(rng: random.Random | None = None) -> str:
-    """An adjective, an animal and a number: 6,000+ × 90 combinations."""
+    """An adjective, an animal and a number: 4,760 × 90 combinations."""
     rng = rng or random.Random()
     return f"{rng.choice(ADJECTIVES)}-{rng.choice(ANIMALS)}-{rng.randint(10, 99)}"

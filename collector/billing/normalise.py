@@ -198,8 +198,8 @@ class Normaliser:
         self.inputs = 0
         self._table = f"_items_{id(self)}"
         columns = ", ".join(f"{name} {kind}" for name, kind in ITEM_COLUMNS)
-        self.con.execute(f"CREATE TEMP TABLE {self._table} ({columns}, _ident VARCHAR, "
-                         "_file VARCHAR, _row BIGINT)")
+        self.con.execute(f"CREATE TEMP TABLE {self._table} ({columns}, _ident UHUGEINT, "
+                         "_file VARCHAR, _row BIGINT, _bad INTEGER)")
 
     # -- inputs --------------------------------------------------------------------------------
     def add_file(self, path: str | Path, label: str | None = None,
@@ -256,7 +256,11 @@ class Normaliser:
 
     def add_relation(self, relation_sql: str, label: str, *, row_sql: str, header: str,
                      hidden: Iterable[str] = ()) -> None:
-        """Check and append the rows of any SQL relation (the general case of the above)."""
+        """Check and append the rows of any SQL relation (the general case of the above).
+
+        One scan reads, checks and converts every row; each row's first problem (if any) is
+        kept as a code in ``_bad``, so finding the first bad row afterwards is a cheap query.
+        """
         con = self.con
         hidden = set(hidden)
         described = con.execute(f"DESCRIBE {relation_sql}").fetchall()
@@ -277,46 +281,46 @@ class Normaliser:
             q = quote_ident(canon)
             raw_cols.append(f"{raw} AS {q}")
             typed_cols.append(f"{typed.replace('{x}', q)} AS {q}")
-            shown = name  # the file's own spelling of the column
             if column.not_null:
-                checks.append((f"{q} IS NULL", shown, "empty"))
+                checks.append((f"{q} IS NULL", name, "empty", canon))
             if bad:
-                checks.append((bad.replace("{x}", q), shown, _problem(column.kind)))
+                checks.append((bad.replace("{x}", q), name, _problem(column.kind), canon))
+        bad_sql = ("CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, *_) in
+                                      enumerate(checks)) + " END") if checks else "NULL"
         view = f"_in_{id(self)}_{self.inputs}"
         self.inputs += 1
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view}_raw AS SELECT {row_sql} AS _row, "
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {row_sql} AS _row, "
                     f"{', '.join(raw_cols)} FROM ({relation_sql})")
-        if checks:
-            self._first_problem(f"{view}_raw", checks, label)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT _row, "
-                    f"{', '.join(typed_cols)} FROM {view}_raw")
         exprs = [f"{self.spec.fields.get(name, 'NULL')}::{kind} AS {name}"
                  for name, kind in ITEM_COLUMNS]
         ident = " || chr(31) || ".join(f"coalesce(CAST(({e}) AS VARCHAR), '')"
                                        for e in self.spec.identity) or "''"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view}_items AS SELECT {', '.join(exprs)}, "
-                    f"{ident} AS _ident, {quote_literal(label)} AS _file, _row FROM {view}")
-        self._check_items(f"{view}_items", label)
-        con.execute(f"INSERT INTO {self._table} SELECT * FROM {view}_items")
-        for suffix in ("_items", "", "_raw"):
-            con.execute(f"DROP VIEW IF EXISTS {view}{suffix}")
+        first = self.count()
+        try:
+            con.execute(f"INSERT INTO {self._table} SELECT {', '.join(exprs)}, "
+                        f"md5_number({ident}) AS _ident, {quote_literal(label)} AS _file, _row, "
+                        f"_bad FROM (SELECT _row, {', '.join(typed_cols)}, {bad_sql} AS _bad "
+                        f"FROM {view})")
+            self._first_problem(view, checks, label, first)
+            self._check_items(label, first)
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
 
-    def _first_problem(self, view: str, checks: list[tuple[str, str, str]], label: str) -> None:
-        where = " OR ".join(f"({cond})" for cond, _, _ in checks)
-        which = " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(checks))
-        row = self.con.execute(f"SELECT _row, CASE {which} END FROM {view} WHERE {where} "
-                               "ORDER BY _row LIMIT 1").fetchall()
+    def _first_problem(self, view: str, checks: list[tuple[str, str, str, str]], label: str,
+                       first: int) -> None:
+        row = self.con.execute(f"SELECT _row, _bad FROM {self._table} WHERE rowid >= {first} "
+                               "AND _bad IS NOT NULL ORDER BY _row LIMIT 1").fetchall()
         if not row:
             return
-        row = row[0]
-        _, column, problem = checks[row[1]]
-        value = self.con.execute(f"SELECT CAST({quote_ident(_canon_of(self.spec, column))} "
-                                 f"AS VARCHAR) FROM {view} WHERE _row = ?",
-                                 [row[0]]).fetchall()
+        number, code = row[0]
+        _, column, problem, canon = checks[code]
+        value = self.con.execute(f"SELECT CAST({quote_ident(canon)} AS VARCHAR) FROM {view} "
+                                 "WHERE _row = ?", [number]).fetchall()
         shown = "" if not value or value[0][0] is None else f" ({_display(value[0][0])})"
-        raise BillingInputError(f"{label}: data row {row[0]}, column {column}: {problem}{shown}")
+        raise BillingInputError(f"{label}: data row {number}, column {column}: {problem}{shown}")
 
-    def _check_items(self, view: str, label: str) -> None:
+    def _check_items(self, label: str, first: int) -> None:
+        """Checks of the computed fields (a source's own rules may leave them empty)."""
         cols = self.spec.field_columns
         conds = [(f"{name} IS NULL", cols.get(name, name), "empty") for name in _NOT_NULL_FIELDS]
         conds.append(("period_end_us <= period_start_us", cols.get("period_end_us", "end"),
@@ -327,12 +331,13 @@ class Normaliser:
                       f"not one of {', '.join(CHARGE_CATEGORIES)}"))
         where = " OR ".join(f"({c})" for c, _, _ in conds)
         which = " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _) in enumerate(conds))
-        row = self.con.execute(f"SELECT _row, CASE {which} END FROM {view} WHERE {where} "
-                               "ORDER BY _row LIMIT 1").fetchall()
+        row = self.con.execute(f"SELECT _row, CASE {which} END FROM {self._table} "
+                               f"WHERE rowid >= {first} AND ({where}) ORDER BY _row LIMIT 1"
+                               ).fetchall()
         if row:
-            row = row[0]
-            _, column, problem = conds[row[1]]
-            raise BillingInputError(f"{label}: data row {row[0]}, column {column}: {problem}")
+            number, code = row[0]
+            _, column, problem = conds[code]
+            raise BillingInputError(f"{label}: data row {number}, column {column}: {problem}")
 
     # -- output --------------------------------------------------------------------------------
     def count(self) -> int:
@@ -342,7 +347,8 @@ class Normaliser:
         """SQL for the keyed items (``source``, ``row_key`` and :data:`ITEM_FIELDS`)."""
         order = "billed_nanos, list_nanos, effective_nanos, usage_quantity, _file, _row"
         return (f"SELECT {quote_literal(source)} AS source, "
-                f"{quote_literal(group + '|')} || md5(_ident) || CASE WHEN _occ > 0 "
+                f"{quote_literal(group + '|')} || lpad(lower(hex(_ident)), 32, '0') || "
+                f"CASE WHEN _occ > 0 "
                 f"THEN '#' || _occ ELSE '' END AS row_key, {', '.join(ITEM_FIELDS)} "
                 f"FROM (SELECT *, row_number() OVER (PARTITION BY _ident ORDER BY {order}) - 1 "
                 f"AS _occ FROM {self._table})")
@@ -378,9 +384,12 @@ def _column_sql(name: str, duck_type: str, kind: str) -> tuple[str, str, str | N
     upper = duck_type.upper()
     numeric, temporal = bool(_NUMERIC.match(upper)), bool(_TEMPORAL.match(upper))
     if kind == "money":
-        if numeric:
+        if numeric and upper.startswith("DECIMAL"):  # exact
             typed = ("TRY_CAST(round_even(TRY_CAST({x} AS DECIMAL(38,12)) * 1000000000, 0) "
                      "AS BIGINT)")
+            return name, typed, f"{{x}} IS NOT NULL AND ({typed}) IS NULL"
+        if numeric:  # a binary float (CUR Parquet): as exact as the float itself
+            typed = "TRY_CAST(round_even(CAST({x} AS DOUBLE) * 1000000000, 0) AS BIGINT)"
             return name, typed, f"{{x}} IS NOT NULL AND ({typed}) IS NULL"
         return f"xclean(CAST({name} AS VARCHAR))", "xnanos({x})", \
             "{x} IS NOT NULL AND xnanos({x}) IS NULL"
