@@ -30,10 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from xprof.collector.allocate import cost_rows, run_allocation, write_costs
-from xprof.collector.billing.aws_cur import SPEC, cur_column_name
-from xprof.collector.billing.normalise import Normaliser, connect, to_arrow
 from xprof import schema
+from xprof.collector.allocate import allocation_totals, run_allocation, write_costs
+from xprof.collector.billing.aws_cur import SPEC, cur_column_name
+from xprof.collector.billing.normalise import Normaliser, connect
 from xprof.store import Store
 
 HOURS = 720  # 30 days of September 2024
@@ -124,9 +124,12 @@ def one_round(files: list[Path], runs_path: Path, work: Path, memory: str) -> di
     con.execute(f"CREATE OR REPLACE TEMP VIEW bench_items AS SELECT 'aws-cur:bench' AS source, "
                 f"* FROM {normaliser._table}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW bench_runs AS SELECT run_id, key, start_us, "
-                f"start_us + dur_us AS end_us, share, ended FROM read_parquet('{runs_path}')")
+                f"start_us + dur_us AS end_us, share, ended, "
+                f"printf('%d/8 GPUs', (share * 8)::INTEGER) AS share_text "
+                f"FROM read_parquet('{runs_path}')")
     t1 = time.perf_counter()
     table = run_allocation(con, "bench_items", "bench_runs")
+    result = allocation_totals(con, table)
     t2 = time.perf_counter()
     bad = con.execute(f"""
         SELECT count(*) FROM (
@@ -136,17 +139,14 @@ def one_round(files: list[Path], runs_path: Path, work: Path, memory: str) -> di
                    WHERE basis = 'billed' GROUP BY ALL) a USING (key, day)
         WHERE a.alloc IS DISTINCT FROM b.bill""").fetchall()[0][0]
     items = normaliser.count()
-    alloc = to_arrow(con, f"SELECT * FROM {table}")
-    t_alloc = time.perf_counter()
     store = _store_with_runs(con, work)  # untimed: the runs the costs refer to
-    con.close()
-    t3 = time.perf_counter() - (t_alloc - t2)
-    rows, result = cost_rows(alloc, {}, dt.datetime.now(dt.UTC))
-    write_costs(store, rows, None)
+    t3 = time.perf_counter()
+    write_costs(store, con, table, "bench_runs", None, dt.datetime.now(dt.UTC))
     t4 = time.perf_counter()
+    con.close()
     return {"read": t1 - t0, "allocate": t2 - t1, "write": t4 - t3,
             "total": (t1 - t0) + (t2 - t1) + (t4 - t3),
-            "items": items, "cost_rows": len(rows), "runs_billed": result.runs_billed,
+            "items": items, "cost_rows": result.rows, "runs_billed": result.runs_billed,
             "resources": result.resources, "conservation_errors": bad}
 
 

@@ -40,7 +40,7 @@ code allocates a handful of items in a test and ten million hourly items in the 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,7 +51,7 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.billing.normalise import connect, resource_key, to_arrow
-from xprof.collector.billing.store_items import RAW_COSTS, RAW_ITEMS, from_us, to_us
+from xprof.collector.billing.store_items import RAW_COSTS, RAW_ITEMS, to_us
 from xprof.store import Store, effective_status, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +59,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 DAY_US = 86_400_000_000
-EPOCH_DATE = dt.date(1970, 1, 1)
 BILLED_SOURCES = ("billed", "billed-partial")
 BASES = ("billed", "list", "effective")
 HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h", "1 hour")
@@ -69,7 +68,7 @@ SOURCE_RANK_SQL = """CASE
     WHEN source LIKE 'focus:%' OR source LIKE 'azure:%' OR source LIKE 'gcp-bq:%' THEN 1
     WHEN source LIKE 'aws-ce:%' THEN 2 ELSE 3 END"""
 
-RUN_COLUMNS = ("run_id", "key", "start_us", "end_us", "share", "ended")
+RUN_COLUMNS = ("run_id", "key", "start_us", "end_us", "share", "ended", "share_text")
 ITEM_COLUMNS = ("source", "resource_id", "period_start_us", "period_end_us", "usage_quantity",
                 "usage_unit", "instance_type", "list_nanos", "billed_nanos", "effective_nanos",
                 "currency")
@@ -152,12 +151,14 @@ def runs_table(spans: Iterable[RunSpan]) -> pa.Table:
             cols["end_us"].append(to_us(span.end))
             cols["share"].append(float(span.share))
             cols["ended"].append(span.ended)
+            cols["share_text"].append(span.share_text)
     return pa.table({
         "run_id": pa.array(cols["run_id"], pa.string()), "key": pa.array(cols["key"], pa.string()),
         "start_us": pa.array(cols["start_us"], pa.int64()),
         "end_us": pa.array(cols["end_us"], pa.int64()),
         "share": pa.array(cols["share"], pa.float64()),
-        "ended": pa.array(cols["ended"], pa.bool_())})
+        "ended": pa.array(cols["ended"], pa.bool_()),
+        "share_text": pa.array(cols["share_text"], pa.string())})
 
 
 # -- items --------------------------------------------------------------------------------------
@@ -195,31 +196,24 @@ def items_table(store: Store, keys: set[str] | None = None) -> pa.Table:
 
 # -- the allocation query -----------------------------------------------------------------------
 _ALLOCATION_SQL = """
-CREATE OR REPLACE TEMP TABLE _it0 AS
-SELECT xkey(resource_id) AS key, source, {rank} AS src_rank,
-       period_start_us AS ps, period_end_us AS pe, period_start_us // {day} AS day,
-       usage_quantity AS qty, lower(trim(coalesce(usage_unit, ''))) IN ({hour_units}) AS hour_unit,
-       xmachine(resource_id, instance_type) AS machine,
-       list_nanos AS ln, billed_nanos AS bn, effective_nanos AS en, currency
-FROM {items} WHERE xkey(resource_id) IS NOT NULL;
+CREATE OR REPLACE TEMP TABLE _res AS
+SELECT resource_id, xkey(resource_id) AS key,
+       xmachine(resource_id, NULL) OR bool_or(instance_type IS NOT NULL) AS machine
+FROM {items} WHERE resource_id IS NOT NULL GROUP BY resource_id;
 
 CREATE OR REPLACE TEMP TABLE _keys AS
-SELECT key FROM _it0 GROUP BY key HAVING bool_or(machine)
+SELECT key FROM _res WHERE key IS NOT NULL GROUP BY key HAVING bool_or(machine)
 UNION SELECT DISTINCT key FROM {runs};
 
-CREATE OR REPLACE TEMP TABLE _it1 AS
-WITH chosen AS (
-    SELECT key, ps, pe, first(source ORDER BY src_rank, source) AS source
-    FROM _it0 GROUP BY key, ps, pe)
-SELECT i.* FROM _it0 i
-SEMI JOIN chosen c ON i.key = c.key AND i.ps = c.ps AND i.pe = c.pe AND i.source = c.source
-WHERE i.key IN (SELECT key FROM _keys);
-DROP TABLE _it0;
-
-CREATE OR REPLACE TEMP TABLE _it AS
-SELECT row_number() OVER () AS iid, i.* FROM _it1 i {overlap_rule};
-DROP TABLE _it1;
-
+CREATE OR REPLACE TEMP TABLE _it0 AS
+SELECT r.key, i.source, {rank} AS src_rank,
+       i.period_start_us AS ps, i.period_end_us AS pe, i.period_start_us // {day} AS day,
+       i.usage_quantity AS qty,
+       lower(trim(coalesce(i.usage_unit, ''))) IN ({hour_units}) AS hour_unit,
+       i.list_nanos AS ln, i.billed_nanos AS bn, i.effective_nanos AS en, i.currency
+FROM {items} i JOIN _res r USING (resource_id)
+WHERE r.key IN (SELECT key FROM _keys);
+{choose}
 CREATE OR REPLACE TEMP TABLE _cap AS
 SELECT key, ps, pe, least(pe - ps, coalesce(max(CASE WHEN hour_unit AND qty > 0
        THEN qty * 3600000000.0 END), pe - ps))::DOUBLE AS cap
@@ -314,13 +308,30 @@ SELECT CASE WHEN r.run_id IS NULL THEN 'idle' ELSE 'run' END AS kind, r.run_id, 
 FROM r LEFT JOIN _complete c ON c.run_id = r.run_id;
 """
 
-# Drops an item when a better source bills the same resource on the same day for an
-# overlapping period of another length (a daily row against hourly ones).
-_OVERLAP_RULE = """ANTI JOIN _it1 b ON b.key = i.key AND b.day = i.day AND b.source <> i.source
-    AND (b.src_rank < i.src_rank OR (b.src_rank = i.src_rank AND b.source < i.source))
-    AND b.ps < i.pe AND b.pe > i.ps"""
+# One source per resource and period: the best source of each charge period, and no item
+# that overlaps a better source's item of another length on the same day.
+_CHOOSE_SOURCES = """
+CREATE OR REPLACE TEMP TABLE _it1 AS
+WITH chosen AS (
+    SELECT key, ps, pe, first(source ORDER BY src_rank, source) AS source
+    FROM _it0 GROUP BY key, ps, pe)
+SELECT i.* FROM _it0 i
+SEMI JOIN chosen c ON i.key = c.key AND i.ps = c.ps AND i.pe = c.pe AND i.source = c.source;
+DROP TABLE _it0;
 
-ALLOC_TABLES = ("_it", "_keys", "_cap", "_pf", "_tot", "_ra", "_cov", "_complete", "_parts")
+CREATE OR REPLACE TEMP TABLE _it AS
+SELECT row_number() OVER () AS iid, i.* FROM _it1 i
+ANTI JOIN _it1 b ON b.key = i.key AND b.day = i.day AND b.source <> i.source
+    AND (b.src_rank < i.src_rank OR (b.src_rank = i.src_rank AND b.source < i.source))
+    AND b.ps < i.pe AND b.pe > i.ps;
+DROP TABLE _it1;
+"""
+_ONE_SOURCE = """
+CREATE OR REPLACE TEMP TABLE _it AS SELECT row_number() OVER () AS iid, * FROM _it0;
+DROP TABLE _it0;
+"""
+
+ALLOC_TABLES = ("_res", "_it", "_keys", "_cap", "_pf", "_tot", "_ra", "_cov", "_complete", "_parts")
 
 
 def run_allocation(con: duckdb.DuckDBPyConnection, items: str, runs: str) -> str:
@@ -333,7 +344,7 @@ def run_allocation(con: duckdb.DuckDBPyConnection, items: str, runs: str) -> str
     several = con.execute(f"SELECT count(DISTINCT source) > 1 FROM {items}").fetchall()[0][0]
     sql = _ALLOCATION_SQL.format(rank=SOURCE_RANK_SQL, day=DAY_US, items=items, runs=runs,
                                  hour_units=", ".join(f"'{u}'" for u in HOUR_UNITS),
-                                 overlap_rule=_OVERLAP_RULE if several else "")
+                                 choose=_CHOOSE_SOURCES if several else _ONE_SOURCE)
     con.execute(sql)
     for table in ALLOC_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -380,54 +391,67 @@ def _nanos(value: int) -> Decimal:
     return (Decimal(int(value)) * schema.NANO).normalize()
 
 
-def cost_rows(alloc: pa.Table, spans: dict[str, RunSpan],
-              now: dt.datetime) -> tuple[list[dict[str, Any]], AllocationResult]:
-    """``costs`` rows (amounts in nano-units) for an allocation table, and its totals."""
-    result = AllocationResult()
-    rows = []
-    billed_runs: dict[str, bool] = {}
-    allocated: dict[str, int] = defaultdict(int)
-    idle: dict[str, int] = defaultdict(int)
-    keys = set()
-    for batch in alloc.to_batches(max_chunksize=100_000):
-        for a in batch.to_pylist():
-            keys.add(a["key"])
-            run = a["run_id"]
-            day = (EPOCH_DATE + dt.timedelta(days=int(a["day"]))).isoformat()
-            if run is None:
-                source = "billed"
-                detail = {"method": "idle: billed time no run occupied", "day": day,
-                          "billing_source": a["source"], "items": a["items"]}
-                if a["basis"] == "billed":
-                    idle[a["currency"]] += a["amount_nanos"]
-            else:
-                source = "billed" if a["complete"] else "billed-partial"
-                span = spans.get(run)
-                detail = {"method": "overlap time × share of the machine", "day": day,
-                          "share": span.share_text if span else None,
-                          "billing_source": a["source"], "items": a["items"],
-                          "coverage": "complete" if a["complete"] else "partial"}
-                billed_runs[run] = bool(a["complete"])
-                if a["basis"] == "billed":
-                    allocated[a["currency"]] += a["amount_nanos"]
-            rows.append({"kind": a["kind"], "run_id": run, "resource_id": a["key"],
-                         "source": source, "basis": a["basis"],
-                         "period_start": from_us(a["period_start_us"]),
-                         "period_end": from_us(a["period_end_us"]),
-                         "amount": a["amount_nanos"], "currency": a["currency"],
-                         "upper_bound": False, "detail": detail, "computed_at": now})
-    result.resources = len(keys)
-    result.runs_billed = sum(1 for complete in billed_runs.values() if complete)
-    result.runs_partial = sum(1 for complete in billed_runs.values() if not complete)
-    result.rows = len(rows)
-    result.allocated = {c: _nanos(v) for c, v in allocated.items()}
-    result.idle = {c: _nanos(v) for c, v in idle.items()}
-    return rows, result
+COST_COLUMNS = ("kind", "run_id", "resource_id", "source", "basis", "period_start",
+                "period_end", "amount", "currency", "upper_bound", "detail", "computed_at")
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DATETIME in SQLite
+
+_COST_ROWS_SQL = """
+SELECT a.kind, a.run_id, a.key AS resource_id,
+       CASE WHEN a.run_id IS NULL OR a.complete THEN 'billed' ELSE 'billed-partial' END AS source,
+       a.basis, strftime(make_timestamp(a.period_start_us), '{fmt}') AS period_start,
+       strftime(make_timestamp(a.period_end_us), '{fmt}') AS period_end,
+       a.amount_nanos AS amount, a.currency, false AS upper_bound,
+       CASE WHEN a.run_id IS NULL THEN json_object(
+                'method', 'idle: billed time no run occupied',
+                'day', strftime(DATE '1970-01-01' + a.day::INTEGER, '%Y-%m-%d'),
+                'billing_source', a.source, 'items', a.items)
+            ELSE json_object(
+                'method', 'overlap time × share of the machine',
+                'day', strftime(DATE '1970-01-01' + a.day::INTEGER, '%Y-%m-%d'),
+                'share', s.share_text, 'billing_source', a.source, 'items', a.items,
+                'coverage', CASE WHEN a.complete THEN 'complete' ELSE 'partial' END)
+       END::VARCHAR AS detail,
+       '{now}' AS computed_at
+FROM {alloc} a
+LEFT JOIN (SELECT run_id, any_value(share_text) AS share_text FROM {runs} GROUP BY run_id) s
+    ON s.run_id = a.run_id
+"""
+
+_TOTALS_SQL = """
+SELECT count(DISTINCT key) AS resources,
+       count(DISTINCT run_id) FILTER (WHERE complete) AS runs_billed,
+       count(DISTINCT run_id) FILTER (WHERE NOT complete) AS runs_partial,
+       count(*) AS rows
+FROM {alloc}
+"""
 
 
-def write_costs(store: Store, rows: list[dict[str, Any]], keys: set[str] | None) -> None:
-    """Replace the billed cost rows of ``keys`` (all of them if None) by ``rows``."""
+def allocation_totals(con: duckdb.DuckDBPyConnection, alloc: str) -> AllocationResult:
+    """Counts, and the billed-basis sums per currency of runs and of idle, of an allocation."""
+    resources, billed, partial, rows = con.execute(_TOTALS_SQL.format(alloc=alloc)).fetchall()[0]
+    result = AllocationResult(resources=resources, runs_billed=billed, runs_partial=partial,
+                              rows=rows)
+    for kind, currency, amount in con.execute(
+            f"SELECT kind, currency, sum(amount_nanos)::VARCHAR FROM {alloc} "
+            "WHERE basis = 'billed' GROUP BY kind, currency").fetchall():
+        target = result.idle if kind == "idle" else result.allocated
+        target[currency] = _nanos(int(amount))
+    return result
+
+
+def write_costs(store: Store, con: duckdb.DuckDBPyConnection, alloc: str, runs: str,
+                keys: set[str] | None, now: dt.datetime) -> None:
+    """Replace the billed cost rows of ``keys`` (all of them if None) by the allocation's.
+
+    Rows are encoded by DuckDB and streamed in batches: on SQLite straight to the driver's
+    executemany (times in SQLAlchemy's SQLite format, JSON as text); elsewhere through
+    SQLAlchemy Core. One transaction.
+    """
     c = RAW_COSTS
+    fmt = _SQLITE_TIME
+    sql = _COST_ROWS_SQL.format(fmt=fmt, alloc=alloc, runs=runs,
+                                now=now.astimezone(dt.UTC).strftime(fmt))
+    result = con.execute(sql)
     with store.write() as conn:
         billed = c.c.source.in_(BILLED_SOURCES)
         if keys is None:
@@ -436,8 +460,25 @@ def write_costs(store: Store, rows: list[dict[str, Any]], keys: set[str] | None)
             ordered = sorted(keys)
             for i in range(0, len(ordered), 500):
                 conn.execute(c.delete().where(billed, c.c.resource_id.in_(ordered[i:i + 500])))
-        for i in range(0, len(rows), 20_000):
-            conn.execute(c.insert(), rows[i:i + 20_000])
+        insert = (f"INSERT INTO costs ({', '.join(COST_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in COST_COLUMNS)})")
+        while True:
+            batch = result.fetchmany(50_000)
+            if not batch:
+                break
+            if store.is_sqlite:
+                conn.exec_driver_sql(insert, batch)
+            else:
+                conn.execute(c.insert(), [_decoded(row) for row in batch])
+
+
+def _decoded(row: tuple) -> dict[str, Any]:
+    """A SQLite-encoded cost row as values for SQLAlchemy (aware datetimes, JSON objects)."""
+    out = dict(zip(COST_COLUMNS, row, strict=True))
+    for name in ("period_start", "period_end", "computed_at"):
+        out[name] = dt.datetime.strptime(out[name], _SQLITE_TIME).replace(tzinfo=dt.UTC)
+    out["detail"] = json.loads(out["detail"])
+    return out
 
 
 def allocate_store(store: Store, keys: set[str] | None = None, *,
@@ -457,10 +498,14 @@ def allocate_store(store: Store, keys: set[str] | None = None, *,
     items = items_table(store, keys)
     if echo and items.num_rows >= 100_000:
         echo(f"billing: allocating {items.num_rows:,} line items over {len(spans):,} runs")
-    alloc = allocate_tables(items, runs_table(spans))
-    rows, result = cost_rows(alloc, {s.run_id: s for s in spans}, now)
+    con = connect()
+    con.register("_items_in", items)
+    con.register("_runs_in", runs_table(spans))
+    alloc = run_allocation(con, "_items_in", "_runs_in")
+    result = allocation_totals(con, alloc)
     result.items = items.num_rows
-    write_costs(store, rows, keys)
+    write_costs(store, con, alloc, "_runs_in", keys, now)
+    con.close()
     return result
 
 

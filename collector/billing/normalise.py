@@ -344,14 +344,21 @@ class Normaliser:
         return int(self.con.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0])
 
     def relation_sql(self, source: str, group: str) -> str:
-        """SQL for the keyed items (``source``, ``row_key`` and :data:`ITEM_FIELDS`)."""
-        order = "billed_nanos, list_nanos, effective_nanos, usage_quantity, _file, _row"
+        """SQL for the keyed items: ``source``, ``row_key`` and :data:`ITEM_FIELDS`.
+
+        ``row_key`` is ``<group>|<identity hash>|<value hash>`` (``#n`` for the n-th exact
+        repeat): the same row always gets the same key, and a restated row (same identity,
+        other amounts) a key that differs only after the second ``|``.
+        """
+        values = " || chr(31) || ".join(f"coalesce(CAST({name} AS VARCHAR), '')"
+                                        for name in ITEM_FIELDS)
         return (f"SELECT {quote_literal(source)} AS source, "
-                f"{quote_literal(group + '|')} || lpad(lower(hex(_ident)), 32, '0') || "
-                f"CASE WHEN _occ > 0 "
-                f"THEN '#' || _occ ELSE '' END AS row_key, {', '.join(ITEM_FIELDS)} "
-                f"FROM (SELECT *, row_number() OVER (PARTITION BY _ident ORDER BY {order}) - 1 "
-                f"AS _occ FROM {self._table})")
+                f"_key || CASE WHEN _occ > 0 THEN '#' || _occ ELSE '' END AS row_key, "
+                f"{', '.join(ITEM_FIELDS)} FROM ("
+                f"SELECT *, row_number() OVER (PARTITION BY _key ORDER BY _file, _row) - 1 "
+                f"AS _occ FROM (SELECT *, {quote_literal(group + '|')} || "
+                f"lpad(lower(hex(_ident)), 32, '0') || '|' || left(md5({values}), 16) AS _key "
+                f"FROM {self._table}))")
 
     def result(self, source: str, group: str) -> pa.Table:
         """The checked, keyed items as an Arrow table."""

@@ -5,35 +5,43 @@ Every import names a **scope**, the part of one source it replaces:
 - ``prefix``: the rows whose ``row_key`` starts with a group (a file export's billing period);
 - ``window``: the rows whose charge period starts inside a time window (an API's answer for
   that window, optionally only some resources);
-- ``append``: nothing is replaced; rows are only added or, if their key exists, updated.
+- ``append``: nothing is replaced; rows are only added.
 
-Within the scope, rows are compared by ``(source, row_key)``: a new key is inserted, a known
-key with other values is updated (a restatement), a key the new data lacks is deleted, and an
-identical row is left alone, so importing the same data twice changes nothing. The rows, the
-deletions and the source's ``imports`` cursor are written in one transaction.
+A row's key holds a hash of its identity and a hash of its values (see
+:meth:`~xprof.collector.billing.normalise.Normaliser.relation_sql`), so comparing keys is
+comparing rows: a key already stored is left alone (importing the same data twice changes
+nothing), a new key is inserted, and a stored key of the scope that the new data lacks is
+deleted. A restated row (same identity, new amounts) is one of each, counted as ``updated``.
+The rows, the deletions and the source's ``imports`` cursor are written in one transaction.
 
-Money is written as integer nano-units straight from the normalised table (no float, no
-Decimal round trip).
+The comparison runs in DuckDB and rows are streamed to the store in batches (on SQLite,
+encoded by DuckDB and handed to the driver's executemany), so millions of rows fit in memory.
+Money is written as integer nano-units straight from the normalised table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from xprof import schema
-from xprof.collector.billing.normalise import ITEM_FIELDS, resource_key
+from xprof.collector.billing.normalise import ITEM_FIELDS, quote_literal, resource_key
 from xprof.store import Store, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pyarrow as pa
+    import duckdb
+
+    from xprof.collector.billing.normalise import Normaliser
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DATETIME in SQLite
 _CHUNK = 500
+_BATCH = 50_000
 
 
 def _raw_table(table: sa.Table) -> sa.Table:
@@ -59,6 +67,49 @@ def from_us(us: int) -> dt.datetime:
 
 def to_us(value: dt.datetime) -> int:
     return (value - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def insert_encoded(store: Store, conn: sa.Connection, table: sa.Table, columns: Sequence[str],
+                   rows: Iterable[Sequence[tuple]], *, times: Iterable[str] = (),
+                   json_columns: Iterable[str] = ()) -> int:
+    """Insert batches of tuples whose times are ``SQLITE_TIME`` strings and JSON is text.
+
+    On SQLite the tuples go straight to the driver (they are already in the form SQLAlchemy
+    would store); on other engines they are decoded and inserted through SQLAlchemy Core.
+    """
+    times, json_columns = set(times), set(json_columns)
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join('?' for _ in columns)})")
+    count = 0
+    for batch in rows:
+        if not batch:
+            continue
+        count += len(batch)
+        if store.is_sqlite:
+            conn.exec_driver_sql(sql, batch)
+            continue
+        decoded = []
+        for row in batch:
+            values = dict(zip(columns, row, strict=True))
+            for name in times:
+                if values[name] is not None:
+                    values[name] = dt.datetime.strptime(values[name], SQLITE_TIME).replace(
+                        tzinfo=dt.UTC)
+            for name in json_columns:
+                if values[name] is not None:
+                    values[name] = json.loads(values[name])
+            decoded.append(values)
+        conn.execute(table.insert(), decoded)
+    return count
+
+
+def fetch_batches(result: Any, size: int = _BATCH) -> Iterable[list[tuple]]:
+    """A DuckDB result in batches of tuples."""
+    while True:
+        batch = result.fetchmany(size)
+        if not batch:
+            return
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -93,7 +144,7 @@ class ImportResult:
     source: str
     rows: int = 0          # rows read from the source
     inserted: int = 0
-    updated: int = 0
+    updated: int = 0       # restated: same identity, other values
     deleted: int = 0
     groups_read: int = 0
     groups_skipped: int = 0  # unchanged since the last import
@@ -130,44 +181,16 @@ def _write_cursor(conn: sa.Connection, import_key: str, cursor: str | None, item
                                      items=items))
 
 
-def _batches(table: pa.Table, size: int = 50_000) -> Iterator[list[dict[str, Any]]]:
-    for batch in table.to_batches(max_chunksize=size):
-        yield batch.to_pylist()
-
-
-def _values(row: dict[str, Any]) -> tuple:
-    return tuple(row[name] for name in ITEM_FIELDS)
-
-
-def _stored_values(row: Any) -> tuple:
-    out = []
-    for name in ITEM_FIELDS:
-        value = row[COLUMN_OF[name]]
-        if name in _TIME:
-            value = to_us(value)
-        out.append(value)
-    return tuple(out)
-
-
-def _row_dict(source: str, row_key: str, values: tuple, now: dt.datetime) -> dict[str, Any]:
-    out: dict[str, Any] = {"source": source, "row_key": row_key, "imported_at": now}
-    for name, value in zip(ITEM_FIELDS, values, strict=True):
-        out[COLUMN_OF[name]] = from_us(value) if name in _TIME and value is not None else value
-    return out
-
-
-def _existing(conn: sa.Connection, source: str, scope: Scope,
-              new_keys: Iterable[str]) -> dict[str, tuple[int, tuple]]:
+def _stored_keys(conn: sa.Connection, source: str, scope: Scope,
+                 new_keys: list[str]) -> list[tuple[int, str, str | None]]:
+    """(id, row_key, resource_id) of the stored rows of ``source`` in ``scope``."""
     bi = RAW_ITEMS
-    cols = [bi.c.id, bi.c.row_key, *(bi.c[COLUMN_OF[n]] for n in ITEM_FIELDS)]
-    out: dict[str, tuple[int, tuple]] = {}
+    cols = (bi.c.id, bi.c.row_key, bi.c.resource_id)
     if scope.kind == "append":
-        keys = list(new_keys)
-        for i in range(0, len(keys), _CHUNK):
-            query = sa.select(*cols).where(bi.c.source == source,
-                                           bi.c.row_key.in_(keys[i:i + _CHUNK]))
-            for row in conn.execute(query).mappings():
-                out[row["row_key"]] = (row["id"], _stored_values(row))
+        out: list[tuple[int, str, str | None]] = []
+        for i in range(0, len(new_keys), _CHUNK):
+            out.extend(tuple(r) for r in conn.execute(sa.select(*cols).where(
+                bi.c.source == source, bi.c.row_key.in_(new_keys[i:i + _CHUNK]))))
         return out
     query = sa.select(*cols).where(bi.c.source == source)
     if scope.kind == "prefix":
@@ -175,62 +198,74 @@ def _existing(conn: sa.Connection, source: str, scope: Scope,
     elif scope.kind == "window":
         query = query.where(bi.c.charge_period_start >= scope.start,
                             bi.c.charge_period_start < scope.end)
+        if scope.resource_ids is not None:
+            ids = scope.resource_ids
+            return [tuple(r) for r in conn.execute(query) if r[2] in ids]
     else:
         raise ValueError(f"unknown scope {scope.kind!r}")
-    for row in conn.execute(query).mappings():
-        if (scope.resource_ids is not None and scope.kind == "window"
-                and row["resource_id"] not in scope.resource_ids):
-            continue
-        out[row["row_key"]] = (row["id"], _stored_values(row))
-    return out
+    return [tuple(r) for r in conn.execute(query)]
 
 
-def write_items(store: Store, table: pa.Table, *, source: str, scope: Scope,
-                import_key: str | None = None, cursor: str | None = None,
+_INSERT_COLUMNS = ("source", "row_key", *(COLUMN_OF[n] for n in ITEM_FIELDS), "imported_at")
+
+
+def write_items(store: Store, normaliser: Normaliser, group: str, *, source: str,
+                scope: Scope, import_key: str | None = None, cursor: str | None = None,
                 now: dt.datetime | None = None) -> ImportResult:
-    """Make the stored rows of ``source`` within ``scope`` equal to ``table``; one transaction.
+    """Make the stored rows of ``source`` within ``scope`` equal to the normaliser's rows.
 
-    ``table`` is a normalised item table (``row_key`` + :data:`ITEM_FIELDS`). ``import_key``
-    and ``cursor`` record the import in ``imports`` (for the next incremental import).
+    ``group`` prefixes the row keys (the billing period of a file export). ``import_key`` and
+    ``cursor`` record the import in ``imports`` for the next incremental import. One
+    transaction; the normaliser's DuckDB connection does the comparison.
     """
+    import pyarrow as pa
+
     now = now or utcnow()
-    result = ImportResult(source=source, rows=table.num_rows)
-    new: dict[str, tuple] = {}
-    for batch in _batches(table.select(["row_key", *ITEM_FIELDS])):
-        for row in batch:
-            new[row["row_key"]] = _values(row)
-    key_index = ITEM_FIELDS.index("resource_id")
-    bi = RAW_ITEMS
+    con: duckdb.DuckDBPyConnection = normaliser.con
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {normaliser.relation_sql(source, group)}")
+    result = ImportResult(source=source, rows=normaliser.count())
+    new_keys = [r[0] for r in con.execute("SELECT row_key FROM _new").fetchall()] \
+        if scope.kind == "append" else []
+    stamp = now.astimezone(dt.UTC).strftime(SQLITE_TIME)
+    select = ", ".join(
+        f"strftime(make_timestamp({n}), '{SQLITE_TIME}')" if n in _TIME else n
+        for n in ITEM_FIELDS)
     with store.write() as conn:
-        existing = _existing(conn, source, scope, new.keys())
-        inserts, updates, deletes = [], [], []
-        for row_key, values in new.items():
-            old = existing.get(row_key)
-            if old is None:
-                inserts.append(_row_dict(source, row_key, values, now))
-                result.keys.add(resource_key(values[key_index]))
-            elif old[1] != values:
-                row = _row_dict(source, row_key, values, now)
-                updates.append({"_id": old[0], **{f"v_{k}": v for k, v in row.items()
-                                                 if k not in ("source", "row_key")}})
-                result.keys.update((resource_key(values[key_index]),
-                                    resource_key(old[1][key_index])))
-        if scope.kind != "append":
-            for row_key, (row_id, values) in existing.items():
-                if row_key not in new:
-                    deletes.append(row_id)
-                    result.keys.add(resource_key(values[key_index]))
-        for i in range(0, len(inserts), 20_000):
-            conn.execute(bi.insert(), inserts[i:i + 20_000])
-        if updates:
-            names = [c[2:] for c in updates[0] if c != "_id"]
-            stmt = bi.update().where(bi.c.id == sa.bindparam("_id")).values(
-                {name: sa.bindparam(f"v_{name}") for name in names})
-            conn.execute(stmt, updates)
-        for i in range(0, len(deletes), _CHUNK):
-            conn.execute(bi.delete().where(bi.c.id.in_(deletes[i:i + _CHUNK])))
+        stored = _stored_keys(conn, source, scope, new_keys)
+        con.register("_old_in", pa.table({
+            "id": pa.array([r[0] for r in stored], pa.int64()),
+            "row_key": pa.array([r[1] for r in stored], pa.string()),
+            "resource_id": pa.array([r[2] for r in stored], pa.string())}))
+        con.execute("CREATE OR REPLACE TEMP TABLE _old AS SELECT * FROM _old_in")
+        con.unregister("_old_in")
+        gone = [] if scope.kind == "append" else con.execute(
+            "SELECT id, row_key, resource_id FROM _old ANTI JOIN _new USING (row_key)"
+            ).fetchall()
+        for i in range(0, len(gone), _CHUNK):
+            conn.execute(RAW_ITEMS.delete().where(
+                RAW_ITEMS.c.id.in_([g[0] for g in gone[i:i + _CHUNK]])))
+        added = con.execute("CREATE OR REPLACE TEMP TABLE _added AS "
+                            "SELECT * FROM _new ANTI JOIN _old USING (row_key)")
+        added = con.execute(f"SELECT source, row_key, {select}, {quote_literal(stamp)} "
+                            "FROM _added")
+        inserted = insert_encoded(store, conn, RAW_ITEMS, _INSERT_COLUMNS, fetch_batches(added),
+                                  times=("charge_period_start", "charge_period_end",
+                                         "imported_at"))
+        changed_ids = {r[0] for r in con.execute(
+            "SELECT DISTINCT resource_id FROM _added").fetchall()} | {g[2] for g in gone}
+        restated = 0
+        if gone and inserted:
+            con.register("_gone_in", pa.table({"row_key": [g[1] for g in gone]}))
+            restated = con.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT split_part(row_key, '|', 2) AS ident "
+                "FROM _gone_in INTERSECT SELECT DISTINCT split_part(row_key, '|', 2) FROM _added)"
+                ).fetchall()[0][0]
+            con.unregister("_gone_in")
         if import_key is not None:
-            _write_cursor(conn, import_key, cursor, len(new), now)
-    result.inserted, result.updated, result.deleted = len(inserts), len(updates), len(deletes)
-    result.keys.discard(None)
+            _write_cursor(conn, import_key, cursor, result.rows, now)
+    for table in ("_new", "_old", "_added"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    result.inserted, result.updated = inserted - restated, restated
+    result.deleted = len(gone) - restated
+    result.keys = {k for k in (resource_key(rid) for rid in changed_ids) if k}
     return result

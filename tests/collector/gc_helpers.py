@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from tests.collector.helpers import gpu_hardware
 from xprof import schema
-from xprof.agent.runner import RunStats
+from xprof.agent.run_stats import RunStats
 from xprof.store import Store
 
 GIB = 2**30

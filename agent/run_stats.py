@@ -1,0 +1,101 @@
+"""A run's running figures for its summary: kept compactly while it runs (arrays of floats,
+peaks), percentiles and energy computed once at the end."""
+
+from __future__ import annotations
+
+import logging
+from array import array
+from typing import Any
+
+log = logging.getLogger("xprof.agent")
+GPU_BUSY_PCT = 5.0  # a GPU at or under this utilisation is idle (alerts and advice agree)
+
+
+class RunStats:
+    """Running figures for the summary: kept compactly, percentiles at the end."""
+
+    def __init__(self) -> None:
+        self.cpu_cores = array("d")
+        self.rss_peak: int | None = None
+        self.cpu_seconds: float | None = None
+        self.gpu_util: dict[int, array] = {}
+        self.gpu_run_mem_peak: dict[int, int] = {}
+        self.gpu_mem_peak: dict[int, int] = {}
+        self.gpu_mem_total: dict[int, int] = {}
+        self.gpu_used: set[int] = set()
+        from xprof.agent.energy import EnergyMeter
+
+        self.energy = EnergyMeter()
+        self.gpu_busy_ts: float | None = None  # last time a GPU the run uses was busy
+        self.gpu_first_ts: float | None = None
+        self.metrics: dict[str, tuple[float, int | None]] = {}
+
+    def add_sample(self, row: dict[str, Any]) -> None:
+        self.energy.add_sample(row)
+        if row.get("cpu_cores") is not None:
+            self.cpu_cores.append(row["cpu_cores"])
+        if row.get("rss_bytes") is not None:
+            self.rss_peak = max(self.rss_peak or 0, row["rss_bytes"])
+        if row.get("cpu_seconds_total") is not None:
+            self.cpu_seconds = row["cpu_seconds_total"]
+
+    def add_gpu(self, row: dict[str, Any]) -> None:
+        self.energy.add_gpu(row)
+        if row.get("mig_index", -1) != -1:
+            return
+        index = row["gpu_index"]
+        if row.get("used_by_run"):
+            self.gpu_used.add(index)
+            self.gpu_first_ts = self.gpu_first_ts or row["ts"]
+            if (row.get("util_gpu_pct") or 0) > GPU_BUSY_PCT:
+                self.gpu_busy_ts = row["ts"]
+        if row.get("util_gpu_pct") is not None:
+            self.gpu_util.setdefault(index, array("d")).append(row["util_gpu_pct"])
+        for key, peaks in (("run_mem_used_bytes", self.gpu_run_mem_peak),
+                           ("mem_used_bytes", self.gpu_mem_peak)):
+            if row.get(key) is not None:
+                peaks[index] = max(peaks.get(index, 0), row[key])
+        if row.get("mem_total_bytes"):
+            self.gpu_mem_total[index] = row["mem_total_bytes"]
+
+    def gpu_idle_s(self, now: float) -> float | None:
+        """Seconds since a GPU the run uses was last above GPU_BUSY_PCT; None without GPUs."""
+        if self.gpu_first_ts is None:
+            return None
+        return now - (self.gpu_busy_ts or self.gpu_first_ts)
+
+    def add_metric(self, key: str, value: float, step: int | None) -> None:
+        self.metrics[key] = (value, step)
+
+    def summary(self) -> dict[str, Any]:
+        from xprof.stats import percentile
+
+        out: dict[str, Any] = {
+            "cpu_cores_p50": percentile(self.cpu_cores, 50),
+            "cpu_cores_p95": percentile(self.cpu_cores, 95),
+            "cpu_cores_p99_5": percentile(self.cpu_cores, 99.5),
+            "cpu_cores_max": max(self.cpu_cores) if self.cpu_cores else None,
+            "rss_peak_bytes": self.rss_peak,
+            "samples": len(self.cpu_cores) + 1,
+        }
+        if self.gpu_util or self.gpu_mem_peak:
+            used = sorted(self.gpu_used)
+            out["gpus_used"] = used
+            out["gpu"] = {
+                str(i): {
+                    "util_p50": percentile(self.gpu_util.get(i, []), 50),
+                    "util_p95": percentile(self.gpu_util.get(i, []), 95),
+                    "run_mem_peak_bytes": self.gpu_run_mem_peak.get(i),
+                    "mem_peak_bytes": self.gpu_mem_peak.get(i),
+                    "mem_total_bytes": self.gpu_mem_total.get(i),
+                }
+                for i in sorted(set(self.gpu_util) | set(self.gpu_mem_peak))
+            }
+            util_used = [v for i in used for v in self.gpu_util.get(i, [])]
+            out["gpu_util_p50"] = percentile(util_used, 50)
+            out["gpu_util_p95"] = percentile(util_used, 95)
+        try:
+            out.update(self.energy.summary())
+        except Exception as exc:
+            log.warning("could not compute the run's energy: %s", exc)
+        return out
