@@ -40,7 +40,6 @@ code allocates a handful of items in a test and ten million hourly items in the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,7 +50,14 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.billing.normalise import connect, resource_key, to_arrow
-from xprof.collector.billing.store_items import RAW_COSTS, RAW_ITEMS, to_us
+from xprof.collector.billing.store_items import (
+    RAW_COSTS,
+    RAW_ITEMS,
+    SQLITE_TIME,
+    fetch_batches,
+    insert_encoded,
+    to_us,
+)
 from xprof.store import Store, effective_status, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,31 +173,38 @@ def items_table(store: Store, keys: set[str] | None = None) -> pa.Table:
     import pyarrow as pa
 
     bi = RAW_ITEMS
+    times = (bi.c.charge_period_start, bi.c.charge_period_end)
+    if store.is_sqlite:  # the stored text, parsed by Arrow: far faster than datetime objects
+        times = tuple(sa.type_coerce(c, sa.String) for c in times)
+    query = sa.select(bi.c.source, bi.c.resource_id, *times, bi.c.usage_quantity,
+                      bi.c.usage_unit, bi.c.instance_type, bi.c.list_cost, bi.c.billed_cost,
+                      bi.c.effective_cost, bi.c.currency)
+    rows: list[Any] = []
     with store.read() as conn:
-        ids = None
-        if keys is not None:
+        if keys is None:
+            rows = conn.execute(query.where(bi.c.resource_id.is_not(None))).all()
+        else:
             distinct = conn.execute(sa.select(bi.c.resource_id).where(
                 bi.c.resource_id.is_not(None)).distinct()).scalars().all()
             ids = [rid for rid in distinct if resource_key(rid) in keys]
-        query = sa.select(bi.c.source, bi.c.resource_id, bi.c.charge_period_start,
-                          bi.c.charge_period_end, bi.c.usage_quantity, bi.c.usage_unit,
-                          bi.c.instance_type, bi.c.list_cost, bi.c.billed_cost,
-                          bi.c.effective_cost, bi.c.currency)
-        rows: list[Any] = []
-        if ids is None:
-            rows = conn.execute(query.where(bi.c.resource_id.is_not(None))).all()
-        else:
             for i in range(0, len(ids), 500):
                 rows.extend(conn.execute(query.where(bi.c.resource_id.in_(ids[i:i + 500]))).all())
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in ITEM_COLUMNS]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in ITEM_COLUMNS]
     data = dict(zip(ITEM_COLUMNS, columns, strict=True))
-    data["period_start_us"] = [to_us(v) for v in data["period_start_us"]]
-    data["period_end_us"] = [to_us(v) for v in data["period_end_us"]]
-    types = {"period_start_us": pa.int64(), "period_end_us": pa.int64(),
-             "usage_quantity": pa.float64(), "list_nanos": pa.int64(),
+    types = {"usage_quantity": pa.float64(), "list_nanos": pa.int64(),
              "billed_nanos": pa.int64(), "effective_nanos": pa.int64()}
-    return pa.table({name: pa.array(list(data[name]), types.get(name, pa.string()))
-                     for name in ITEM_COLUMNS})
+    out = {}
+    for name in ITEM_COLUMNS:
+        values = list(data[name])
+        if name in ("period_start_us", "period_end_us"):
+            if store.is_sqlite:
+                out[name] = pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(
+                    pa.int64())
+            else:
+                out[name] = pa.array([to_us(v) for v in values], pa.int64())
+        else:
+            out[name] = pa.array(values, types.get(name, pa.string()))
+    return pa.table(out)
 
 
 # -- the allocation query -----------------------------------------------------------------------
@@ -393,7 +406,6 @@ def _nanos(value: int) -> Decimal:
 
 COST_COLUMNS = ("kind", "run_id", "resource_id", "source", "basis", "period_start",
                 "period_end", "amount", "currency", "upper_bound", "detail", "computed_at")
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DATETIME in SQLite
 
 _COST_ROWS_SQL = """
 SELECT a.kind, a.run_id, a.key AS resource_id,
@@ -443,15 +455,12 @@ def write_costs(store: Store, con: duckdb.DuckDBPyConnection, alloc: str, runs: 
                 keys: set[str] | None, now: dt.datetime) -> None:
     """Replace the billed cost rows of ``keys`` (all of them if None) by the allocation's.
 
-    Rows are encoded by DuckDB and streamed in batches: on SQLite straight to the driver's
-    executemany (times in SQLAlchemy's SQLite format, JSON as text); elsewhere through
-    SQLAlchemy Core. One transaction.
+    Rows are encoded by DuckDB and streamed in batches (:func:`insert_encoded`). One
+    transaction.
     """
     c = RAW_COSTS
-    fmt = _SQLITE_TIME
-    sql = _COST_ROWS_SQL.format(fmt=fmt, alloc=alloc, runs=runs,
-                                now=now.astimezone(dt.UTC).strftime(fmt))
-    result = con.execute(sql)
+    sql = _COST_ROWS_SQL.format(fmt=SQLITE_TIME, alloc=alloc, runs=runs,
+                                now=now.astimezone(dt.UTC).strftime(SQLITE_TIME))
     with store.write() as conn:
         billed = c.c.source.in_(BILLED_SOURCES)
         if keys is None:
@@ -460,25 +469,9 @@ def write_costs(store: Store, con: duckdb.DuckDBPyConnection, alloc: str, runs: 
             ordered = sorted(keys)
             for i in range(0, len(ordered), 500):
                 conn.execute(c.delete().where(billed, c.c.resource_id.in_(ordered[i:i + 500])))
-        insert = (f"INSERT INTO costs ({', '.join(COST_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in COST_COLUMNS)})")
-        while True:
-            batch = result.fetchmany(50_000)
-            if not batch:
-                break
-            if store.is_sqlite:
-                conn.exec_driver_sql(insert, batch)
-            else:
-                conn.execute(c.insert(), [_decoded(row) for row in batch])
-
-
-def _decoded(row: tuple) -> dict[str, Any]:
-    """A SQLite-encoded cost row as values for SQLAlchemy (aware datetimes, JSON objects)."""
-    out = dict(zip(COST_COLUMNS, row, strict=True))
-    for name in ("period_start", "period_end", "computed_at"):
-        out[name] = dt.datetime.strptime(out[name], _SQLITE_TIME).replace(tzinfo=dt.UTC)
-    out["detail"] = json.loads(out["detail"])
-    return out
+        insert_encoded(store, conn, c, COST_COLUMNS, fetch_batches(con.execute(sql)),
+                       times=("period_start", "period_end", "computed_at"),
+                       json_columns=("detail",))
 
 
 def allocate_store(store: Store, keys: set[str] | None = None, *,

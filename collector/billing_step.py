@@ -170,9 +170,24 @@ def collect_billing(store: Store, settings: Settings, *,
 
 
 def collect_billing_step(db: Store, settings: Settings, options: dict[str, Any]) -> Any:
-    """``COLLECT_STEPS`` adapter: ``options['all']`` re-reads and reallocates everything."""
+    """``COLLECT_STEPS`` adapter for ``xprof collect``.
+
+    Reads these ``options`` when present (the command's flags): ``all`` (re-read every export
+    and reallocate everything), ``billing_sources`` (only these kinds), ``focus_paths``,
+    ``cur_paths``, ``aws_ce``, ``azure_scope``, ``gcp_table``. Bad billing data becomes
+    ``BadInput`` (one line, exit 2).
+    """
+    from xprof.cli import BadInput
     from xprof.collector.cli import StepResult
 
     everything = bool(options.get("all"))
-    summary = collect_billing(db, settings, force=everything, reallocate=everything)
+    try:
+        summary = collect_billing(
+            db, settings, sources=options.get("billing_sources") or None,
+            focus_paths=options.get("focus_paths") or None,
+            cur_paths=options.get("cur_paths") or None, aws_ce=options.get("aws_ce"),
+            azure_scope=options.get("azure_scope"), gcp_table=options.get("gcp_table"),
+            force=everything, reallocate=everything)
+    except BillingInputError as exc:
+        raise BadInput(str(exc)) from exc
     return StepResult("billing", summary["summary"], summary["errors"], summary)

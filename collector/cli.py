@@ -158,7 +158,12 @@ def collect_estimates(db: Store, settings: Settings, options: dict[str, Any]) ->
                        "total": {c: str(v) for c, v in total.items()}})
 
 
-# Steps run in this order; billing imports and allocation join here as they arrive.
+def _collect_billing(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
+    from xprof.collector.billing_step import collect_billing_step
+
+    return collect_billing_step(db, settings, options)
+
+
 def _collect_advice(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
     from xprof.collector.advise_cli import collect_advice
 
@@ -171,7 +176,9 @@ def _collect_alerts(db: Store, settings: Settings, options: dict[str, Any]) -> S
     return collect_alerts(db, settings, options)
 
 
+# Steps run in this order: bills first (advice measures savings against billed cost).
 COLLECT_STEPS: list[tuple[str, Callable[[Store, Settings, dict[str, Any]], StepResult]]] = [
+    ("billing", _collect_billing),
     ("estimates", collect_estimates),
     ("advice", _collect_advice),
     ("alerts", _collect_alerts),  # last: budgets and cost alerts read the costs above
@@ -180,18 +187,41 @@ COLLECT_STEPS: list[tuple[str, Callable[[Store, Settings, dict[str, Any]], StepR
 
 @click.command()
 @click.option("--all", "recompute_all", is_flag=True,
-              help="Recompute every run's estimate (after `xprof prices update`).")
+              help="Re-read every billing export, reallocate everything and recompute every "
+                   "run's estimate (after `xprof prices update`).")
+@click.option("--focus", "focus_paths", multiple=True, metavar="PATH",
+              help="FOCUS 1.0-1.2 export (CSV or Parquet file or folder; repeatable); "
+                   "default: setting billing.focus.paths.")
+@click.option("--cur", "cur_paths", multiple=True, metavar="PATH",
+              help="AWS CUR 2.0 / Data Exports or legacy CUR folder or s3:// prefix "
+                   "(repeatable); default: setting billing.cur.paths.")
+@click.option("--aws-ce/--no-aws-ce", "aws_ce", default=None,
+              help="Ask AWS Cost Explorer for the runs' instances (setting "
+                   "billing.aws_ce.enabled).")
+@click.option("--azure-scope", metavar="SCOPE",
+              help="Azure Cost Management scope, e.g. /subscriptions/ID (setting "
+                   "billing.azure.scope).")
+@click.option("--gcp-table", metavar="PROJECT.DATASET.TABLE",
+              help="BigQuery detailed billing export table (setting billing.gcp.table).")
+@click.option("--source", "billing_sources", multiple=True,
+              type=click.Choice(["focus", "aws-cur", "aws-ce", "azure", "gcp-bq"]),
+              help="Only these billing sources (repeatable).")
 @store_option
 @output_options
-def collect(recompute_all: bool, store: str | None, as_json: bool) -> None:
-    """Price runs: compute the cost estimate of every ended run that lacks one.
+def collect(recompute_all: bool, focus_paths: tuple[str, ...], cur_paths: tuple[str, ...],
+            aws_ce: bool | None, azure_scope: str | None, gcp_table: str | None,
+            billing_sources: tuple[str, ...], store: str | None, as_json: bool) -> None:
+    """Price runs: import billing, allocate it to runs and idle, estimate runs with no bill
+    yet, advise, and check alert rules.
 
-    Each step prints one line, then a closing summary; a run that fails is named and the
-    others go on (exit 1 if any failed).
+    Each step prints one line, then a closing summary; a run or source that fails is named
+    and the others go on (exit 1 if any failed; exit 2 for a malformed billing file).
 
     \b
     Examples:
       xprof collect
+      xprof collect --focus exports/focus-2026-11.parquet
+      xprof collect --cur s3://billing-bucket/cur2/ --aws-ce
       xprof prices update --provider aws && xprof collect --all
     """
     try:
@@ -199,7 +229,9 @@ def collect(recompute_all: bool, store: str | None, as_json: bool) -> None:
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
     db = open_store(store)
-    options = {"all": recompute_all}
+    options = {"all": recompute_all, "focus_paths": list(focus_paths),
+               "cur_paths": list(cur_paths), "aws_ce": aws_ce, "azure_scope": azure_scope,
+               "gcp_table": gcp_table, "billing_sources": list(billing_sources)}
     results = [step(db, settings, options) for _name, step in COLLECT_STEPS]
     failed = [error for result in results for error in result.errors]
     if as_json:

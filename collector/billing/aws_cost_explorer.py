@@ -212,12 +212,14 @@ def import_cost_explorer(store: Store, instance_spans: list[tuple[str, dt.dateti
             raise BillingSourceError(f"AWS Cost Explorer: {_explain(exc)}") from exc
         raise
     normaliser = Normaliser(SPEC)
-    normaliser.add_rows(rows, _ROW_COLUMNS, label="Cost Explorer GetCostAndUsageWithResources")
-    table = normaliser.result(SOURCE, "ce")
-    normaliser.con.close()
-    result = write_items(store, table, source=SOURCE,
-                         scope=Scope.window(start, end, resource_ids=ids), import_key=SOURCE,
-                         cursor=end.isoformat())
+    try:
+        normaliser.add_rows(rows, _ROW_COLUMNS,
+                            label="Cost Explorer GetCostAndUsageWithResources")
+        result = write_items(store, normaliser, "ce", source=SOURCE,
+                             scope=Scope.window(start, end, resource_ids=ids),
+                             import_key=SOURCE, cursor=end.isoformat())
+    finally:
+        normaliser.con.close()
     result.groups_read = 1
     result.extra = {"window": [start.isoformat(), end.isoformat()], "instances": len(ids),
                     "estimated_hours": sum(1 for r in rows if r["estimated"]),

@@ -172,14 +172,16 @@ def import_azure(store: Store, scope: str, *, client: Any = None, lookback_days:
             raise BillingSourceError(f"Azure Cost Management {scope}: {text}") from exc
         raise
     rows = merge_rows(actual, amortized, scope.rstrip("/").rsplit("/", 1)[-1])
-    normaliser = Normaliser(SPEC)
-    normaliser.add_rows(rows, _ROW_COLUMNS, label=f"Azure query.usage {scope}")
-    table = normaliser.result(source, "daily")
-    normaliser.con.close()
     window_start = dt.datetime.combine(start, dt.time(), dt.UTC)
     window_end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
-    result = write_items(store, table, source=source, scope=Scope.window(window_start, window_end),
-                         import_key=source, cursor=today.isoformat())
+    normaliser = Normaliser(SPEC)
+    try:
+        normaliser.add_rows(rows, _ROW_COLUMNS, label=f"Azure query.usage {scope}")
+        result = write_items(store, normaliser, "daily", source=source,
+                             scope=Scope.window(window_start, window_end),
+                             import_key=source, cursor=today.isoformat())
+    finally:
+        normaliser.con.close()
     result.groups_read = 1
     result.extra = {"window": [start.isoformat(), today.isoformat()]}
     return result

@@ -53,12 +53,14 @@ def import_location(store: Store, *, kind: str, location: str, spec: Spec,
                  f"({size:.1f} MiB) from {location}")
         with tempfile.TemporaryDirectory(prefix="xprof-billing-") as tmp:
             normaliser = Normaliser(spec)
-            for f in members:
-                path = fetch(f, Path(tmp), s3_client)
-                normaliser.add_file(path, label=f.uri, rename=rename)
-            table = normaliser.result(source, group)
-            normaliser.con.close()
-        result.merge(write_items(store, table, source=source, scope=Scope.group(group),
-                                 import_key=import_key, cursor=stamp, now=now))
+            try:
+                for f in members:
+                    path = fetch(f, Path(tmp), s3_client)
+                    normaliser.add_file(path, label=f.uri, rename=rename)
+                result.merge(write_items(store, normaliser, group, source=source,
+                                         scope=Scope.group(group), import_key=import_key,
+                                         cursor=stamp, now=now))
+            finally:
+                normaliser.con.close()
         result.groups_read += 1
     return result

@@ -154,13 +154,14 @@ def import_bigquery(store: Store, table: str, *, client: Any = None, project: st
     result = ImportResult(source=source, groups_read=1)
     if not rows:
         return result
-    normaliser = Normaliser(SPEC)
-    normaliser.add_rows(export_items(rows), _ROW_COLUMNS, label=f"BigQuery {table}")
-    items = normaliser.result(source, "export")
-    normaliser.con.close()
     latest = max(_as_utc(r["export_time"]) for r in rows if r.get("export_time") is not None)
-    result = write_items(store, items, source=source, scope=Scope.append(), import_key=source,
-                         cursor=latest.isoformat())
+    normaliser = Normaliser(SPEC)
+    try:
+        normaliser.add_rows(export_items(rows), _ROW_COLUMNS, label=f"BigQuery {table}")
+        result = write_items(store, normaliser, "export", source=source, scope=Scope.append(),
+                             import_key=source, cursor=latest.isoformat())
+    finally:
+        normaliser.con.close()
     result.groups_read = 1
     result.extra = {"exported_after": since.isoformat(), "export_rows": len(rows)}
     return result

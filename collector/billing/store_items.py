@@ -247,7 +247,7 @@ def write_items(store: Store, normaliser: Normaliser, group: str, *, source: str
         added = con.execute("CREATE OR REPLACE TEMP TABLE _added AS "
                             "SELECT * FROM _new ANTI JOIN _old USING (row_key)")
         added = con.execute(f"SELECT source, row_key, {select}, {quote_literal(stamp)} "
-                            "FROM _added")
+                            "FROM _added ORDER BY row_key")  # in index order: fast inserts
         inserted = insert_encoded(store, conn, RAW_ITEMS, _INSERT_COLUMNS, fetch_batches(added),
                                   times=("charge_period_start", "charge_period_end",
                                          "imported_at"))

@@ -155,3 +155,16 @@ def test_two_sources_for_one_instance_are_not_counted_twice(store, tmp_path):
     allocate_store(store)
     assert run_amount(store, run) == Decimal("2")
     assert conservation_errors(store) == []
+
+
+def test_a_daily_row_and_hourly_rows_of_two_sources_count_once(store, tmp_path):
+    """When one export bills a day in one row and another in 24 hourly rows, only the better
+    source is allocated (here by name), not both."""
+    run = run_on(store, BOX, utc(2024, 9, 2, 10), 3600)
+    import_focus(store, str(write_focus(tmp_path / "a" / "daily.csv", [
+        focus_row(BOX, utc(2024, 9, 2), "24.00", hours=24, quantity="24")])))
+    import_focus(store, str(write_focus(tmp_path / "b" / "hourly.csv",
+                                        hourly(BOX, utc(2024, 9, 2), 24, "1.00"))))
+    allocate_store(store)
+    assert run_amount(store, run) == Decimal("1")
+    assert idle_amount(store, BOX) == Decimal("23")

@@ -102,3 +102,19 @@ def test_unknown_source_name_is_bad_input(store):
     """Asking for a source that does not exist is refused in one line."""
     with pytest.raises(BillingInputError, match="unknown billing source 'aws-cure'"):
         collect_billing(store, Settings(env={}, config={}), sources=["aws-cure"], echo=None)
+
+
+def test_collect_step_adapter(store, tmp_path):
+    """The ``xprof collect`` step returns a StepResult, and bad data becomes BadInput."""
+    from xprof.cli import BadInput
+    from xprof.collector.billing_step import collect_billing_step
+
+    settings = Settings(env={}, config={})
+    result = collect_billing_step(store, settings, {"focus_paths": [str(FOCUS_SAMPLE)]})
+    assert result.name == "billing" and result.errors == []
+    assert result.data["inserted"] == 1000
+    bad = tmp_path / "bad.csv"
+    bad.write_text("BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory\n"
+                   "1.0,USD,yesterday,2024-09-02,Usage\n")
+    with pytest.raises(BadInput, match=r"bad\.csv: data row 1, column ChargePeriodStart"):
+        collect_billing_step(store, settings, {"focus_paths": [str(bad)]})
