@@ -166,6 +166,21 @@ class Store:
             from sqlalchemy.dialects.sqlite import insert
         return insert(table).on_conflict_do_nothing()
 
+    def _insert_series(self, conn: Connection, table: sa.Table, run_id: str, host: str,
+                       rows: Sequence[dict]) -> None:
+        """Insert-or-ignore time-series rows; on SQLite straight through the driver (the
+        columns are plain numbers and text, so SQLAlchemy's per-row processing buys nothing
+        and costs half the time of a million-sample write)."""
+        if not self.is_sqlite:
+            conn.execute(self.insert_ignore(table),
+                         [{"run_id": run_id, "host": host, **r} for r in rows])
+            return
+        names = [c.name for c in table.columns]
+        sql = (f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) "
+               f"VALUES ({', '.join('?' * len(names))})")
+        fields = names[2:]  # run_id and host come first in every series table
+        conn.exec_driver_sql(sql, [(run_id, host, *(r.get(f) for f in fields)) for r in rows])
+
     # -- agent writes -----------------------------------------------------------------------
     def create_run(self, run: dict[str, Any], params: dict[str, tuple[str, str]] | None = None,
                    tags: dict[str, str] | None = None, host: dict[str, Any] | None = None) -> None:
@@ -200,8 +215,7 @@ class Store:
             for table, rows in ((schema.samples, samples), (schema.gpu_samples, gpu_samples),
                                 (schema.metrics, metrics)):
                 if rows:
-                    conn.execute(self.insert_ignore(table),
-                                 [{"run_id": run_id, "host": host, **r} for r in rows])
+                    self._insert_series(conn, table, run_id, host, rows)
             if host_update:
                 h = schema.run_hosts
                 conn.execute(h.update().where(h.c.run_id == run_id, h.c.host == host)
