@@ -322,6 +322,10 @@ def write_estimates(store: Store, run: dict[str, Any], estimates: list[Estimate]
     """Store the estimates as the run's only ``estimate`` cost rows (one per host)."""
     c = schema.costs
     with store.write() as conn:
+        # the agents of a multi-node run may price it at the same moment: take the run's row
+        # lock first so one replaces the other's rows instead of both adding theirs
+        conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run["id"])
+                     .with_for_update())
         conn.execute(c.delete().where(c.c.run_id == run["id"], c.c.source == "estimate"))
         for estimate, host in zip(estimates, hosts, strict=True):
             detail = estimate.detail()

@@ -212,6 +212,9 @@ class Store:
         over all its hosts.
         """
         with self.write() as conn:
+            if finished:  # hosts ending together: one after the other sees the other's end
+                conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run_id)
+                             .with_for_update())
             for table, rows in ((schema.samples, samples), (schema.gpu_samples, gpu_samples),
                                 (schema.metrics, metrics)):
                 if rows:
