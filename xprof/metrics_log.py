@@ -48,13 +48,19 @@ def log(step: int | None = None, **metrics: float) -> None:
             values[key] = number
     if not values:
         return
-    line = json.dumps({"ts": time.time(), "step": None if step is None else int(step),
-                       "metrics": values}, separators=(",", ":")) + "\n"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        append_record(path, {"ts": time.time(), "step": None if step is None else int(step),
+                             "metrics": values})
     except OSError as exc:
         _warn_once("io", f"xprof.log: cannot write metrics ({exc.strerror}); metrics dropped")
+
+
+def append_record(path: str, record: dict) -> None:
+    """Append ``record`` as one JSON line with a single write on an O_APPEND descriptor (lines
+    from several processes never interleave); raises OSError."""
+    line = json.dumps(record, separators=(",", ":")) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from xprof.metrics_log import ENV_FILE
+from xprof.metrics_log import ENV_FILE, append_record
 from xprof.metrics_log import log as log_metrics
 
 MAX_PARAM_CHARS = 1000
@@ -58,15 +58,9 @@ def write_params_line(params: Mapping[str, Any]) -> bool:
     path = os.environ.get(ENV_FILE)
     if not path:
         return False
-    line = json.dumps({"ts": time.time(), "step": None, "metrics": {},
-                       "params": {str(k): _text(v) for k, v in params.items()}},
-                      separators=(",", ":")) + "\n"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        append_record(path, {"ts": time.time(), "step": None, "metrics": {},
+                             "params": {str(k): _text(v) for k, v in params.items()}})
     except OSError:
         return False
     return True
