@@ -90,17 +90,19 @@ def with_live_costs(db, runs: list[dict[str, Any]], costs: dict[str, dict]) -> d
 
 
 def format_cost(cost: dict[str, Any] | None) -> str:
+    """``~$1.20`` estimated, ``$1.20`` billed, ``≤`` an upper bound, ``… so far`` live."""
     if not cost:
         return "-"
     if cost["amount"] is None:
         return "unknown"
+    from xprof.collector.estimate import format_money
+
+    money = format_money(Decimal(cost["amount"]), cost["currency"])
     if cost["source"] == "live":
-        return f"~${cost['amount']:.2f} so far" if cost["currency"] == "USD" else \
-            f"~{cost['currency']} {cost['amount']:.2f} so far"
+        return f"~{money} so far"
     mark = "" if cost["source"] == "billed" else "~"
     bound = "≤" if cost.get("upper_bound") else ""
-    symbol = "$" if cost["currency"] == "USD" else f"{cost['currency']} "
-    return f"{bound}{mark}{symbol}{cost['amount']:.2f}"
+    return f"{bound}{mark}{money}"
 
 
 def print_table(rows: list[list[str]], headers: list[str]) -> None:
