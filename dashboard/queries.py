@@ -20,9 +20,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from xprof import schema
-from xprof.store import Store, effective_status, utcnow
+from xprof.store import Store, counted_costs, effective_status, utcnow
 
-BASES = ("billed", "effective", "list")
 SPEND_DIMENSIONS = ("day", "project", "instance_type", "user", "provider")
 COST_STATES = ("billed", "estimate", "not priced", "unknown", "mixed currencies")
 
@@ -38,11 +37,6 @@ def _frame(conn: sa.Connection, query: sa.Executable, params: dict | None = None
                          for name, values in zip(names, columns, strict=True)}, columns=names)
 
 
-def _check_basis(basis: str) -> None:
-    if basis not in BASES:
-        raise ValueError(f"cost basis must be one of {', '.join(BASES)}, got {basis!r}")
-
-
 def _with_effective_status(frame: pd.DataFrame, now: dt.datetime | None = None) -> pd.DataFrame:
     """Replace ``status`` by the effective one (stale `running` -> `crashed`)."""
     now = now or utcnow()
@@ -56,26 +50,6 @@ def _with_effective_status(frame: pd.DataFrame, now: dt.datetime | None = None) 
 
 
 # -- cost -----------------------------------------------------------------------------------
-
-def counted_costs(basis: str = "billed") -> sa.Select:
-    """The cost rows (kind 'run') that make up each run's cost under ``basis``.
-
-    Billed rows of ``basis`` where the run has any; else estimate rows of ``basis``, or at
-    list price when the estimator wrote none of that basis.
-    """
-    _check_basis(basis)
-    c = schema.costs
-    billed, est = c.alias("billed_any"), c.alias("estimate_any")
-    has_billed = sa.exists().where(billed.c.run_id == c.c.run_id, billed.c.kind == "run",
-                                   billed.c.source == "billed", billed.c.basis == basis)
-    has_estimate_of_basis = sa.exists().where(est.c.run_id == c.c.run_id, est.c.kind == "run",
-                                              est.c.source == "estimate",
-                                              est.c.basis == basis)
-    return sa.select(c).where(c.c.kind == "run", c.c.run_id.is_not(None), sa.or_(
-        sa.and_(c.c.source == "billed", c.c.basis == basis),
-        sa.and_(c.c.source == "estimate", ~has_billed, sa.or_(
-            c.c.basis == basis, sa.and_(c.c.basis == "list", ~has_estimate_of_basis)))))
-
 
 def _run_cost_totals(basis: str) -> sa.Subquery:
     """One row per priced run: cost sum, its source, currency range, unknown-amount count."""

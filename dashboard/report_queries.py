@@ -1,6 +1,6 @@
 """The SQL the weekly report needs beyond :mod:`xprof.dashboard.queries` (which it also uses).
 
-Same counting rule as the dashboard: a run's cost is :func:`queries.counted_costs` (billed
+Same counting rule as the dashboard: a run's cost is :func:`xprof.store.counted_costs` (billed
 replaces the estimate), idle cost is the ``kind = 'idle'`` rows of the chosen basis. A cost
 belongs to a period by its ``period_start`` (start inclusive, end exclusive), as in
 :func:`queries.spend`. Sums happen in SQL; pandas receives one row per run or per group.
@@ -14,8 +14,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from xprof import schema
-from xprof.dashboard.queries import _frame, _with_effective_status, counted_costs
-from xprof.store import Store
+from xprof.dashboard.queries import _frame, _with_effective_status
+from xprof.store import Store, counted_costs
 
 _r = schema.runs
 _h = schema.run_hosts

@@ -19,7 +19,9 @@ from sqlalchemy.engine import Connection, Engine
 from xprof import schema
 from xprof.storeurl import StoreError, redact_url, sqlite_path
 
-__all__ = ["Store", "StoreError", "effective_status", "utcnow"]
+__all__ = ["BASES", "Store", "StoreError", "counted_costs", "effective_status", "utcnow"]
+
+BASES = ("billed", "effective", "list")
 
 
 def utcnow() -> dt.datetime:
@@ -34,6 +36,29 @@ def effective_status(status: str, heartbeat_at: dt.datetime | None, flush_interv
     now = now or utcnow()
     stale = (now - heartbeat_at).total_seconds() > 3 * flush_interval_s
     return "crashed" if stale else status
+
+
+def counted_costs(basis: str = "billed") -> sa.Select:
+    """The rule for what a run cost, in one place: the cost rows (kind 'run') that make up
+    each run's cost under ``basis``.
+
+    Billed rows of ``basis`` where the run has any (billing replaces the estimate); else its
+    estimate rows of ``basis``, or at list price when the estimator wrote none of that basis.
+    The ledger, ``xprof ls``, the dashboard and the report all count through this.
+    """
+    if basis not in BASES:
+        raise ValueError(f"cost basis must be one of {', '.join(BASES)}, got {basis!r}")
+    c = schema.costs
+    billed, est = c.alias("billed_any"), c.alias("estimate_any")
+    has_billed = sa.exists().where(billed.c.run_id == c.c.run_id, billed.c.kind == "run",
+                                   billed.c.source == "billed", billed.c.basis == basis)
+    has_estimate_of_basis = sa.exists().where(est.c.run_id == c.c.run_id, est.c.kind == "run",
+                                              est.c.source == "estimate",
+                                              est.c.basis == basis)
+    return sa.select(c).where(c.c.kind == "run", c.c.run_id.is_not(None), sa.or_(
+        sa.and_(c.c.source == "billed", c.c.basis == basis),
+        sa.and_(c.c.source == "estimate", ~has_billed, sa.or_(
+            c.c.basis == basis, sa.and_(c.c.basis == "list", ~has_estimate_of_basis)))))
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -351,34 +376,32 @@ class Store:
         return {"params": params, "tags": tags, "metrics": final, "counts": counts,
                 "costs": cost_rows, "recommendations": recs}
 
-    def run_costs(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Each run's cost: billed where billing has arrived, else the estimate.
+    def run_costs(self, run_ids: Sequence[str], basis: str = "billed"
+                  ) -> dict[str, dict[str, Any]]:
+        """Each run's cost under :func:`counted_costs`: billed where billing has arrived,
+        else the estimate.
 
-        Returns run_id -> {amount (Decimal or None if unknown), currency, source, upper_bound};
-        runs with no cost row are absent. Amounts of one run in several currencies are not
-        summed: the first currency wins and ``mixed_currency`` is set.
+        Returns run_id -> {amount (Decimal, or None if any part is unknown), currency, source,
+        upper_bound}; runs with no cost row are absent. A run priced in several currencies is
+        not summed across them: the first currency is given and ``mixed_currency`` is set.
         """
-        c = schema.costs
         out: dict[str, dict[str, Any]] = {}
         if not run_ids:
             return out
-        query = (sa.select(c.c.run_id, c.c.source, c.c.currency,
-                           sa.type_coerce(sa.func.sum(c.c.amount), schema.Money).label("amount"),
-                           sa.func.count(c.c.amount).label("known"),
+        cc = counted_costs(basis).where(schema.costs.c.run_id.in_(list(run_ids))).subquery()
+        query = (sa.select(cc.c.run_id, cc.c.source, cc.c.currency,
+                           sa.type_coerce(sa.func.sum(cc.c.amount), schema.Money).label("amount"),
+                           sa.func.count(cc.c.amount).label("known"),
                            sa.func.count().label("rows"),
-                           sa.func.max(sa.case((c.c.upper_bound, 1), else_=0)).label("upper"))
-                 .where(c.c.kind == "run", c.c.run_id.in_(list(run_ids)),
-                        sa.or_(sa.and_(c.c.source == "billed", c.c.basis == "billed"),
-                               sa.and_(c.c.source == "estimate", c.c.basis == "list")))
-                 .group_by(c.c.run_id, c.c.source, c.c.currency))
+                           sa.func.max(sa.case((cc.c.upper_bound, 1), else_=0)).label("upper"))
+                 .group_by(cc.c.run_id, cc.c.source, cc.c.currency)
+                 .order_by(cc.c.run_id, cc.c.currency))
         with self.read() as conn:
             rows = conn.execute(query).all()
-        rank = {"billed": 0, "estimate": 1}
-        for row in sorted(rows, key=lambda r: rank.get(r.source, 9)):
+        for row in rows:
             current = out.get(row.run_id)
             if current is not None:
-                if current["source"] == row.source and current["currency"] != row.currency:
-                    current["mixed_currency"] = True
+                current["mixed_currency"] = True
                 continue
             out[row.run_id] = {"amount": row.amount if row.known == row.rows else None,
                                "currency": row.currency, "source": row.source,

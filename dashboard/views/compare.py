@@ -8,7 +8,7 @@ import streamlit as st
 
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import number, p_value, per_money_label
-from xprof.dashboard.queries import BASES
+from xprof.store import BASES
 
 ui.store()
 ui.stop_if_empty()

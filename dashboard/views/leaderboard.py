@@ -9,7 +9,8 @@ import streamlit as st
 
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import money, number, per_money_label
-from xprof.dashboard.queries import BASES, COST_STATES
+from xprof.dashboard.queries import COST_STATES
+from xprof.store import BASES
 
 SORTS = {"rank": "rank", "objective": "objective", "cost": "cost", "duration": "duration_s",
          "newest": "started_at", "GPU util": "gpu_util_p50"}  # URL value -> column

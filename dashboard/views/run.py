@@ -9,7 +9,7 @@ import streamlit as st
 
 from xprof.dashboard import charts, ui
 from xprof.dashboard.formatting import duration, money, number
-from xprof.dashboard.queries import BASES
+from xprof.store import BASES
 
 ui.store()
 ui.stop_if_empty()

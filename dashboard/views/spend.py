@@ -8,8 +8,9 @@ import streamlit as st
 
 from xprof.dashboard import charts, ui
 from xprof.dashboard.formatting import money
-from xprof.dashboard.queries import BASES, total_by_currency
+from xprof.dashboard.queries import total_by_currency
 from xprof.dashboard.tables import money_columns, spend_table
+from xprof.store import BASES
 
 ui.store()
 ui.stop_if_empty()
