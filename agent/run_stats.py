@@ -30,6 +30,10 @@ class RunStats:
         self.gpu_first_ts: float | None = None
         self.metrics: dict[str, tuple[float, int | None]] = {}
 
+    @property
+    def sample_count(self) -> int:
+        return len(self.cpu_cores) + 1  # the first sample has no CPU rate yet
+
     def add_sample(self, row: dict[str, Any]) -> None:
         self.energy.add_sample(row)
         if row.get("cpu_cores") is not None:
@@ -76,7 +80,7 @@ class RunStats:
             "cpu_cores_p99_5": percentile(self.cpu_cores, 99.5),
             "cpu_cores_max": max(self.cpu_cores) if self.cpu_cores else None,
             "rss_peak_bytes": self.rss_peak,
-            "samples": len(self.cpu_cores) + 1,
+            "samples": self.sample_count,
         }
         if self.gpu_util or self.gpu_mem_peak:
             used = sorted(self.gpu_used)

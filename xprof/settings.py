@@ -53,13 +53,6 @@ def _positive_float(value: Any) -> float:
 
 def _positive_int(value: Any) -> int:
     number = int(value)
-    if number < 1:
-        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
-    return number
-
-
-def _positive_int(value: Any) -> int:
-    number = int(value)
     if number <= 0:
         raise ValueError(f"expected a positive whole number, got {value!r}")
     return number
@@ -154,6 +147,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Rules over sample series need at least this many samples (per GPU for GPU rules)."),
     Setting("advise.idle_tail_s", "XPROF_ADVISE_IDLE_TAIL_S", _positive_float, 600.0,
             "GPUs idle for at least this many seconds at a run's end give `idle_tail` advice."),
+    Setting("advise.exit_max_rows", "XPROF_ADVISE_EXIT_MAX_ROWS", _positive_int, 50_000,
+            "Sample rows (samples × (1 + GPUs)) up to which `xprof run` computes advice as it "
+            "ends; longer runs get theirs from `xprof collect`, keeping the exit fast."),
     Setting("billing.focus.paths", "XPROF_FOCUS_PATHS", _str_list, [],
             "FOCUS export files or folders that `xprof collect` imports."),
     Setting("billing.cur.paths", "XPROF_CUR_PATHS", _str_list, [],

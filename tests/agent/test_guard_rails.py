@@ -124,3 +124,13 @@ def test_live_cost_of_a_running_run(store, tmp_path):
     finally:
         agent.terminate()
         agent.wait(timeout=30)
+
+
+def test_long_runs_leave_advice_to_collect(xprof, store):
+    """Past advise.exit_max_rows sample rows, `xprof run` ends without computing advice (it
+    would slow the exit) and says how to get it."""
+    result = xprof("run", "--", PY, "-c", "import time; time.sleep(0.5)",
+                   env={"XPROF_ADVISE_EXIT_MAX_ROWS": "1", "XPROF_INTERVAL": "0.1"})
+    assert result.returncode == 0, result.stderr
+    [run] = store.list_runs()
+    assert f"`xprof advise {run['id'][:8]}`) computes its advice" in result.stderr
