@@ -20,7 +20,6 @@ import os
 import pty
 import signal
 import subprocess
-import sys
 import termios
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -256,7 +255,3 @@ def write_all(fd: int, data: bytes) -> None:
         except OSError:
             return
         view = view[n:]
-
-
-def stdin_is_terminal() -> bool:
-    return sys.stdin is not None and sys.stdin.isatty()
