@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.collector.local_http import serving
+
 
 class WebhookServer:
-    """Records each POSTed JSON body; answers ``status``; holds requests while ``hold``
-    is set (to show that the caller does not wait)."""
+    """Records each POST as (path, content type, JSON body) in ``requests`` and the accepted
+    bodies in ``posts``; answers ``status``; holds requests while ``hold`` is set (to show
+    that the caller does not wait)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str = "services/T0/B0/s3cret", status: int = 200) -> None:
         self.posts: list[dict[str, Any]] = []
-        self.status = 200
+        self.requests: list[tuple[str, str | None, Any]] = []
+        self.status = status
         self.hold = threading.Event()
         self.release = threading.Event()
         self.arrived = threading.Event()
@@ -32,6 +36,8 @@ class WebhookServer:
                 if server.hold.is_set():
                     server.release.wait(30)
                 status = server.status
+                server.requests.append((self.path, self.headers.get("Content-Type"),
+                                        json.loads(body)))
                 if status < 300:
                     server.posts.append(json.loads(body))
                 self.send_response(status)
@@ -44,7 +50,7 @@ class WebhookServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/services/T0/B0/s3cret"
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{path}"
 
     @property
     def texts(self) -> list[str]:
@@ -52,16 +58,14 @@ class WebhookServer:
 
 
 @contextlib.contextmanager
-def webhook_server() -> Iterator[WebhookServer]:
-    server = WebhookServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
-    thread.start()
+def webhook_server(path: str = "services/T0/B0/s3cret",
+                   status: int = 200) -> Iterator[WebhookServer]:
+    server = WebhookServer(path, status)
     try:
-        yield server
+        with serving(server.httpd):
+            yield server
     finally:
         server.release.set()
-        server.httpd.shutdown()
-        server.httpd.server_close()
 
 
 class SmtpServer:

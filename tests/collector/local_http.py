@@ -1,4 +1,5 @@
-"""A JSON HTTP server on 127.0.0.1 for the price APIs' tests: it answers each GET with the
+"""Local HTTP servers for tests: ``serving`` runs any server for a block; ``JsonServer``
+is a JSON server on 127.0.0.1 for the price APIs' tests: it answers each GET with the
 next reply a test queued (or a handler's), records the requests, and stops with the test."""
 
 from __future__ import annotations
@@ -52,13 +53,20 @@ class JsonServer:
 
 
 @contextlib.contextmanager
-def json_server() -> Iterator[JsonServer]:
-    server = JsonServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+def serving(httpd: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """Serve ``httpd`` in a daemon thread for the block; shut it down and close it after."""
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server
+        yield httpd
     finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
+        httpd.shutdown()
+        httpd.server_close()
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def json_server() -> Iterator[JsonServer]:
+    server = JsonServer()
+    with serving(server.httpd):
+        yield server

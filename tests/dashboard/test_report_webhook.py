@@ -4,47 +4,14 @@ the secret path, exit 1, and the report file is written all the same."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.collector.alert_servers import webhook_server
 from tests.dashboard.report_helpers import run_report, seeded_store
 
 SECRET = "services/T000/B000/s3cr3tT0ken"
-
-
-class Hook(ThreadingHTTPServer):
-    """Records each POST (path, headers, JSON body) and answers ``status``."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status, self.received = status, []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append((self.path, self.headers["Content-Type"], json.loads(body)))
-                self.send_response(hook.status)
-                self.end_headers()
-                self.wfile.write(b"ok" if hook.status == 200 else b"internal_error")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/{SECRET}"
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +21,8 @@ def seeded(tmp_path_factory):
 
 @pytest.fixture
 def hook():
-    server = Hook()
-    yield server
-    server.close()
+    with webhook_server(SECRET) as server:
+        yield server
 
 
 def test_webhook_receives_the_summary(seeded, tmp_path, hook) -> None:
@@ -65,7 +31,7 @@ def test_webhook_receives_the_summary(seeded, tmp_path, hook) -> None:
     result = run_report("--week", "2026-W47", "--out", str(out), "--post", hook.url,
                         "--store", seeded.url)
     assert result.exit_code == 0, result.output
-    [(path, content_type, payload)] = hook.received
+    [(path, content_type, payload)] = hook.requests
     assert path == f"/{SECRET}" and content_type.startswith("application/json")
     assert payload["text"].startswith("xprof cost report 2026-W47: Total €7.60")
     assert "Total $85.70 (billed $2.40, estimated $83.30; idle $2.40)" in payload["text"]
@@ -86,14 +52,11 @@ def _down_url() -> str:
 
 def test_webhook_down_or_failing(seeded, tmp_path) -> None:
     """Refused connection and HTTP 500: one line each, exit 1, the file is still written."""
-    failing = Hook(status=500)
-    try:
+    with webhook_server(SECRET, status=500) as failing:
         out = tmp_path / "r.md"
         result = run_report("--week", "2026-W47", "--format", "md", "--out", str(out),
                             "--post", _down_url(), "--post", failing.url,
                             "--store", seeded.url)
-    finally:
-        failing.close()
     assert result.exit_code == 1
     assert out.read_text().startswith("# xprof cost report 2026-W47")
     lines = result.output.splitlines()
@@ -104,4 +67,4 @@ def test_webhook_down_or_failing(seeded, tmp_path) -> None:
     assert "unreachable" in errors[0] and "answered HTTP 500" in errors[1]
     assert all(f"(the report is in {out})" in e for e in errors)
     assert SECRET.split("/")[-1] not in result.output
-    assert len(failing.received) == 1  # it did get the message
+    assert len(failing.requests) == 1  # it did get the message
