@@ -364,6 +364,13 @@ def extra_cost(ev: RunEvidence, suggested: Price) -> Decimal | None:
     return None if rate is None else _nano(cost_for(rate, ev.duration_s) - base.amount)
 
 
+def note_extra_cost(ev: RunEvidence, suggested: Price, evidence: dict[str, Any]) -> None:
+    """Put what ``suggested`` would add to the run's cost into ``evidence``, when known."""
+    extra = extra_cost(ev, suggested)
+    if extra is not None:
+        evidence["extra_cost_per_run"] = str(extra)
+
+
 def per_month(ev: RunEvidence, per_run: Decimal | None) -> Decimal | None:
     return None if per_run is None else _nano(per_run * ev.runs_per_month)
 
@@ -548,9 +555,7 @@ def gpu_memory_high(ev: RunEvidence, limits: Limits) -> Recommendation | None:
              f"(above {_pct(GPU_MEMORY_HIGH_SHARE * 100)}): out-of-memory risk")
     if suggested:
         title += f"; a larger-memory GPU: {label(suggested)}"
-        extra = extra_cost(ev, suggested)
-        if extra is not None:
-            evidence["extra_cost_per_run"] = str(extra)
+        note_extra_cost(ev, suggested, evidence)
     evidence["threshold_share"] = GPU_MEMORY_HIGH_SHARE
     return _recommend(ev, "gpu_memory_high", title, evidence, suggested, None, "high")
 
@@ -585,9 +590,7 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
                 "samples": len(pairs)}
     if suggested:
         title += f" ({label(suggested)})"
-        extra = extra_cost(ev, suggested)
-        if extra is not None:
-            evidence["extra_cost_per_run"] = str(extra)
+        note_extra_cost(ev, suggested, evidence)
     return _recommend(ev, "cpu_bottleneck", title, evidence, suggested, None, "warn")
 
 
@@ -672,9 +675,7 @@ def memory_underprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation |
                 "samples": len(ev.host)}
     if suggested:
         title += f"; run on {label(suggested)}"
-        extra = extra_cost(ev, suggested)
-        if extra is not None:
-            evidence["extra_cost_per_run"] = str(extra)
+        note_extra_cost(ev, suggested, evidence)
     return _recommend(ev, "memory_underprovisioned", title, evidence, suggested, None, "high")
 
 
