@@ -22,6 +22,12 @@ _h = schema.run_hosts
 _c = schema.costs
 
 
+def _idle_in(basis: str, start: dt.datetime, end: dt.datetime) -> sa.ColumnElement[bool]:
+    """Idle cost rows of ``basis`` whose period starts in [start, end)."""
+    return sa.and_(_c.c.kind == "idle", _c.c.basis == basis, _c.c.period_start >= start,
+                   _c.c.period_start < end)
+
+
 def _counted(basis: str, start: dt.datetime, end: dt.datetime) -> sa.Subquery:
     cc = counted_costs(basis).subquery("counted")
     return (sa.select(cc).where(cc.c.period_start >= start, cc.c.period_start < end)
@@ -49,8 +55,7 @@ def period_totals(store: Store, start: dt.datetime, end: dt.datetime, *,
                         sa.func.count().label("rows"),
                         (sa.func.count() - sa.func.count(_c.c.amount)).label("unknown"),
                         sa.literal(0).label("runs"))
-              .where(_c.c.kind == "idle", _c.c.basis == basis, _c.c.period_start >= start,
-                     _c.c.period_start < end)
+              .where(_idle_in(basis, start, end))
               .group_by(_c.c.source, _c.c.currency))
     with store.read() as conn:
         frames = [_frame(conn, runs_q)]
@@ -75,8 +80,7 @@ def spend_by_start(store: Store, start: dt.datetime, end: dt.datetime, *,
         runs_q = runs_q.join_from(cc, _r, _r.c.id == cc.c.run_id).where(_r.c.project == project)
     idle_q = (sa.select(_c.c.period_start, _c.c.currency, sa.literal("idle").label("source"),
                         sa.func.sum(_c.c.amount).label("amount"))
-              .where(_c.c.kind == "idle", _c.c.basis == basis, _c.c.period_start >= start,
-                     _c.c.period_start < end)
+              .where(_idle_in(basis, start, end))
               .group_by(_c.c.period_start, _c.c.currency))
     with store.read() as conn:
         frames = [_frame(conn, runs_q)]
