@@ -19,6 +19,15 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     return Seeded(url, seed(Store.open(url)))
 
 
+@pytest.fixture(scope="session")
+def report_store(tmp_path_factory: pytest.TempPathFactory):
+    """The report tests' store (two ISO weeks, two currencies, billed and estimated), seeded
+    once: the report only reads."""
+    from tests.dashboard.report_helpers import seeded_store
+
+    return seeded_store(tmp_path_factory)
+
+
 @pytest.fixture
 def fresh(tmp_path: Path) -> Seeded:
     """A store seeded for one test that writes."""

@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.dashboard.report_helpers import parse_html, run_report, seeded_store
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
-
+from tests.dashboard.report_helpers import parse_html, run_report
 
 SENTENCE = "No runs and no spend recorded in 2026-W30, 2026-07-20 to 2026-07-26 (UTC)."
 
@@ -26,18 +18,18 @@ def _render(url: str, tmp_path, fmt: str) -> str:
     return path.read_text()
 
 
-def test_empty_week_html(seeded, tmp_path) -> None:
+def test_empty_week_html(report_store, tmp_path) -> None:
     """HTML: the headline is the plain sentence and the tables say there is nothing."""
-    page = parse_html(_render(seeded.url, tmp_path, "html"))
+    page = parse_html(_render(report_store.url, tmp_path, "html"))
     assert SENTENCE in page.paragraphs
     assert page.tables.get("Total spend") is None  # no table with empty rows
     assert "Nothing in this period." in page.paragraphs
 
 
-def test_empty_week_markdown_and_json(seeded, tmp_path) -> None:
+def test_empty_week_markdown_and_json(report_store, tmp_path) -> None:
     """Markdown carries the same sentence; JSON has empty: true and no totals."""
-    assert SENTENCE in _render(seeded.url, tmp_path, "md").replace("\\", "")
-    data = json.loads(_render(seeded.url, tmp_path, "json"))
+    assert SENTENCE in _render(report_store.url, tmp_path, "md").replace("\\", "")
+    data = json.loads(_render(report_store.url, tmp_path, "json"))
     assert data["empty"] is True and data["totals"] == [] and data["runs"]["started"] == 0
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.dashboard.report_helpers import parse_html, run_report, seeded_store
+from tests.dashboard.report_helpers import parse_html, run_report
 
 # The seed's GPU runs in 2026-W47 (tests/dashboard/report_seed.py):
 # - i-m1, 4 GPUs: sweep-a 10:00-12:00 on GPUs 0,1 and sweep-b 11:00-13:00 on GPUs 2,3, each
@@ -26,16 +26,11 @@ USED_USD = Decimal("11.344") + Decimal("6.12") + Decimal("65.536")
 IDLE_USD = Decimal("5.672") + Decimal("18.36")
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
-
-
-def test_gpu_hours_in_json(seeded, tmp_path) -> None:
+def test_gpu_hours_in_json(report_store, tmp_path) -> None:
     """JSON: paid 38, used 26, idle 12 GPU-hours; costs per currency as worked out above."""
     path = tmp_path / "r.json"
     assert run_report("--week", "2026-W47", "--format", "json", "--out", str(path),
-                      "--store", seeded.url).exit_code == 0
+                      "--store", report_store.url).exit_code == 0
     gpu = json.loads(path.read_text())["gpu"]
     assert (gpu["hours_paid"], gpu["hours_used"], gpu["hours_idle"]) == pytest.approx(
         (PAID, USED, IDLE))
@@ -45,11 +40,11 @@ def test_gpu_hours_in_json(seeded, tmp_path) -> None:
     assert (gpu["unrecorded_runs"], gpu["unrecorded_hours"]) == (1, pytest.approx(2.0))
 
 
-def test_gpu_hours_table(seeded, tmp_path) -> None:
+def test_gpu_hours_table(report_store, tmp_path) -> None:
     """HTML: the GPU-hours table shows the same hours and costs, and names the left-out run."""
     path = tmp_path / "r.html"
     assert run_report("--week", "2026-W47", "--out", str(path), "--store",
-                      seeded.url).exit_code == 0
+                      report_store.url).exit_code == 0
     page = parse_html(path.read_text())
     rows = {r["What"].split(" (")[0]: r for r in page.tables["GPU-hours"]}
     assert rows["paid"]["GPU-hours"] == "38.0"
@@ -60,13 +55,13 @@ def test_gpu_hours_table(seeded, tmp_path) -> None:
     assert any("did not record which GPUs" in p for p in page.paragraphs)
 
 
-def test_gpu_hours_clip_to_the_period(seeded, tmp_path) -> None:
+def test_gpu_hours_clip_to_the_period(report_store, tmp_path) -> None:
     """A period covering only part of a run counts only that part: 10:30-11:00 on the sweep."""
     from tests.dashboard.report_seed import W47, at
     from xprof.dashboard import report_gpu, report_queries
     from xprof.store import Store
 
-    store = Store.open(seeded.url)
+    store = Store.open(report_store.url)
     start, end = at(W47, 34.5), at(W47, 35.5)  # 10:30-11:30 on Tuesday
     gpu = report_gpu.gpu_hours(*report_queries.gpu_runs(store, start, end), start, end)
     # 10:30-11:00 sweep-a alone (4 paid, 2 used); 11:00-11:30 both (4 and 4)

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from tests.conftest import run_xprof
-from tests.dashboard.report_helpers import run_report, seeded_store
+from tests.dashboard.report_helpers import run_report
 
 PASSWORD = "hunter2-very-secret"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -44,11 +44,6 @@ def _login(server, session, envelope, mechanism, auth_data) -> AuthResult:
     return AuthResult(success=ok, handled=False)
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
-
-
 @pytest.fixture
 def smtp(monkeypatch):
     """A local SMTP server that wants a login; the report.smtp_* settings point at it."""
@@ -66,11 +61,11 @@ def smtp(monkeypatch):
     controller.stop()
 
 
-def test_mail_carries_the_report(seeded, tmp_path, smtp) -> None:
+def test_mail_carries_the_report(report_store, tmp_path, smtp) -> None:
     """The mail has the subject, the Markdown text, the HTML page and the file attached."""
     out = tmp_path / "weekly.html"
     result = run_report("--week", "2026-W47", "--out", str(out), "--mail", "lead@example.com",
-                        "--mail", "ops@example.com", "--store", seeded.url)
+                        "--mail", "ops@example.com", "--store", report_store.url)
     assert result.exit_code == 0, result.output
     [(sender, rcpts, raw)] = smtp.messages
     assert sender == "xprof@example.com" and rcpts == ["lead@example.com", "ops@example.com"]
@@ -86,12 +81,12 @@ def test_mail_carries_the_report(seeded, tmp_path, smtp) -> None:
     assert PASSWORD not in result.output
 
 
-def test_wrong_password_down_and_refused(seeded, tmp_path, smtp, monkeypatch) -> None:
+def test_wrong_password_down_and_refused(report_store, tmp_path, smtp, monkeypatch) -> None:
     """A refused login, a refused message and a server that is down: one line each, exit 1,
     the report file written, the password never shown."""
     out = tmp_path / "r.json"
     args = ("--week", "2026-W47", "--format", "json", "--out", str(out), "--mail",
-            "lead@example.com", "--store", seeded.url)
+            "lead@example.com", "--store", report_store.url)
     monkeypatch.setenv("XPROF_REPORT_SMTP_PASSWORD", "wrong-" + PASSWORD)
     result = run_report(*args)
     assert result.exit_code == 1 and out.exists()
@@ -122,12 +117,12 @@ def _port() -> str:
     return os.environ["XPROF_REPORT_SMTP_PORT"]
 
 
-def test_starttls_against_a_plain_server(seeded, tmp_path, smtp, monkeypatch) -> None:
+def test_starttls_against_a_plain_server(report_store, tmp_path, smtp, monkeypatch) -> None:
     """report.smtp_starttls on (the default) with a server without TLS: a one-line hint."""
     monkeypatch.setenv("XPROF_REPORT_SMTP_STARTTLS", "true")
     result = run_report("--week", "2026-W47", "--format", "md", "--out",
                         str(tmp_path / "r.md"), "--mail", "lead@example.com",
-                        "--store", seeded.url)
+                        "--store", report_store.url)
     assert result.exit_code == 1
     assert "report.smtp_starttls = false" in result.output.splitlines()[-1]
 

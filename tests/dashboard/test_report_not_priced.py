@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.dashboard.report_helpers import Expected, parse_html, run_report, seeded_store
+from tests.dashboard.report_helpers import Expected, parse_html, run_report
 from tests.dashboard.report_seed import W47, W48
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
-
-
-def test_unpriced_and_unknown_runs_are_listed(seeded, tmp_path) -> None:
+def test_unpriced_and_unknown_runs_are_listed(report_store, tmp_path) -> None:
     """HTML lists the runs with no cost row and the run with an unknown cost and its reason."""
     path = tmp_path / "r.html"
     assert run_report("--week", "2026-W47", "--out", str(path), "--store",
-                      seeded.url).exit_code == 0
+                      report_store.url).exit_code == 0
     page = parse_html(path.read_text())
-    unpriced = Expected(seeded.path).unpriced(W47, W48)
+    unpriced = Expected(report_store.path).unpriced(W47, W48)
     assert unpriced == {"unpriced-run", "no-gpu-record"}
     title = f"Not priced yet: {len(unpriced)} run(s) without a cost"
     assert {r["Run"] for r in page.tables[title]} == unpriced
@@ -32,11 +25,11 @@ def test_unpriced_and_unknown_runs_are_listed(seeded, tmp_path) -> None:
             "totals).") in page.paragraphs
 
 
-def test_unknown_cost_is_counted_not_summed(seeded, tmp_path) -> None:
+def test_unknown_cost_is_counted_not_summed(report_store, tmp_path) -> None:
     """JSON: the unknown-cost row is counted in `unknown`, and not in any amount."""
     path = tmp_path / "r.json"
     assert run_report("--week", "2026-W47", "--format", "json", "--out", str(path),
-                      "--store", seeded.url).exit_code == 0
+                      "--store", report_store.url).exit_code == 0
     data = json.loads(path.read_text())
     usd = next(t for t in data["totals"] if t["currency"] == "USD")
     assert usd["unknown"] == 1

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.dashboard.report_helpers import parse_html, run_report, seeded_store
+from tests.dashboard.report_helpers import parse_html, run_report
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
-
-
-def test_html_needs_nothing_from_outside(seeded, tmp_path) -> None:
+def test_html_needs_nothing_from_outside(report_store, tmp_path) -> None:
     """Every chart is an inline <svg>; no tag refers to another file or a network address."""
     path = tmp_path / "r.html"
     assert run_report("--week", "2026-W47", "--out", str(path), "--store",
-                      seeded.url).exit_code == 0
+                      report_store.url).exit_code == 0
     text = path.read_text()
     page = parse_html(text)
     tags = [tag for tag, _ in page.tags]

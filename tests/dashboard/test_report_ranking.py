@@ -10,13 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.dashboard.report_helpers import NANO, run_report, seeded_store
+from tests.dashboard.report_helpers import NANO, run_report
 from tests.dashboard.report_seed import W47, W48
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
 
 
 def _runs(path, project: str) -> list[dict]:
@@ -41,18 +36,18 @@ def _runs(path, project: str) -> list[dict]:
     return out
 
 
-def _report(seeded, tmp_path) -> dict:
+def _report(report_store, tmp_path) -> dict:
     path = tmp_path / "r.json"
     assert run_report("--week", "2026-W47", "--format", "json", "--out", str(path),
-                      "--store", seeded.url).exit_code == 0
+                      "--store", report_store.url).exit_code == 0
     return {e["project"]: e for e in json.loads(path.read_text())["efficiency"]}
 
 
-def test_best_value_for_money_per_project(seeded, tmp_path) -> None:
+def test_best_value_for_money_per_project(report_store, tmp_path) -> None:
     """vision (max): score = val_acc / cost; nlp (min): score = (worst loss − loss) / cost."""
-    report = _report(seeded, tmp_path)
+    report = _report(report_store, tmp_path)
     for project, mode in (("vision", "max"), ("nlp", "min")):
-        runs = [r for r in _runs(seeded.path, project) if r["value"] is not None]
+        runs = [r for r in _runs(report_store.path, project) if r["value"] is not None]
         baseline = 0.0 if mode == "max" else max(r["value"] for r in runs)
         scored = [(((r["value"] - baseline) if mode == "max" else (baseline - r["value"]))
                    / float(r["cost"]), r["name"]) for r in runs if r["cost"]]
@@ -64,12 +59,12 @@ def test_best_value_for_money_per_project(seeded, tmp_path) -> None:
         assert report[project]["mode"] == mode
 
 
-def test_pareto_frontier_per_project(seeded, tmp_path) -> None:
+def test_pareto_frontier_per_project(report_store, tmp_path) -> None:
     """A run is on the frontier when no run costs no more and does at least as well, being
     strictly better in one of the two."""
-    report = _report(seeded, tmp_path)
+    report = _report(report_store, tmp_path)
     for project, mode in (("vision", "max"), ("nlp", "min")):
-        runs = [r for r in _runs(seeded.path, project)
+        runs = [r for r in _runs(report_store.path, project)
                 if r["value"] is not None and r["cost"] is not None]
         good = (lambda r: r["value"]) if mode == "max" else (lambda r: -r["value"])
         on = {r["name"] for r in runs if not any(

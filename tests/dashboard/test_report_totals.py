@@ -17,7 +17,6 @@ from tests.dashboard.report_helpers import (
     parse_html,
     parse_markdown,
     run_report,
-    seeded_store,
 )
 from tests.dashboard.report_seed import W47, W48
 
@@ -28,23 +27,18 @@ COLUMN = {"project": "Project", "user": "User", "instance_type": "Instance type"
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
+def expected(report_store) -> Expected:
+    return Expected(report_store.path)
 
 
 @pytest.fixture(scope="module")
-def expected(seeded) -> Expected:
-    return Expected(seeded.path)
-
-
-@pytest.fixture(scope="module")
-def rendered(seeded, tmp_path_factory) -> dict[str, str]:
+def rendered(report_store, tmp_path_factory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("rendered")
     texts = {}
     for fmt in ("html", "md", "json"):
         path = out / f"report.{fmt}"
         result = run_report("--week", "2026-W47", "--format", fmt, "--out", str(path),
-                            "--store", seeded.url)
+                            "--store", report_store.url)
         assert result.exit_code == 0, result.output
         assert result.output.strip() == str(path)
         texts[fmt] = path.read_text()

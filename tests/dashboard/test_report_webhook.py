@@ -9,14 +9,9 @@ import socket
 import pytest
 
 from tests.collector.alert_servers import webhook_server
-from tests.dashboard.report_helpers import run_report, seeded_store
+from tests.dashboard.report_helpers import run_report
 
 SECRET = "services/T000/B000/s3cr3tT0ken"
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
 
 
 @pytest.fixture
@@ -25,11 +20,11 @@ def hook():
         yield server
 
 
-def test_webhook_receives_the_summary(seeded, tmp_path, hook) -> None:
+def test_webhook_receives_the_summary(report_store, tmp_path, hook) -> None:
     """The webhook gets JSON with `text` and Slack blocks: totals, top runs, saving, file."""
     out = tmp_path / "r.html"
     result = run_report("--week", "2026-W47", "--out", str(out), "--post", hook.url,
-                        "--store", seeded.url)
+                        "--store", report_store.url)
     assert result.exit_code == 0, result.output
     [(path, content_type, payload)] = hook.requests
     assert path == f"/{SECRET}" and content_type.startswith("application/json")
@@ -50,13 +45,13 @@ def _down_url() -> str:
     return f"http://127.0.0.1:{port}/{SECRET}"
 
 
-def test_webhook_down_or_failing(seeded, tmp_path) -> None:
+def test_webhook_down_or_failing(report_store, tmp_path) -> None:
     """Refused connection and HTTP 500: one line each, exit 1, the file is still written."""
     with webhook_server(SECRET, status=500) as failing:
         out = tmp_path / "r.md"
         result = run_report("--week", "2026-W47", "--format", "md", "--out", str(out),
                             "--post", _down_url(), "--post", failing.url,
-                            "--store", seeded.url)
+                            "--store", report_store.url)
     assert result.exit_code == 1
     assert out.read_text().startswith("# xprof cost report 2026-W47")
     lines = result.output.splitlines()

@@ -1,5 +1,5 @@
 """The report compares each currency's total with the week before: previous total and change
-(amount and percent) equal what the store holds for the two seeded weeks."""
+(amount and percent) equal what the store holds for the two report_store weeks."""
 
 from __future__ import annotations
 
@@ -15,29 +15,23 @@ from tests.dashboard.report_helpers import (
     parse_html,
     parse_markdown,
     run_report,
-    seeded_store,
 )
 from tests.dashboard.report_seed import W46, W47, W48
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_store(tmp_path_factory)
-
-
-def _report(seeded, tmp_path, week: str, fmt: str) -> str:
+def _report(report_store, tmp_path, week: str, fmt: str) -> str:
     path = tmp_path / f"{week}.{fmt}"
     result = run_report("--week", week, "--format", fmt, "--out", str(path),
-                        "--store", seeded.url)
+                        "--store", report_store.url)
     assert result.exit_code == 0, result.output
     return path.read_text()
 
 
-def test_change_against_the_week_before_in_json(seeded, tmp_path) -> None:
+def test_change_against_the_week_before_in_json(report_store, tmp_path) -> None:
     """JSON: previous_total is W46's total, change = W47 − W46, change_pct = change / W46."""
-    expected = Expected(seeded.path)
+    expected = Expected(report_store.path)
     now, before = expected.totals(W47, W48), expected.totals(W46, W47)
-    data = json.loads(_report(seeded, tmp_path, "2026-W47", "json"))
+    data = json.loads(_report(report_store, tmp_path, "2026-W47", "json"))
     assert data["previous"]["label"] == "2026-W46"
     rows = {t["currency"]: t for t in data["totals"]}
     for currency in ("USD", "EUR"):
@@ -50,11 +44,11 @@ def test_change_against_the_week_before_in_json(seeded, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["html", "md"])
-def test_change_column_in_tables(seeded, tmp_path, fmt) -> None:
+def test_change_column_in_tables(report_store, tmp_path, fmt) -> None:
     """HTML and Markdown show the previous total and "+amount (+pct %)" per currency."""
-    expected = Expected(seeded.path)
+    expected = Expected(report_store.path)
     now, before = expected.totals(W47, W48), expected.totals(W46, W47)
-    text = _report(seeded, tmp_path, "2026-W47", fmt)
+    text = _report(report_store, tmp_path, "2026-W47", fmt)
     tables = parse_html(text).tables if fmt == "html" else parse_markdown(text)
     for row in tables["Total spend"]:
         currency = row["Currency"]
@@ -67,9 +61,9 @@ def test_change_column_in_tables(seeded, tmp_path, fmt) -> None:
         assert pct_text == f"+{pct} %)"
 
 
-def test_first_week_has_nothing_to_compare(seeded, tmp_path) -> None:
+def test_first_week_has_nothing_to_compare(report_store, tmp_path) -> None:
     """The earliest week says "new (nothing before)" rather than inventing a change."""
-    tables = parse_html(_report(seeded, tmp_path, "2026-W46", "html")).tables
+    tables = parse_html(_report(report_store, tmp_path, "2026-W46", "html")).tables
     for row in tables["Total spend"]:
         assert row["Previous (2026-W45)"] == "—"
         assert row["Change"] == "new (nothing before)"
