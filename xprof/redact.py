@@ -19,9 +19,13 @@ _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 _MIN_SECRET_LEN = 4
 
 
+NOT_SECRET = frozenset({"pwd", "oldpwd"})  # the shell's working directories, not passwords
+
+
 def is_secret_name(name: str) -> bool:
     """True for names such as api_key, --api-key, AWS_SECRET_ACCESS_KEY, db-password."""
-    return bool(SECRET_NAME.search(name.lstrip("-").lower().replace("-", "_")))
+    key = name.lstrip("-").lower().replace("-", "_")
+    return key not in NOT_SECRET and bool(SECRET_NAME.search(key))
 
 
 def secret_env_values(environ: Mapping[str, str]) -> set[str]:

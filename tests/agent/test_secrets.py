@@ -36,3 +36,15 @@ def test_redacted_params_are_still_listed(xprof, store):
     details = store.run_details(run["id"])
     assert details["params"] == {"api-key": "***", "lr": "0.1"}
     assert run["command"][-4:] == ["--api-key", "***", "--lr", "0.1"]
+
+
+def test_working_directory_is_not_a_secret(xprof, store, tmp_path: Path):
+    """PWD ends in "pwd" but is the shell's folder: paths under it stay readable."""
+    script = tmp_path / "train.py"
+    script.write_text("print('ok')\n")
+    result = xprof("run", "--quiet", "--", sys.executable, str(script), "--db-pwd", "hunter2",
+                   env={"PWD": str(tmp_path), "DB_PWD": "letmein42"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [run] = store.list_runs()
+    assert run["command"] == [sys.executable, str(script), "--db-pwd", "***"]
+    assert run["cwd"] == str(tmp_path)
