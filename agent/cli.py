@@ -10,20 +10,9 @@ from pathlib import Path
 
 import click
 
-from xprof.cli import BadInput
+from xprof.cli import BadInput, parse_pairs
 from xprof.settings import ConfigError, Settings
 from xprof.storeurl import StoreError, check_store
-
-
-def parse_pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
-    """``k=v`` strings into a dict; BadInput naming the flag for anything else."""
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"{flag} {value!r}: expected KEY=VALUE")
-        pairs[key.strip()] = val
-    return pairs
 
 
 def parse_objective(value: str | None) -> tuple[str, str] | None:

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xprof.units import bytes_text, duration_text
+from xprof.units import human_bytes, human_duration
 
 if TYPE_CHECKING:
     from xprof.agent.runner import Agent
-
-
-def human_bytes(n: float | None) -> str:
-    return "n/a" if n is None else bytes_text(n)
-
-
-def human_duration(seconds: float | None) -> str:
-    return "n/a" if seconds is None else duration_text(seconds)
 
 
 def _num(value: float | None, fmt: str = ".2f") -> str:

@@ -106,7 +106,7 @@ class AdviceResult:
         return total
 
     def summary_line(self) -> str:
-        from xprof.collector.estimate import format_money
+        from xprof.money import format_money
 
         count = len(self.recommendations)
         money = " + ".join(format_money(v, c) for c, v in sorted(self.saving_per_month().items()))

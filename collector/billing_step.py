@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from xprof.collector.billing import BillingInputError, BillingSourceError
-from xprof.collector.estimate import format_money
+from xprof.money import format_money
 from xprof.settings import Settings
 from xprof.store import Store, utcnow
 

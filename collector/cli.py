@@ -12,7 +12,7 @@ import click
 
 from xprof.cli import BadInput
 from xprof.collector import catalog
-from xprof.collector.estimate import format_money
+from xprof.money import format_money
 from xprof.runs_cli import open_store, output_options, print_table, store_option
 from xprof.settings import ConfigError, Settings
 from xprof.store import Store

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from xprof import schema
 from xprof.collector import catalog
 from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
+from xprof.money import format_money, format_rate
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
 from xprof.units import duration_text as format_duration
@@ -122,29 +123,6 @@ class Estimate:
             "duration_s": self.duration_s,
             "summary": self.summary_line(),
         }
-
-
-# -- formatting ---------------------------------------------------------------------------------
-def _symbol(currency: str) -> tuple[str, str]:
-    return ("$", "") if currency == "USD" else ("", f" {currency}")
-
-
-def format_money(value: Decimal, currency: str = "USD") -> str:
-    """``$4.12``; amounts under a cent keep two significant digits (``$0.00042``)."""
-    before, after = _symbol(currency)
-    if value == 0 or abs(value) >= Decimal("0.01"):
-        text = f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
-    else:
-        exponent = value.adjusted() - 1  # two significant digits
-        text = f"{value.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP):f}"
-    return f"{before}{text}{after}"
-
-
-def format_rate(value: Decimal, currency: str = "USD") -> str:
-    """``$3.06/h``; rates under 10 cents keep four decimals (``$0.0416/h``)."""
-    before, after = _symbol(currency)
-    places = Decimal("0.01") if value >= Decimal("0.1") else Decimal("0.0001")
-    return f"{before}{value.quantize(places, rounding=ROUND_HALF_UP)}{after}/h"
 
 
 # -- the estimate ------------------------------------------------------------------------------

@@ -38,9 +38,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
 
 from xprof.collector.catalog import Price
-from xprof.collector.estimate import format_duration, format_money, format_rate
 from xprof.collector.gpu_names import MEMORY_TOLERANCE, is_neuron
+from xprof.money import format_money, format_rate
 from xprof.stats import percentile
+from xprof.units import duration_text as format_duration
 
 GIB = 2**30
 

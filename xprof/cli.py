@@ -46,6 +46,17 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
+def parse_pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    """``k=v`` strings into a dict; BadInput naming the flag for anything else."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"{flag} {value!r}: expected KEY=VALUE")
+        pairs[key.strip()] = val
+    return pairs
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands load on use, with one-line errors (exit 2) for bad usage."""
 

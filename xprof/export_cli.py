@@ -74,7 +74,7 @@ def export_runs(project, status, since, tags, fmt, output, store) -> None:
 
     Example: xprof export runs --project nlp -o runs.parquet
     """
-    from xprof.agent.cli import parse_pairs
+    from xprof.cli import parse_pairs
     from xprof.frames import runs
 
     tag_map = parse_pairs(tags, "--tag")

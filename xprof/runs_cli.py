@@ -95,7 +95,7 @@ def format_cost(cost: dict[str, Any] | None) -> str:
         return "-"
     if cost["amount"] is None:
         return "unknown"
-    from xprof.collector.estimate import format_money
+    from xprof.money import format_money
 
     money = format_money(Decimal(cost["amount"]), cost["currency"])
     if cost["source"] == "live":
@@ -132,8 +132,8 @@ def ls(project, tags, status, since, limit, experiments, store, as_json) -> None
       xprof ls --project digits --since 7d
       xprof ls --status crashed --json | jq '.[].id'
     """
-    from xprof.agent.cli import parse_pairs
-    from xprof.agent.summary import human_duration
+    from xprof.cli import parse_pairs
+    from xprof.units import human_duration
 
     tag_map = parse_pairs(tags, "--tag")
     since_at = parse_since(since)
@@ -161,7 +161,7 @@ def ls(project, tags, status, since, limit, experiments, store, as_json) -> None
 
 
 def _list_experiments(db, project: str | None, limit: int, as_json: bool) -> None:
-    from xprof.agent.summary import human_duration
+    from xprof.units import human_duration
 
     rows = db.experiments(project)[:limit]
     if as_json:
@@ -208,7 +208,7 @@ def show(run_ref, store, as_json) -> None:
     if as_json:
         click.echo(json.dumps(to_jsonable(record), indent=2))
         return
-    from xprof.agent.summary import human_bytes, human_duration
+    from xprof.units import human_bytes, human_duration
 
     summary = run.get("summary") or {}
     lines = [

@@ -26,3 +26,13 @@ def bytes_text(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def human_duration(seconds: float | None) -> str:
+    """:func:`duration_text`, or ``n/a`` when unknown."""
+    return "n/a" if seconds is None else duration_text(seconds)
+
+
+def human_bytes(n: float | None) -> str:
+    """:func:`bytes_text`, or ``n/a`` when unknown."""
+    return "n/a" if n is None else bytes_text(n)
