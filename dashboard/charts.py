@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from xprof.dashboard.ranking import cost_as_float
+from xprof.efficiency import cost_as_float
 
 GIB = 1024**3
 

@@ -59,7 +59,7 @@ def dashboard(store_url: str | None, port: int, host: str) -> None:
     try:
         url = Settings(flags={"store": store_url}).store_url
         check_store(url)
-        from xprof.store import Store
+        from xprof.store import Store  # lazy: SQLAlchemy, not for --help
 
         Store.open(url).engine.dispose()
     except (ConfigError, StoreError) as exc:

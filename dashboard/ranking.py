@@ -6,7 +6,7 @@ has (at least) the columns ``queries.leaderboard`` returns: ``run_id``, ``name``
 ``objective`` (float, NaN when the run never logged it), ``cost`` (``Decimal`` or None) and
 ``currency`` (None when not priced).
 
-The efficiency rule (the "score", shown as "metric per $"):
+The efficiency rule (the "score", shown as "metric per $"; :mod:`xprof.efficiency`):
 
 - objective to maximise (accuracy, F1, reward): ``score = (value - baseline) / cost`` with
   baseline 0 unless one is given, i.e. plain metric per dollar;
@@ -30,39 +30,9 @@ from decimal import Decimal
 
 import pandas as pd
 
-MODES = ("max", "min")
+from xprof.efficiency import check_mode, cost_as_float, efficiency
+
 SEED_KEY = re.compile(r"seed|random_state|^rng$", re.IGNORECASE)
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"objective mode must be max or min, got {mode!r}")
-
-
-def cost_as_float(cost: pd.Series) -> pd.Series:
-    """Decimal costs as floats for ratios and chart axes (None -> NaN); sums stay Decimal."""
-    return pd.to_numeric(cost, errors="coerce").astype("float64")
-
-
-def default_baseline(objective: pd.Series, mode: str) -> float:
-    """0 for a maximised objective; the worst (largest) known value for a minimised one."""
-    _check_mode(mode)
-    if mode == "max":
-        return 0.0
-    known = objective.dropna()
-    return float(known.max()) if len(known) else math.nan
-
-
-def efficiency(objective: pd.Series, cost: pd.Series, mode: str,
-               baseline: float | None = None) -> pd.Series:
-    """The score of each run (see the module doc): gain over the baseline per unit of money."""
-    _check_mode(mode)
-    if baseline is None:
-        baseline = default_baseline(objective, mode)
-    price = cost_as_float(cost)
-    gain = objective - baseline if mode == "max" else baseline - objective
-    score = gain.astype("float64") / price.where(price > 0)
-    return score.astype("float64")
 
 
 def rank_runs(runs: pd.DataFrame, mode: str, baseline: float | None = None) -> pd.DataFrame:
@@ -88,7 +58,7 @@ def pareto_frontier(runs: pd.DataFrame, mode: str) -> pd.Series:
     A run is dominated when another costs no more and scores at least as well, and is
     strictly better on one of the two. Runs without a known cost or objective are never on it.
     """
-    _check_mode(mode)
+    check_mode(mode)
     on = pd.Series(False, index=runs.index, dtype=bool)
     known = runs["objective"].notna() & runs["cost"].notna() & runs["currency"].notna()
     for _currency, part in runs[known].groupby("currency"):
@@ -109,7 +79,7 @@ def cheapest_to_target(runs: pd.DataFrame, mode: str, target: float) -> pd.DataF
     Reaching means ``objective >= target`` when maximising and ``<= target`` when minimising;
     among equally cheap runs the better objective wins. Empty when no run reaches it.
     """
-    _check_mode(mode)
+    check_mode(mode)
     reach = runs["objective"] >= target if mode == "max" else runs["objective"] <= target
     hits = runs[reach & runs["cost"].notna() & runs["currency"].notna()].copy()
     if hits.empty:
@@ -202,7 +172,7 @@ def welch_t_test(a: Iterable[float], b: Iterable[float], *, mode: str = "max",
     """
     from scipy import stats
 
-    _check_mode(mode)
+    check_mode(mode)
     xs = [float(v) for v in a if v is not None and not math.isnan(v)]
     ys = [float(v) for v in b if v is not None and not math.isnan(v)]
     mean_a = sum(xs) / len(xs) if xs else math.nan

@@ -36,6 +36,7 @@ import pandas as pd
 from xprof.dashboard import queries, ranking, report_gpu, report_queries
 from xprof.dashboard.report_period import Period, zone
 from xprof.dashboard.tables import spend_table
+from xprof.efficiency import cost_as_float
 from xprof.store import Store
 
 DIMENSIONS = ("project", "user", "instance_type", "provider")
@@ -232,7 +233,7 @@ def _project_efficiency(info: dict[str, Any], runs: pd.DataFrame,
     best = scored.groupby("currency", sort=True).head(TOP)
     entry["best"] = [_ranked_entry(r, tz) for r in best.to_dict("records")]
     frontier = ranked[ranked["frontier"]]
-    frontier = frontier.assign(_cost=ranking.cost_as_float(frontier["cost"]))
+    frontier = frontier.assign(_cost=cost_as_float(frontier["cost"]))
     frontier = frontier.sort_values(["currency", "_cost"])
     entry["frontier"] = [_ranked_entry(r, tz) for r in frontier.to_dict("records")]
     drawable = ranked[ranked["objective"].notna() & ranked["cost"].notna()

@@ -8,10 +8,15 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from xprof.cli import BadInput
+from xprof.dashboard import report_period, report_render
+from xprof.delivery import DeliveryError, post_webhook, send_mail
+from xprof.settings import ConfigError, Settings
+from xprof.storeurl import StoreError
 
 FORMATS = ("html", "md", "json")
 BASES = ("billed", "effective", "list")
@@ -25,8 +30,6 @@ def _date(value: str, flag: str) -> dt.date:
 
 
 def _period(week: str | None, first: str | None, last: str | None, tz: str) -> Any:
-    from xprof.dashboard import report_period
-
     try:
         report_period.zone(tz)
         if week is not None and (first or last):
@@ -66,8 +69,6 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def _check_delivery(post: tuple[str, ...], mail: tuple[str, ...], settings: Any) -> list[str]:
-    from urllib.parse import urlsplit
-
     for url in post:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -120,24 +121,21 @@ def report(week: str | None, first: str | None, last: str | None, project: str |
       xprof report --from 2026-03-01 --to 2026-03-31 --project digits --tz Europe/Berlin
       xprof report --post https://hooks.slack.com/services/T000/B000/XXXX --mail ml@example.com
     """
-    from xprof.settings import ConfigError, Settings
-    from xprof.storeurl import StoreError
-
     period = _period(week, first, last, tz)
     try:
         settings = Settings(flags={"store": store_url})
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
     recipients = _check_delivery(post, mail, settings)
-    try:
-        from xprof.store import Store
+    # lazy: SQLAlchemy and pandas load only when a report is made, not for --help
+    from xprof.dashboard import queries
+    from xprof.dashboard.report import build_report
+    from xprof.store import Store
 
+    try:
         store = Store.open(settings.store_url)
     except StoreError as exc:
         raise BadInput(str(exc)) from None
-
-    from xprof.dashboard import queries, report_render
-    from xprof.dashboard.report import build_report
 
     if project is not None:
         known = queries.projects(store)["project"].tolist()
@@ -169,9 +167,6 @@ def _deliver(data: dict, fmt: str, text: str, path: Path | None, name: str,
     """Post and mail; every failure is one line on stderr and the exit status is 1."""
     if not post and not recipients:
         return
-    from xprof.dashboard import report_render
-    from xprof.dashboard.delivery import DeliveryError, post_webhook, send_mail
-
     kept = f" (the report is in {path})" if path is not None else ""
     errors: list[str] = []
     for url in post:

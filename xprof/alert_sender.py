@@ -8,7 +8,7 @@ so a later evaluation (or ``xprof collect``) tries again. A claim left undeliver
 ``STALE_CLAIM`` (its sender died mid-way) may be taken over. Without a store, the process's
 own memory keeps each alert once.
 
-Delivery is :mod:`xprof.dashboard.delivery`: a Slack-compatible ``{"text": ...}`` POST, or a
+Delivery is :mod:`xprof.delivery`: a Slack-compatible ``{"text": ...}`` POST, or a
 plain-text mail through the ``report.smtp_*`` server.
 """
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xprof.alerts import Alert
+from xprof.delivery import post_webhook, redact_webhook, send_mail
 
 log = logging.getLogger("xprof.alerts")
 STALE_CLAIM = dt.timedelta(minutes=10)
@@ -41,14 +42,20 @@ class Channel:
 
     @classmethod
     def webhook(cls, url: str) -> Channel:
-        from xprof.dashboard.delivery import redact_webhook
-
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
         return cls("webhook", url, f"webhook:{redact_webhook(url)}#{digest}"[:255])
 
     @classmethod
     def mail(cls, address: str) -> Channel:
         return cls("mail", address, f"mail:{address}"[:255])
+
+
+def _alerts_sent() -> Any:
+    """The ``alerts_sent`` table; the schema (SQLAlchemy) is imported only once a store is
+    asked, so that alerts evaluated without a store never load it (agent start path)."""
+    from xprof import schema  # lazy: SQLAlchemy is heavy
+
+    return schema.alerts_sent
 
 
 def channels(alert: Alert) -> list[Channel]:
@@ -115,8 +122,6 @@ class AlertSender:
 
     # -- delivery ----------------------------------------------------------------------------
     def _deliver(self, alert: Alert, channel: Channel) -> None:
-        from xprof.dashboard.delivery import post_webhook, send_mail
-
         if channel.kind == "webhook":
             post_webhook(channel.target, {"text": alert.text}, timeout=self.timeout)
         else:
@@ -129,9 +134,7 @@ class AlertSender:
         """True: ours to send; False: another sender has it; None: no store to ask."""
         if self.store is None:
             return None
-        from xprof import schema
-
-        t = schema.alerts_sent
+        t = _alerts_sent()
         now = self.now()
         try:
             with self.store.write() as conn:
@@ -153,9 +156,7 @@ class AlertSender:
             return None
 
     def _where(self, key: tuple[str, str, str]) -> Any:
-        from xprof import schema
-
-        t = schema.alerts_sent
+        t = _alerts_sent()
         return t, (t.c.rule_key == key[0], t.c.subject == key[1], t.c.channel == key[2])
 
     def _mark_delivered(self, key: tuple[str, str, str]) -> None:

@@ -12,7 +12,7 @@ else ``string``) and one ``metric.<key>`` column per logged metric (its last val
 
 A run's cost follows :meth:`Store.run_costs`: billed when billing has arrived, else the
 estimate. ``efficiency`` is the dashboard's "metric per money" score
-(:func:`xprof.dashboard.ranking.efficiency`) among runs with the same objective and currency.
+(:func:`xprof.efficiency.efficiency`) among runs with the same objective and currency.
 
 :func:`write_frame` and :func:`read_frame` round-trip every frame through CSV and Parquet with
 its types: ``read_frame(path)`` gives back what ``write_frame`` was given.
@@ -33,7 +33,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.efficiency import efficiency
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS
+from xprof.settings import Settings
 from xprof.store import Store, effective_status
 
 KINDS = ("runs", "samples", "gpu_samples", "metrics", "costs")
@@ -76,8 +78,6 @@ def open_store(store: Store | str | None = None) -> Store:
     if isinstance(store, Store):
         return store
     if store is None:
-        from xprof.settings import Settings
-
         store = Settings().store_url
     return Store.open(store)
 
@@ -104,31 +104,42 @@ def runs(project: str | None = None, *, status: str | None = None,
     ids = [row["id"] for row in rows]
     params, finals = _params_and_metrics(db, ids)
     costs = db.run_costs(ids)
-    records = []
-    for row in rows:
-        summary = row.get("summary") or {}
-        hardware = row.get("hardware") or {}
-        cost = costs.get(row["id"]) or {}
-        known = cost.get("amount") is not None and not cost.get("mixed_currency")
-        objective = finals.get(row["id"], {}).get(row.get("objective_name") or "")
-        records.append({
-            **{k: row.get(k) for k in ("id", "name", "project", "status", "started_at",
-                                       "ended_at", "duration_s", "exit_code", "host", "user",
-                                       "cloud_provider", "cloud_region", "instance_type",
-                                       "lifecycle", "cpu_seconds", "objective_name",
-                                       "objective_mode")},
-            "gpu_model": hardware.get("gpu_model"), "gpu_count": hardware.get("gpu_count"),
-            "gpus_used": _count(hardware.get("gpus_used", summary.get("gpus_used"))),
-            "peak_rss_bytes": row.get("peak_rss_bytes") or summary.get("rss_peak_bytes"),
-            **{k: summary.get(k) for k in ("cpu_cores_p50", "cpu_cores_p95", "gpu_util_p50",
-                                           "gpu_util_p95", "energy_kwh", "energy_method")},
-            "objective": objective,
-            "cost": cost.get("amount") if known else None,
-            "currency": cost.get("currency") if known else None,
-            "cost_source": cost.get("source"),
-        })
+    records = [_run_record(row, costs.get(row["id"]) or {},
+                           finals.get(row["id"], {}).get(row.get("objective_name") or ""))
+               for row in rows]
     frame = pd.DataFrame(records, columns=[c for c in RUN_COLUMNS if c != "efficiency"])
     frame["efficiency"] = _efficiency(frame)
+    return _with_params_and_metrics(frame, params, finals)
+
+
+RUN_FIELDS = ("id", "name", "project", "status", "started_at", "ended_at", "duration_s",
+              "exit_code", "host", "user", "cloud_provider", "cloud_region", "instance_type",
+              "lifecycle", "cpu_seconds", "objective_name", "objective_mode")
+SUMMARY_FIELDS = ("cpu_cores_p50", "cpu_cores_p95", "gpu_util_p50", "gpu_util_p95",
+                  "energy_kwh", "energy_method")
+
+
+def _run_record(row: dict[str, Any], cost: dict[str, Any], objective: Any) -> dict[str, Any]:
+    """One run's row of the runs frame, before its params and metrics."""
+    summary = row.get("summary") or {}
+    hardware = row.get("hardware") or {}
+    known = cost.get("amount") is not None and not cost.get("mixed_currency")
+    return {
+        **{k: row.get(k) for k in RUN_FIELDS},
+        "gpu_model": hardware.get("gpu_model"), "gpu_count": hardware.get("gpu_count"),
+        "gpus_used": _count(hardware.get("gpus_used", summary.get("gpus_used"))),
+        "peak_rss_bytes": row.get("peak_rss_bytes") or summary.get("rss_peak_bytes"),
+        **{k: summary.get(k) for k in SUMMARY_FIELDS},
+        "objective": objective,
+        "cost": cost.get("amount") if known else None,
+        "currency": cost.get("currency") if known else None,
+        "cost_source": cost.get("source"),
+    }
+
+
+def _with_params_and_metrics(frame: pd.DataFrame, params: dict[str, dict[str, str]],
+                             finals: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """The runs frame with one ``param.<key>`` and one ``metric.<key>`` column per key."""
     extra = {f"param.{k}": {rid: p.get(k) for rid, p in params.items()}
              for k in sorted({k for p in params.values() for k in p})}
     extra.update({f"metric.{k}": {rid: m.get(k) for rid, m in finals.items()}
@@ -170,8 +181,6 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 
 def _efficiency(frame: pd.DataFrame) -> pd.Series:
-    from xprof.dashboard.ranking import efficiency
-
     out = pd.Series(float("nan"), index=frame.index, dtype="float64")
     ok = (frame["objective_mode"].isin(["max", "min"]) & frame["objective_name"].notna()
           & frame["currency"].notna())
@@ -273,31 +282,33 @@ def _param_dtype(column: pd.Series) -> str:
     return "float64"
 
 
+def _to_bool(v: Any) -> bool:
+    return bool(v) if not isinstance(v, str) else v.strip().lower() in ("true", "1")
+
+
+def _to_int(v: Any) -> int:
+    return int(v) if not isinstance(v, str) else int(v.strip())
+
+
+def _to_decimal(v: Any) -> Decimal:
+    return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
 def _as(column: pd.Series, dtype: str) -> pd.Series:
     """One column in ``dtype``, converting value by value (exact: no float detours)."""
     missing = [v is None or (not isinstance(v, str) and pd.isna(v)) for v in column]
-    values = list(column)
+    pairs = list(zip(column, missing, strict=True))
     if dtype == TIME:
-        texts = pd.Series([None if m else v for v, m in zip(values, missing, strict=True)],
-                          index=column.index, dtype=object)
+        texts = pd.Series([None if m else v for v, m in pairs], index=column.index, dtype=object)
         return pd.to_datetime(texts, utc=True, format="ISO8601").astype(TIME)
     if dtype == "decimal":
-        converted: list[Any] = [None if m else (v if isinstance(v, Decimal) else Decimal(str(v)))
-                                for v, m in zip(values, missing, strict=True)]
-        return pd.Series(converted, index=column.index, dtype=object)
-    if dtype == "boolean":
-        converted = [None if m else (bool(v) if not isinstance(v, str)
-                                     else v.strip().lower() in ("true", "1"))
-                     for v, m in zip(values, missing, strict=True)]
-    elif dtype == "Int64":
-        converted = [None if m else int(v) if not isinstance(v, str) else int(v.strip())
-                     for v, m in zip(values, missing, strict=True)]
-    elif dtype == "float64":
-        return pd.Series([float("nan") if m else float(v)
-                          for v, m in zip(values, missing, strict=True)],
+        return pd.Series([None if m else _to_decimal(v) for v, m in pairs],
+                         index=column.index, dtype=object)
+    if dtype == "float64":
+        return pd.Series([float("nan") if m else float(v) for v, m in pairs],
                          index=column.index, dtype="float64")
-    else:
-        converted = [None if m else str(v) for v, m in zip(values, missing, strict=True)]
+    convert = {"boolean": _to_bool, "Int64": _to_int}.get(dtype, str)
+    converted = [None if m else convert(v) for v, m in pairs]
     return pd.Series(pd.array(converted, dtype=dtype), index=column.index)
 
 
@@ -326,7 +337,7 @@ def write_csv(frame: pd.DataFrame, stream: Any) -> None:
 
 
 def _write_parquet(frame: pd.DataFrame, path: str, kind: str) -> None:
-    import pyarrow as pa
+    import pyarrow as pa  # lazy: optional (xprof[billing])
     import pyarrow.parquet as pq
 
     fields, arrays = [], []
@@ -352,7 +363,7 @@ def read_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:
     CSV files need ``kind`` (runs, samples, gpu_samples, metrics or costs)."""
     path = Path(path)
     if path.suffix == ".parquet" or (kind is None and _is_parquet(path)):
-        import pyarrow as pa
+        import pyarrow as pa  # lazy: optional (xprof[billing])
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)

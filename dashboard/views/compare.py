@@ -8,6 +8,7 @@ import streamlit as st
 
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import number, p_value, per_money_label
+from xprof.efficiency import cost_as_float, default_baseline
 from xprof.store import BASES
 
 ui.store()
@@ -19,7 +20,7 @@ objective, mode = ui.objective_picker(project, left, mid)
 basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params")
 
 runs = ui.load("leaderboard", project=project, objective=objective, basis=basis)
-ranked = ranking.rank_runs(runs, mode, ranking.default_baseline(runs["objective"], mode))
+ranked = ranking.rank_runs(runs, mode, default_baseline(runs["objective"], mode))
 names = dict(zip(ranked["run_id"], ranked["name"].astype(str), strict=True))
 picked = ui.runs_picker("Runs", ranked["run_id"].tolist(), names,
                         help="Pick two or more runs of the project.")
@@ -30,7 +31,7 @@ if len(picked) >= 2:
     st.subheader("Cost and efficiency")
     st.dataframe(pd.DataFrame({
         "run": label, "objective": chosen["objective"],
-        "cost": ranking.cost_as_float(chosen["cost"]).round(6), "currency": chosen["currency"],
+        "cost": cost_as_float(chosen["cost"]).round(6), "currency": chosen["currency"],
         "cost source": chosen["cost_state"], "score": chosen["score"],
         "duration (min)": (chosen["duration_s"] / 60).round(2),
         "instance type": chosen["instance_type"], "GPU util p50 %": chosen["gpu_util_p50"],

@@ -10,6 +10,7 @@ import streamlit as st
 from xprof.dashboard import charts, ranking, ui
 from xprof.dashboard.formatting import money, number, per_money_label
 from xprof.dashboard.queries import COST_STATES
+from xprof.efficiency import cost_as_float, default_baseline
 from xprof.store import BASES
 
 SORTS = {"rank": "rank", "objective": "objective", "cost": "cost", "duration": "duration_s",
@@ -91,7 +92,7 @@ def _number(text: str, what: str) -> float | None:
 
 baseline = _number(baseline_text, "Baseline")
 if baseline is None and mode == "min":
-    baseline = ranking.default_baseline(runs["objective"], mode)
+    baseline = default_baseline(runs["objective"], mode)
 target = _number(target_text, "Target")
 
 ranked = ranking.rank_runs(shown, mode, baseline)
@@ -134,7 +135,7 @@ if target is not None:
 
 if sort != "rank":
     column = SORTS[sort]
-    key = ranking.cost_as_float(ranked["cost"]) if column == "cost" else ranked[column]
+    key = cost_as_float(ranked["cost"]) if column == "cost" else ranked[column]
     ascending = column == "cost" or (column == "objective" and mode == "min")
     ranked = ranked.assign(_k=key).sort_values("_k", ascending=ascending,
                                                na_position="last").drop(columns="_k")
@@ -142,7 +143,7 @@ if sort != "rank":
 table = pd.DataFrame({
     "rank": ranked["rank"], "name": ranked["name"].astype(str),
     "objective": ranked["objective"], "score": ranked["score"],
-    "cost": ranking.cost_as_float(ranked["cost"]).round(6), "currency": ranked["currency"],
+    "cost": cost_as_float(ranked["cost"]).round(6), "currency": ranked["currency"],
     "cost_state": ranked["cost_state"], "frontier": ranked["frontier"],
     "duration_min": (ranked["duration_s"] / 60).round(2),
     "instance_type": ranked["instance_type"], "gpu_util_p50": ranked["gpu_util_p50"],
@@ -172,7 +173,7 @@ if frontier_runs.empty:
 else:
     st.altair_chart(charts.frontier_chart(ranked, objective, mode, currency),
                     width="stretch")
-    frontier_runs["_c"] = ranking.cost_as_float(frontier_runs["cost"])
+    frontier_runs["_c"] = cost_as_float(frontier_runs["cost"])
     frontier_runs = frontier_runs.sort_values("_c")
     st.dataframe(pd.DataFrame({
         "name": frontier_runs["name"].astype(str),
