@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xprof.alert_rules import check_references, parse_alerts, parse_budgets
+
 
 class ConfigError(ValueError):
     """A setting or the config file is invalid; the message names the place."""
@@ -68,14 +70,10 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
 
 
 def _alert_rules(value: Any) -> tuple:
-    from xprof.alerts import parse_alerts
-
     return parse_alerts(value)
 
 
 def _budgets(value: Any) -> tuple:
-    from xprof.alerts import parse_budgets
-
     return parse_budgets(value)
 
 
@@ -231,8 +229,6 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (see `xprof config`)")
     if "alerts" in flat or "budgets" in flat:  # [[alerts]] and [[budgets]] tables
-        from xprof.alerts import check_references
-
         try:
             for key in ("alerts", "budgets"):
                 if key in flat:

@@ -19,6 +19,21 @@ def duration_text(seconds: float) -> str:
     return f"{days}d{hours}h" if hours else f"{days}d"
 
 
+def format_span(seconds: float) -> str:
+    """Alert texts: ``45s``, ``7m``, ``1h21m``, ``2d3h`` (whole minutes above a minute)."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total}s"
+    minutes = total // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
 def bytes_text(n: float) -> str:
     """``512 B``, ``1.5 KiB``, ``218.0 MiB``, ``1.2 GiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
