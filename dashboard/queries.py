@@ -20,33 +20,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.dashboard.sql_frames import sql_frame, with_effective_status
 from xprof.store import Store, counted_costs, effective_status, utcnow
 
 SPEND_DIMENSIONS = ("day", "project", "instance_type", "user", "provider")
 COST_STATES = ("billed", "estimate", "not priced", "unknown", "mixed currencies")
 
 _r = schema.runs
-
-
-def _frame(conn: sa.Connection, query: sa.Executable, params: dict | None = None) -> pd.DataFrame:
-    """The result as a DataFrame, built column-wise (Row objects are slow for pandas)."""
-    result = conn.execute(query, params or {})
-    names = list(result.keys())
-    columns = list(zip(*result.fetchall(), strict=True)) or [()] * len(names)
-    return pd.DataFrame({name: pd.Series(values, dtype=object)
-                         for name, values in zip(names, columns, strict=True)}, columns=names)
-
-
-def _with_effective_status(frame: pd.DataFrame, now: dt.datetime | None = None) -> pd.DataFrame:
-    """Replace ``status`` by the effective one (stale `running` -> `crashed`)."""
-    now = now or utcnow()
-    running = frame["status"] == "running"
-    if running.any():
-        frame.loc[running, "status"] = [
-            effective_status(s, hb, fi, now) for s, hb, fi in zip(
-                frame.loc[running, "status"], frame.loc[running, "heartbeat_at"],
-                frame.loc[running, "flush_interval_s"], strict=True)]
-    return frame.drop(columns=["heartbeat_at", "flush_interval_s"])
 
 
 # -- cost -----------------------------------------------------------------------------------
@@ -93,7 +73,7 @@ def run_cost(store: Store, run_id: str, basis: str = "billed") -> dict[str, Any]
     upper_bound, cost_reason (cost None unless the state is billed or estimate)."""
     totals = _run_cost_totals(basis)
     with store.read() as conn:
-        frame = _frame(conn, sa.select(totals).where(totals.c.run_id == run_id))
+        frame = sql_frame(conn, sa.select(totals).where(totals.c.run_id == run_id))
     if frame.empty:
         frame = pd.DataFrame([{"run_id": run_id, "cost_source": None, "cost_rows": 0,
                                "cost_known": 0, "cost_sum": None, "currency_min": None,
@@ -115,11 +95,11 @@ def projects(store: Store) -> pd.DataFrame:
     The declared objective is the ``--objective`` most runs of the project gave.
     """
     with store.read() as conn:
-        totals = _frame(conn, sa.select(
+        totals = sql_frame(conn, sa.select(
             _r.c.project, sa.func.count().label("runs"),
             sa.func.max(_r.c.started_at).label("last_started_at"),
         ).group_by(_r.c.project))
-        declared = _frame(conn, sa.select(
+        declared = sql_frame(conn, sa.select(
             _r.c.project, _r.c.objective_name, _r.c.objective_mode,
             sa.func.count().label("n"),
         ).where(_r.c.objective_name.is_not(None))
@@ -178,12 +158,12 @@ def leaderboard(store: Store, project: str | None, objective: str | None,
     if project is not None:
         query = query.where(_r.c.project == project)
     with store.read() as conn:
-        frame = _frame(conn, query)
+        frame = sql_frame(conn, query)
     frame["objective"] = pd.to_numeric(frame["objective"], errors="coerce").astype("float64")
     for column in ("duration_s", "cpu_cores_p50", "rss_peak_bytes", "gpu_util_p50"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
-    return _cost_columns(_with_effective_status(frame))
+    return _cost_columns(with_effective_status(frame))
 
 
 def run_tags(store: Store, project: str | None = None,
@@ -196,7 +176,7 @@ def run_tags(store: Store, project: str | None = None,
     if run_ids is not None:
         query = query.where(t.c.run_id.in_(run_ids))
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 def run_params(store: Store, project: str | None = None,
@@ -209,7 +189,7 @@ def run_params(store: Store, project: str | None = None,
     if run_ids is not None:
         query = query.where(p.c.run_id.in_(run_ids))
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 def run(store: Store, run_id: str) -> dict[str, Any] | None:
@@ -230,7 +210,7 @@ def run_choices(store: Store, project: str | None = None, limit: int = 5000) -> 
     if project is not None:
         query = query.where(_r.c.project == project)
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 # -- time series ----------------------------------------------------------------------------
@@ -264,7 +244,7 @@ def samples(store: Store, run_id: str, max_points: int = 1500) -> pd.DataFrame:
                        sa.func.avg(s.c.host_cpu_pct).label("host_cpu_pct"))
              .where(s.c.run_id == run_id).group_by(bucket).order_by(bucket))
     with store.read() as conn:
-        return _frame(conn, query).drop(columns="bucket")
+        return sql_frame(conn, query).drop(columns="bucket")
 
 
 def gpu_samples(store: Store, run_id: str, max_points: int = 1500) -> pd.DataFrame:
@@ -285,7 +265,7 @@ def gpu_samples(store: Store, run_id: str, max_points: int = 1500) -> pd.DataFra
              .group_by(g.c.gpu_index, g.c.mig_index, bucket)
              .order_by(g.c.gpu_index, g.c.mig_index, bucket))
     with store.read() as conn:
-        return _frame(conn, query).drop(columns="bucket")
+        return sql_frame(conn, query).drop(columns="bucket")
 
 
 def metric_series(store: Store, run_ids: list[str], key: str | None = None,
@@ -297,7 +277,7 @@ def metric_series(store: Store, run_ids: list[str], key: str | None = None,
     if key is not None:
         query = query.where(m.c.key == key)
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 def final_metrics(store: Store, run_ids: list[str]) -> pd.DataFrame:
@@ -311,7 +291,7 @@ def final_metrics(store: Store, run_ids: list[str]) -> pd.DataFrame:
                                  m.c.seq == last.c.seq))
              .group_by(m.c.run_id, m.c.key).order_by(m.c.run_id, m.c.key))
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 # -- cost detail ----------------------------------------------------------------------------
@@ -324,7 +304,7 @@ def cost_rows(store: Store, run_id: str) -> pd.DataFrame:
                        c.c.computed_at)
              .where(c.c.run_id == run_id).order_by(c.c.source, c.c.basis, c.c.period_start))
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 def billing_items_for_run(store: Store, run: dict[str, Any], limit: int = 500) -> pd.DataFrame:
@@ -342,7 +322,7 @@ def billing_items_for_run(store: Store, run: dict[str, Any], limit: int = 500) -
                     b.c.charge_period_start < end, b.c.charge_period_end > run["started_at"])
              .order_by(b.c.charge_period_start).limit(limit))
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 # -- recommendations (the one thing the dashboard writes) -----------------------------------
@@ -366,7 +346,7 @@ def recommendations(store: Store, *, status: str | None = "open",
     if project is not None:
         query = query.where(project_col == project)
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 def saving_totals(store: Store, by: str | None = None, status: str = "open") -> pd.DataFrame:
@@ -400,7 +380,7 @@ def saving_totals(store: Store, by: str | None = None, status: str = "open") -> 
     if by != "rule":
         query = query.where(base.c.rank == 1)
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 def set_recommendation_status(store: Store, rec_id: int, status: str) -> bool:
@@ -450,7 +430,7 @@ def spend(store: Store, by: str, *, basis: str = "billed", start: dt.datetime | 
     if project is not None:
         query = query.where(_r.c.project == project)
     with store.read() as conn:
-        frame = _frame(conn, query)
+        frame = sql_frame(conn, query)
     if by == "day" and not frame.empty:
         frame["day"] = pd.to_datetime(frame["day"]).dt.date
     return frame
@@ -470,7 +450,7 @@ def idle_spend(store: Store, *, basis: str = "billed", start: dt.datetime | None
     if end is not None:
         query = query.where(c.c.period_start < end)
     with store.read() as conn:
-        return _frame(conn, query)
+        return sql_frame(conn, query)
 
 
 def unpriced_runs(store: Store, *, basis: str = "billed", start: dt.datetime | None = None,

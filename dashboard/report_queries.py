@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from xprof import schema
-from xprof.dashboard.queries import _frame, _with_effective_status
+from xprof.dashboard.sql_frames import sql_frame, with_effective_status
 from xprof.store import Store, counted_costs
 
 _r = schema.runs
@@ -58,9 +58,9 @@ def period_totals(store: Store, start: dt.datetime, end: dt.datetime, *,
               .where(_idle_in(basis, start, end))
               .group_by(_c.c.source, _c.c.currency))
     with store.read() as conn:
-        frames = [_frame(conn, runs_q)]
+        frames = [sql_frame(conn, runs_q)]
         if project is None:
-            frames.append(_frame(conn, idle_q))
+            frames.append(sql_frame(conn, idle_q))
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=["kind", "source", "currency", "amount", "rows", "unknown",
@@ -83,9 +83,9 @@ def spend_by_start(store: Store, start: dt.datetime, end: dt.datetime, *,
               .where(_idle_in(basis, start, end))
               .group_by(_c.c.period_start, _c.c.currency))
     with store.read() as conn:
-        frames = [_frame(conn, runs_q)]
+        frames = [sql_frame(conn, runs_q)]
         if project is None:
-            frames.append(_frame(conn, idle_q))
+            frames.append(sql_frame(conn, idle_q))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -112,8 +112,8 @@ def run_spend(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str 
     if project is not None:
         query = query.where(_r.c.project == project)
     with store.read() as conn:
-        frame = _frame(conn, query)
-    return _with_effective_status(frame)
+        frame = sql_frame(conn, query)
+    return with_effective_status(frame)
 
 
 def unpriced_run_list(store: Store, start: dt.datetime, end: dt.datetime, *,
@@ -132,7 +132,7 @@ def unpriced_run_list(store: Store, start: dt.datetime, end: dt.datetime, *,
     if project is not None:
         query = query.where(_r.c.project == project)
     with store.read() as conn:
-        return _with_effective_status(_frame(conn, query))
+        return with_effective_status(sql_frame(conn, query))
 
 
 def run_status_counts(store: Store, start: dt.datetime, end: dt.datetime, *,
@@ -149,8 +149,8 @@ def run_status_counts(store: Store, start: dt.datetime, end: dt.datetime, *,
         query = query.where(_r.c.project == project)
         running = running.where(_r.c.project == project)
     with store.read() as conn:
-        counts = _frame(conn, query)
-        live = _with_effective_status(_frame(conn, running))
+        counts = sql_frame(conn, query)
+        live = with_effective_status(sql_frame(conn, running))
     out = {s: int(n) for s, n in zip(counts["status"], counts["runs"], strict=True)}
     crashed = int((live["status"] == "crashed").sum()) if len(live) else 0
     if crashed:
@@ -199,4 +199,4 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
                          sa.func.count(cc.c.amount).label("known"))
                .where(cc.c.run_id.in_(selected_ids)).group_by(cc.c.run_id, cc.c.currency))
     with store.read() as conn:
-        return _frame(conn, runs_q), _frame(conn, hosts_q), _frame(conn, costs_q)
+        return sql_frame(conn, runs_q), sql_frame(conn, hosts_q), sql_frame(conn, costs_q)

@@ -1,12 +1,14 @@
 """What every page shares: the store (cached), cached queries, URL state, the empty-store
-welcome and safe text. Pages lay out; SQL stays in ``queries``; ranking in ``ranking``.
+welcome and safe text. Pages lay out; SQL stays in ``queries`` (pages call those functions
+through :func:`query`, which caches them); ranking in ``ranking``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import streamlit as st
 
@@ -17,6 +19,8 @@ from xprof.store import Store, StoreError
 from xprof.storeurl import redact_url
 
 CACHE_TTL_S = 30
+P = ParamSpec("P")
+R = TypeVar("R")
 FIRST_COMMAND = "xprof run -- python train.py"
 
 
@@ -41,20 +45,27 @@ def store() -> Store:
         raise  # unreachable: st.stop() ends the script
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def _load(url: str, name: str, args: tuple[tuple[str, Any], ...]) -> Any:
-    return getattr(queries, name)(_open_store(url), **dict(args))
+def _store_key(store: Store) -> str:
+    return store.url
 
 
-def load(name: str, **kwargs: Any) -> Any:
-    """``queries.<name>(store, **kwargs)``, cached for CACHE_TTL_S seconds per store URL."""
-    store()  # surfaces an unreadable store as a page error first
-    return _load(store_url(), name, tuple(sorted(kwargs.items())))
+@functools.cache
+def cached(query: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """``query`` under ``st.cache_data`` for CACHE_TTL_S seconds; the store argument is keyed
+    by its URL, the other arguments by value."""
+    return st.cache_data(query, ttl=CACHE_TTL_S, show_spinner=False,
+                         hash_funcs={Store: _store_key})
+
+
+def query(fn: Callable[Concatenate[Store, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(store, *args, **kwargs)`` for a function of :mod:`queries`, cached (see
+    :func:`cached`); an unreadable store is a page error first."""
+    return cached(fn)(store(), *args, **kwargs)
 
 
 def forget_cached_queries() -> None:
     """Drop cached query results (after the dashboard itself wrote)."""
-    _load.clear()
+    st.cache_data.clear()
 
 
 # -- URL state ------------------------------------------------------------------------------
@@ -95,7 +106,7 @@ def md(text: object) -> str:
 
 def stop_if_empty() -> None:
     """On an empty store, show how to record the first run and end the page."""
-    if load("run_count") > 0:
+    if query(queries.run_count) > 0:
         return
     st.title("Welcome to xprof")
     st.markdown("No runs are recorded in this store yet. Wrap any training command to record "
@@ -111,7 +122,7 @@ def stop_if_empty() -> None:
 
 def project_picker(sidebar: bool = True) -> str:
     """Pick the project (kept in the URL); most recently active first."""
-    names = load("projects")["project"].tolist()
+    names = query(queries.projects)["project"].tolist()
     where = st.sidebar if sidebar else st
     return where.selectbox("Project", names, key="project", bind="query-params")
 
@@ -129,9 +140,9 @@ def objective_picker(project: str, left: Any = st, right: Any = st) -> tuple[str
 
     A metric nobody declared is taken as lower-is-better when its name says loss/error.
     """
-    info = load("projects").set_index("project").loc[project]
+    info = query(queries.projects).set_index("project").loc[project]
     declared = info["objective_name"]
-    keys = load("metric_keys", project=project)
+    keys = query(queries.metric_keys, project=project)
     options = sorted(set(keys) | ({declared} if declared else set()))
     objective = left.selectbox(
         "Objective", options, index=options.index(declared) if declared in options else

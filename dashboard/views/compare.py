@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from xprof.dashboard import charts, ranking, ui
+from xprof.dashboard import charts, queries, ranking, ui
 from xprof.dashboard.formatting import number, p_value, per_money_label
 from xprof.efficiency import cost_as_float, default_baseline
 from xprof.store import BASES
@@ -19,7 +19,7 @@ left, mid, right = st.columns(3)
 objective, mode = ui.objective_picker(project, left, mid)
 basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params")
 
-runs = ui.load("leaderboard", project=project, objective=objective, basis=basis)
+runs = ui.query(queries.leaderboard, project=project, objective=objective, basis=basis)
 ranked = ranking.rank_runs(runs, mode, default_baseline(runs["objective"], mode))
 names = dict(zip(ranked["run_id"], ranked["name"].astype(str), strict=True))
 picked = ui.runs_picker("Runs", ranked["run_id"].tolist(), names,
@@ -38,7 +38,7 @@ if len(picked) >= 2:
     }), hide_index=True, placeholder="—", key="compare_runs")
 
     st.subheader("Params")
-    params = ui.load("run_params", run_ids=tuple(picked))
+    params = ui.query(queries.run_params, run_ids=tuple(picked))
     wide = (params.pivot_table(index="key", columns="run_id", values="value", aggfunc="first")
             .reindex(columns=picked) if not params.empty else pd.DataFrame(columns=picked))
     wide.columns = label
@@ -51,7 +51,7 @@ if len(picked) >= 2:
     st.caption(f"{int(differs.sum())} of {len(differs)} params differ (highlighted).")
 
     st.subheader("Metric curves")
-    series = ui.load("metric_series", run_ids=tuple(picked))
+    series = ui.query(queries.metric_series, run_ids=tuple(picked))
     keys = sorted(series["key"].unique()) if not series.empty else []
     if keys:
         key = st.selectbox("Metric", keys, index=keys.index(objective) if objective in keys
@@ -63,7 +63,7 @@ elif picked:
     st.info("Pick at least one more run.")
 
 st.subheader("Repeated runs: is the difference real?")
-params = ui.load("run_params", project=project)
+params = ui.query(queries.run_params, project=project)
 signatures = ranking.param_signature(params, ranked["run_id"])
 groups = ranking.group_repeats(ranked, signatures)
 groups["label"] = groups["signature"].replace("", "(no params)") + " · n=" + \

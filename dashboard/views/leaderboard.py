@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from xprof.dashboard import charts, ranking, ui
+from xprof.dashboard import charts, queries, ranking, ui
 from xprof.dashboard.formatting import money, number, per_money_label
 from xprof.dashboard.queries import COST_STATES
 from xprof.efficiency import cost_as_float, default_baseline
@@ -19,7 +19,7 @@ SORTS = {"rank": "rank", "objective": "objective", "cost": "cost", "duration": "
 ui.store()
 ui.stop_if_empty()
 project = ui.project_picker()
-runs_in_project = ui.load("projects").set_index("project").loc[project, "runs"]
+runs_in_project = ui.query(queries.projects).set_index("project").loc[project, "runs"]
 
 st.title("Leaderboard")
 st.caption(f"Project **{ui.md(project)}** · {runs_in_project} runs")
@@ -31,13 +31,13 @@ basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params",
                              "commitments; list: on-demand price. Runs without billing yet "
                              "show their estimate.")
 
-runs = ui.load("leaderboard", project=project, objective=objective, basis=basis)
+runs = ui.query(queries.leaderboard, project=project, objective=objective, basis=basis)
 
 with st.sidebar:
     st.subheader("Filters")
     statuses = st.multiselect("Status", sorted(runs["status"].unique()), key="status",
                               bind="query-params")
-    tag_table = ui.load("run_tags", project=project)
+    tag_table = ui.query(queries.run_tags, project=project)
     tag_pairs = sorted(set(tag_table["key"] + "=" + tag_table["value"].fillna("")))
     tags = st.multiselect("Tags", tag_pairs, key="tag", bind="query-params")
     instances = st.multiselect("Instance type",
@@ -185,7 +185,7 @@ else:
 st.subheader("Repeated runs")
 if st.toggle("Group runs with the same params (seeds ignored)", key="group",
              bind="query-params"):
-    params = ui.load("run_params", project=project)
+    params = ui.query(queries.run_params, project=project)
     signatures = ranking.param_signature(params, ranked["run_id"])
     groups = ranking.group_repeats(ranked, signatures)
 

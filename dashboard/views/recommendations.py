@@ -20,8 +20,8 @@ def _set_status(rec_id: int, status: str) -> None:
 
 status = st.segmented_control("Show", ["open", "dismissed", "done"], default="open",
                               key="status", bind="query-params") or "open"
-totals = ui.load("saving_totals", status=status)
-advice = ui.load("recommendations", status=status)
+totals = ui.query(queries.saving_totals, status=status)
+advice = ui.query(queries.recommendations, status=status)
 
 if advice.empty:
     if status == "open":
@@ -53,12 +53,12 @@ if picked_rules:
 by_rule, by_project = st.columns(2)
 with by_rule:
     st.caption("By rule")
-    st.dataframe(money_columns(ui.load("saving_totals", by="rule", status=status),
+    st.dataframe(money_columns(ui.query(queries.saving_totals, by="rule", status=status),
                                ["saving_per_run", "saving_per_month"]),
                  hide_index=True, placeholder="—", key="by_rule")
 with by_project:
     st.caption("By project")
-    st.dataframe(money_columns(ui.load("saving_totals", by="project", status=status),
+    st.dataframe(money_columns(ui.query(queries.saving_totals, by="project", status=status),
                                ["saving_per_run", "saving_per_month"]),
                  hide_index=True, placeholder="—", key="by_project")
 

@@ -7,23 +7,23 @@ import shlex
 import pandas as pd
 import streamlit as st
 
-from xprof.dashboard import charts, ui
+from xprof.dashboard import charts, queries, ui
 from xprof.dashboard.formatting import duration, money, number
 from xprof.store import BASES
 
 ui.store()
 ui.stop_if_empty()
 
-choices = ui.load("run_choices")
+choices = ui.query(queries.run_choices)
 names = dict(zip(choices["run_id"], choices["name"].astype(str), strict=True))
 ids = choices["run_id"].tolist()
 wanted = st.query_params.get("run")
-if wanted and wanted not in names and (extra := ui.load("run", run_id=wanted)):
+if wanted and wanted not in names and (extra := ui.query(queries.run, run_id=wanted)):
     ids.insert(0, wanted)
     names[wanted] = str(extra["name"])
 run_id = ui.run_picker("Run", ids, names, where=st.sidebar)
 basis = st.sidebar.selectbox("Cost basis", BASES, key="basis", bind="query-params")
-run = ui.load("run", run_id=run_id)
+run = ui.query(queries.run, run_id=run_id)
 if run is None:
     st.error("No such run.")
     st.stop()
@@ -33,8 +33,8 @@ where = " · ".join(ui.md(v) for v in (run["project"], run["instance_type"], run
                                       run["cloud_region"], run["lifecycle"]) if v)
 st.caption(f"{run_id} · {where} · started {run['started_at']:%Y-%m-%d %H:%M:%S} UTC")
 
-cost = ui.load("run_cost", run_id=run_id, basis=basis)
-final = ui.load("final_metrics", run_ids=(run_id,))
+cost = ui.query(queries.run_cost, run_id=run_id, basis=basis)
+final = ui.query(queries.final_metrics, run_ids=(run_id,))
 objective = run["objective_name"]
 objective_value = final.loc[final["key"] == objective, "value"]
 
@@ -58,9 +58,9 @@ else:
     c4.metric("Objective", "—", help="Give one with `xprof run --objective NAME:max|min`.")
 
 st.subheader("Utilisation and metrics over time")
-samples = ui.load("samples", run_id=run_id)
-gpus = ui.load("gpu_samples", run_id=run_id)
-logged = ui.load("metric_series", run_ids=(run_id,))
+samples = ui.query(queries.samples, run_id=run_id)
+gpus = ui.query(queries.gpu_samples, run_id=run_id)
+logged = ui.query(queries.metric_series, run_ids=(run_id,))
 timeline = charts.run_timeline(samples, gpus, logged)
 if timeline is None:
     st.info("No samples or metrics recorded for this run.")
@@ -77,8 +77,8 @@ params_tab, context_tab, cost_tab, advice_tab, metrics_tab = st.tabs(
     ["Params & tags", "Context", "Cost", "Recommendations", "Final metrics"])
 
 with params_tab:
-    params = ui.load("run_params", run_ids=(run_id,))
-    tags = ui.load("run_tags", run_ids=(run_id,))
+    params = ui.query(queries.run_params, run_ids=(run_id,))
+    tags = ui.query(queries.run_tags, run_ids=(run_id,))
     if params.empty:
         st.caption("No params recorded.")
     else:
@@ -111,7 +111,7 @@ with context_tab:
             st.code(run["output_tail"], language=None)
 
 with cost_tab:
-    rows = ui.load("cost_rows", run_id=run_id)
+    rows = ui.query(queries.cost_rows, run_id=run_id)
     if rows.empty:
         st.info("Not yet priced. `xprof collect` estimates the cost from the price catalog; "
                 "billed cost replaces the estimate when billing data arrives.")
@@ -129,7 +129,7 @@ with cost_tab:
         }), hide_index=True, placeholder="—", key="cost_rows")
         st.caption(f"Counted: {cost['cost_state']} ({basis} basis). A billed cost replaces the "
                    "estimate; both stay listed.")
-    items = ui.load("billing_items_for_run", run=run)
+    items = ui.query(queries.billing_items_for_run, run=run)
     if not items.empty:
         st.caption("Billing line items on this instance during the run")
         shown = items.copy()
@@ -139,7 +139,7 @@ with cost_tab:
         st.dataframe(shown, hide_index=True, placeholder="—", key="billing_items")
 
 with advice_tab:
-    advice = ui.load("recommendations", status=None, run_id=run_id)
+    advice = ui.query(queries.recommendations, status=None, run_id=run_id)
     if advice.empty:
         st.caption("No recommendations for this run.")
     for _, rec in advice.iterrows():

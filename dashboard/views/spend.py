@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from xprof.dashboard import charts, ui
+from xprof.dashboard import charts, queries, ui
 from xprof.dashboard.formatting import money
 from xprof.dashboard.queries import total_by_currency
 from xprof.dashboard.tables import money_columns, spend_table
@@ -24,9 +24,9 @@ start = dt.datetime.combine(first, dt.time(), dt.UTC) if first else None
 end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC) if last else None
 period = {"basis": basis, "start": start, "end": end}
 
-by_day = ui.load("spend", by="day", **period)
-idle = ui.load("idle_spend", **period)
-unpriced = ui.load("unpriced_runs", **period)
+by_day = ui.query(queries.spend, by="day", **period)
+idle = ui.query(queries.idle_spend, **period)
+unpriced = ui.query(queries.unpriced_runs, **period)
 
 run_totals = total_by_currency(by_day)
 idle_totals = total_by_currency(idle)
@@ -53,7 +53,7 @@ tabs = st.tabs(["By day", "By project", "By instance type", "By user", "By provi
 for tab, by in zip(tabs[:5], ("day", "project", "instance_type", "user", "provider"),
                    strict=True):
     with tab:
-        frame = by_day if by == "day" else ui.load("spend", by=by, **period)
+        frame = by_day if by == "day" else ui.query(queries.spend, by=by, **period)
         st.dataframe(money_columns(spend_table(frame, by), ["billed", "estimate", "total"]),
                      hide_index=True, placeholder="—", key=f"spend_{by}")
 with tabs[5]:
