@@ -170,7 +170,7 @@ def welch_t_test(a: Iterable[float], b: Iterable[float], *, mode: str = "max",
 
     Same statistic and p-value as ``scipy.stats.ttest_ind(a, b, equal_var=False)``.
     """
-    from scipy import stats
+    from scipy import stats  # lazy: scipy is heavy, only for the t-test
 
     check_mode(mode)
     xs = [float(v) for v in a if v is not None and not math.isnan(v)]

@@ -128,7 +128,7 @@ def report(week: str | None, first: str | None, last: str | None, project: str |
         raise BadInput(str(exc)) from None
     recipients = _check_delivery(post, mail, settings)
     # lazy: SQLAlchemy and pandas load only when a report is made, not for --help
-    from xprof.dashboard import queries
+    from xprof.dashboard import queries  # (pandas)
     from xprof.dashboard.report import build_report
     from xprof.store import Store
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -124,6 +124,65 @@ def run_prices(run_spans: list[Span], costs: pd.DataFrame) -> dict[str, tuple[De
     return prices
 
 
+@dataclass
+class _Tally:
+    """GPU-hours paid, used and idle, and their cost per currency, summed machine by machine."""
+
+    paid: float = 0.0
+    used: float = 0.0
+    idle: float = 0.0
+    unpriced_used: float = 0.0
+    unpriced_idle: float = 0.0
+    used_cost: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    idle_cost: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+
+    def add_machine(self, machine_spans: list[Span], start: dt.datetime, end: dt.datetime,
+                    prices: dict[str, tuple[Decimal, str]]) -> None:
+        """One machine's spans within [start, end), interval by interval between their
+        starts and ends."""
+        gpus = max(s.gpus for s in machine_spans)
+        events = sorted([(max(s.start, start), 1, i) for i, s in enumerate(machine_spans)]
+                        + [(min(s.end, end), 0, i) for i, s in enumerate(machine_spans)])
+        active: dict[int, Span] = {}
+        last: dt.datetime | None = None
+        for when, opens, index in events:
+            if active and last is not None and when > last:
+                self.add_interval(list(active.values()), gpus, _hours(last, when), prices)
+            last = when
+            if opens:
+                active[index] = machine_spans[index]
+            else:
+                active.pop(index, None)
+
+    def add_interval(self, active: list[Span], gpus: int, hours: float,
+                     prices: dict[str, tuple[Decimal, str]]) -> None:
+        """An interval in which the same spans run: GPUs in use (at most the machine's),
+        their cost at each run's price; idle GPUs at the mean price of the interval's most
+        common currency."""
+        wanted = sum(s.used or 0 for s in active)
+        in_use = min(gpus, wanted)
+        self.paid += gpus * hours
+        self.used += in_use * hours
+        self.idle += (gpus - in_use) * hours
+        scale = in_use / wanted if wanted else 0.0
+        priced: dict[str, list[Decimal]] = defaultdict(list)
+        for s in active:
+            gpu_hours_used = (s.used or 0) * hours * scale
+            if s.run_id in prices:
+                price, currency = prices[s.run_id]
+                self.used_cost[currency] += price * Decimal(repr(gpu_hours_used))
+                priced[currency].append(price)
+            else:
+                self.unpriced_used += gpu_hours_used
+        idle_hours = (gpus - in_use) * hours
+        if priced:
+            currency = max(sorted(priced), key=lambda c: len(priced[c]))
+            mean = sum(priced[currency], Decimal(0)) / len(priced[currency])
+            self.idle_cost[currency] += mean * Decimal(repr(idle_hours))
+        else:
+            self.unpriced_idle += idle_hours
+
+
 def gpu_hours(runs: pd.DataFrame, hosts: pd.DataFrame, costs: pd.DataFrame,
               start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     """GPU-hours paid, used and idle in [start, end), and their cost per currency.
@@ -141,55 +200,20 @@ def gpu_hours(runs: pd.DataFrame, hosts: pd.DataFrame, costs: pd.DataFrame,
     for span in clipped:
         if span.used is not None:
             machines[span.machine].append(span)
-    paid = used = idle = unpriced_used = unpriced_idle = 0.0
-    used_cost: dict[str, Decimal] = defaultdict(Decimal)
-    idle_cost: dict[str, Decimal] = defaultdict(Decimal)
+    tally = _Tally()
     for machine_spans in machines.values():
-        gpus = max(s.gpus for s in machine_spans)
-        events = sorted([(max(s.start, start), 1, i) for i, s in enumerate(machine_spans)]
-                        + [(min(s.end, end), 0, i) for i, s in enumerate(machine_spans)])
-        active: dict[int, Span] = {}
-        last: dt.datetime | None = None
-        for when, opens, index in events:
-            if active and last is not None and when > last:
-                hours = _hours(last, when)
-                wanted = sum(s.used or 0 for s in active.values())
-                in_use = min(gpus, wanted)
-                paid += gpus * hours
-                used += in_use * hours
-                idle += (gpus - in_use) * hours
-                scale = in_use / wanted if wanted else 0.0
-                priced: dict[str, list[Decimal]] = defaultdict(list)
-                for s in active.values():
-                    gpu_hours_used = (s.used or 0) * hours * scale
-                    if s.run_id in prices:
-                        price, currency = prices[s.run_id]
-                        used_cost[currency] += price * Decimal(repr(gpu_hours_used))
-                        priced[currency].append(price)
-                    else:
-                        unpriced_used += gpu_hours_used
-                idle_hours = (gpus - in_use) * hours
-                if priced:
-                    currency = max(sorted(priced), key=lambda c: len(priced[c]))
-                    mean = sum(priced[currency], Decimal(0)) / len(priced[currency])
-                    idle_cost[currency] += mean * Decimal(repr(idle_hours))
-                else:
-                    unpriced_idle += idle_hours
-            last = when
-            if opens:
-                active[index] = machine_spans[index]
-            else:
-                active.pop(index, None)
+        tally.add_machine(machine_spans, start, end, prices)
+    used_cost, idle_cost = tally.used_cost, tally.idle_cost
     currencies = sorted(set(used_cost) | set(idle_cost))
     return {
         "runs": len({s.run_id for s in clipped if s.used is not None}),
         "machines": len(machines),
-        "hours_paid": paid, "hours_used": used, "hours_idle": idle,
+        "hours_paid": tally.paid, "hours_used": tally.used, "hours_idle": tally.idle,
         "cost": [{"currency": c,
                   "used": used_cost.get(c, Decimal(0)).quantize(_NANO).normalize(),
                   "idle": idle_cost.get(c, Decimal(0)).quantize(_NANO).normalize()}
                  for c in currencies],
-        "unpriced_hours_used": unpriced_used, "unpriced_hours_idle": unpriced_idle,
+        "unpriced_hours_used": tally.unpriced_used, "unpriced_hours_idle": tally.unpriced_idle,
         "unrecorded_runs": len({s.run_id for s in unrecorded}),
         "unrecorded_hours": unrecorded_hours,
     }

@@ -5,6 +5,8 @@
 (DataFrames) load their modules on first use.
 """
 
+import importlib
+
 from xprof.metrics_log import log
 
 __version__ = "0.1.0"
@@ -18,8 +20,6 @@ def __getattr__(name: str):
     """The lazy names above, imported on first use (nothing heavy at ``import xprof``)."""
     if name not in _LAZY:
         raise AttributeError(f"module 'xprof' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value
     return value

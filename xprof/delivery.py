@@ -109,6 +109,36 @@ def build_message(sender: str, to: Sequence[str], subject: str, text: str,
     return message
 
 
+def _sender(settings: Any, user: str | None) -> str:
+    """``report.smtp_from``, else the login, else ``xprof@<host>``; always with an ``@``."""
+    sender = (_setting(settings, "report.smtp_from") or user
+              or f"xprof@{socket.gethostname() or 'localhost'}")
+    if "@" not in sender:
+        sender = f"{sender}@{socket.gethostname() or 'localhost'}"
+    return sender
+
+
+def _transmit(host: str, port: int, timeout: float, starttls: bool,
+              login: tuple[str | None, str | None], message: EmailMessage, sender: str,
+              recipients: list[str]) -> dict:
+    """One SMTP session: connect (TLS on 465), STARTTLS if asked, log in, send; the refused
+    recipients. smtplib's errors pass through."""
+    user, password = login
+    if port == 465:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
+                                                context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(host, port, timeout=timeout)
+    with client:
+        client.ehlo()
+        if starttls and port != 465:
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()
+        if user:
+            client.login(user, password or "")
+        return client.send_message(message, from_addr=sender, to_addrs=recipients)
+
+
 def send_mail(settings: Any, to: str | Sequence[str], subject: str, text: str,
               html: str | None = None, attachments: Iterable[Attachment] = (), *,
               timeout: float = TIMEOUT_S) -> None:
@@ -129,26 +159,12 @@ def send_mail(settings: Any, to: str | Sequence[str], subject: str, text: str,
                             "config.toml or XPROF_REPORT_SMTP_HOST)")
     if not recipients:
         raise DeliveryError("mail: no recipient")
-    sender = (_setting(settings, "report.smtp_from") or user
-              or f"xprof@{socket.gethostname() or 'localhost'}")
-    if "@" not in sender:
-        sender = f"{sender}@{socket.gethostname() or 'localhost'}"
+    sender = _sender(settings, user)
     message = build_message(sender, recipients, subject, text, html, attachments)
     where = f"{host}:{port}"
     try:
-        if port == 465:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                                    context=ssl.create_default_context())
-        else:
-            client = smtplib.SMTP(host, port, timeout=timeout)
-        with client:
-            client.ehlo()
-            if starttls and port != 465:
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if user:
-                client.login(user, password or "")
-            refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
+        refused = _transmit(host, port, timeout, starttls, (user, password), message,
+                            sender, recipients)
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(f"mail via {where}: login as {user!r} refused "
                             f"({exc.smtp_code})") from None

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from xprof.cli import BadInput
+from xprof.cli import BadInput, parse_pairs
 from xprof.runs_cli import open_store, parse_since, store_option
+from xprof.storeurl import StoreError
 
 
 def file_options(func: Callable) -> Callable:
@@ -22,7 +23,7 @@ def file_options(func: Callable) -> Callable:
 
 
 def _write(kind: str, frame, fmt: str | None, output: Path | None, what: str) -> None:
-    from xprof.frames import write_csv, write_frame
+    from xprof.frames import write_csv, write_frame  # lazy: pandas, not for --help
 
     if fmt is None:
         fmt = "parquet" if output is not None and output.suffix == ".parquet" else "csv"
@@ -38,8 +39,6 @@ def _write(kind: str, frame, fmt: str | None, output: Path | None, what: str) ->
 
 
 def _resolve(db, refs: tuple[str, ...]) -> list[str]:
-    from xprof.store import StoreError
-
     try:
         return [db.find_run(ref)["id"] for ref in refs]
     except StoreError as exc:
@@ -74,8 +73,7 @@ def export_runs(project, status, since, tags, fmt, output, store) -> None:
 
     Example: xprof export runs --project nlp -o runs.parquet
     """
-    from xprof.cli import parse_pairs
-    from xprof.frames import runs
+    from xprof.frames import runs  # lazy: pandas
 
     tag_map = parse_pairs(tags, "--tag")
     since_at = parse_since(since)
@@ -95,7 +93,7 @@ def export_samples(runs, gpu, fmt, output, store) -> None:
 
     Example: xprof export samples a1b2c3d4 --gpu -o gpu.parquet
     """
-    from xprof.frames import samples
+    from xprof.frames import samples  # lazy: pandas
 
     db = open_store(store)
     frame = samples(_resolve(db, runs), gpu=gpu, store=db)
@@ -111,7 +109,7 @@ def export_metrics(runs, fmt, output, store) -> None:
 
     Example: xprof export metrics a1b2c3d4 -o metrics.csv
     """
-    from xprof.frames import metrics
+    from xprof.frames import metrics  # lazy: pandas
 
     db = open_store(store)
     frame = metrics(_resolve(db, runs), store=db)
@@ -128,7 +126,7 @@ def export_costs(project, run_ref, fmt, output, store) -> None:
 
     Example: xprof export costs --project nlp -o costs.parquet
     """
-    from xprof.frames import costs
+    from xprof.frames import costs  # lazy: pandas
 
     db = open_store(store)
     run_id = _resolve(db, (run_ref,))[0] if run_ref else None
@@ -156,7 +154,10 @@ def export_mlflow(run_ref, project, tracking_uri, experiment, store) -> None:
     A run is matched by the MLflow run id stored with it, or an MLflow run tagged
     xprof.run_id; otherwise an MLflow run is created (params and metric history included).
     """
-    from xprof.collector.mlflow_bridge import MlflowBridgeError, export_runs
+    from xprof.collector.mlflow_bridge import (  # lazy: mlflow (optional)
+        MlflowBridgeError,
+        export_runs,
+    )
 
     if bool(run_ref) == bool(project):
         raise BadInput("give one RUN or --project P")
@@ -203,7 +204,10 @@ def import_mlflow(tracking_uri, experiment, project, store) -> None:
     Running twice imports nothing twice. Tags such as instance_type, cloud_provider, region
     and lifecycle name the machine, so the runs are estimated at once.
     """
-    from xprof.collector.mlflow_bridge import MlflowBridgeError, import_runs
+    from xprof.collector.mlflow_bridge import (  # lazy: mlflow (optional)
+        MlflowBridgeError,
+        import_runs,
+    )
 
     db = open_store(store)
     try:

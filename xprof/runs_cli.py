@@ -12,13 +12,16 @@ from typing import Any
 
 import click
 
-from xprof.cli import BadInput
+from xprof.cli import BadInput, parse_pairs
+from xprof.money import format_money
 from xprof.settings import ConfigError, Settings
+from xprof.storeurl import StoreError
+from xprof.units import human_bytes, human_duration
 
 
 def open_store(url: str | None):
     """The store named by --store / XPROF_STORE / the default; BadInput if it cannot open."""
-    from xprof.store import Store, StoreError
+    from xprof.store import Store  # lazy: SQLAlchemy, not for --help
 
     try:
         settings = Settings(flags={"store": url})
@@ -76,7 +79,7 @@ def with_live_costs(db, runs: list[dict[str, Any]], costs: dict[str, dict]) -> d
     running = [r for r in runs if r["status"] == "running" and r["id"] not in costs]
     if not running:
         return costs
-    from xprof.collector.estimate import live_estimate
+    from xprof.collector.estimate import live_estimate  # lazy: the catalog, only for ls
 
     costs = dict(costs)
     for run in running:
@@ -95,8 +98,6 @@ def format_cost(cost: dict[str, Any] | None) -> str:
         return "-"
     if cost["amount"] is None:
         return "unknown"
-    from xprof.money import format_money
-
     money = format_money(Decimal(cost["amount"]), cost["currency"])
     if cost["source"] == "live":
         return f"~{money} so far"
@@ -132,9 +133,6 @@ def ls(project, tags, status, since, limit, experiments, store, as_json) -> None
       xprof ls --project digits --since 7d
       xprof ls --status crashed --json | jq '.[].id'
     """
-    from xprof.cli import parse_pairs
-    from xprof.units import human_duration
-
     tag_map = parse_pairs(tags, "--tag")
     since_at = parse_since(since)
     db = open_store(store)
@@ -161,8 +159,6 @@ def ls(project, tags, status, since, limit, experiments, store, as_json) -> None
 
 
 def _list_experiments(db, project: str | None, limit: int, as_json: bool) -> None:
-    from xprof.units import human_duration
-
     rows = db.experiments(project)[:limit]
     if as_json:
         click.echo(json.dumps(to_jsonable(rows), indent=2))
@@ -195,8 +191,6 @@ def show(run_ref, store, as_json) -> None:
     Example:
       xprof show brisk-otter-17
     """
-    from xprof.store import StoreError
-
     db = open_store(store)
     try:
         run = db.find_run(run_ref)
@@ -208,8 +202,12 @@ def show(run_ref, store, as_json) -> None:
     if as_json:
         click.echo(json.dumps(to_jsonable(record), indent=2))
         return
-    from xprof.units import human_bytes, human_duration
+    click.echo("\n".join(_identity_lines(run, record["cost"]) + _story_lines(run)
+                         + _detail_lines(details)))
 
+
+def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None) -> list[str]:
+    """``xprof show``: who, where, when, what it used and cost."""
     summary = run.get("summary") or {}
     lines = [
         f"{run['name']}  ({run['id']})",
@@ -223,8 +221,14 @@ def show(run_ref, store, as_json) -> None:
         f"{run['cloud_region'] or ''} {run['lifecycle'] or ''}".rstrip(),
         f"  cpu        p50 {summary.get('cpu_cores_p50')} p95 {summary.get('cpu_cores_p95')} "
         f"cores; {run['cpu_seconds']} CPU-s; peak RSS {human_bytes(run['peak_rss_bytes'])}",
-        f"  cost       {format_cost(record['cost'])}",
+        f"  cost       {format_cost(cost)}",
     ]
+    return lines
+
+
+def _story_lines(run: dict[str, Any]) -> list[str]:
+    """``xprof show``: experiment, hypothesis, budget and git, where recorded."""
+    lines: list[str] = []
     if run.get("experiment"):
         lines.append(f"  experiment {run['experiment']} attempt {run['attempt']}"
                      + (f" (resumes {run['resumed_from'][:8]})" if run.get("resumed_from") else ""))
@@ -238,6 +242,12 @@ def show(run_ref, store, as_json) -> None:
         git = run["git"]
         lines.append(f"  git        {git.get('repo')} {git.get('branch')} "
                      f"{(git.get('commit') or '')[:12]}{' dirty' if git.get('dirty') else ''}")
+    return lines
+
+
+def _detail_lines(details: dict[str, Any]) -> list[str]:
+    """``xprof show``: params, tags, last metrics, sample counts and advice."""
+    lines: list[str] = []
     for title, mapping in (("params", details["params"]), ("tags", details["tags"])):
         if mapping:
             lines.append(f"  {title:<10} " + " ".join(f"{k}={v}" for k, v in mapping.items()))
@@ -249,7 +259,7 @@ def show(run_ref, store, as_json) -> None:
                  f" {counts['metrics']} metric values")
     for rec in details["recommendations"]:
         lines.append(f"  advice     [{rec['status']}] {rec['title']}")
-    click.echo("\n".join(lines))
+    return lines
 
 
 @click.command()
@@ -263,8 +273,6 @@ def rm(run_refs, yes, store) -> None:
     Example:
       xprof rm brisk-otter-17 -y
     """
-    from xprof.store import StoreError
-
     db = open_store(store)
     try:
         runs = [db.find_run(ref) for ref in run_refs]

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from xprof import schema
+from xprof.migrations import upgrade
 from xprof.storeurl import StoreError, redact_url, sqlite_path
 
 __all__ = ["BASES", "Store", "StoreError", "counted_costs", "effective_status", "utcnow"]
@@ -80,6 +81,32 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def run_from_hosts(hosts: list[dict[str, Any]], states: list[str], started_at: dt.datetime
+                   ) -> dict[str, Any]:
+    """A finished run's status, end, duration and totals from its hosts' rows (one host: its
+    own hardware, summary and cloud too)."""
+    status = next((s for s in ("failed", "killed", "crashed") if s in states), "finished")
+    ended = [x["ended_at"] or x["heartbeat_at"] for x in hosts]
+    started = min([started_at, *(x["started_at"] for x in hosts)])
+    codes = [x["exit_code"] for x in hosts if x["exit_code"]]
+    first = hosts[0]
+    update: dict[str, Any] = {
+        "status": status, "exit_code": codes[0] if codes else first["exit_code"],
+        "signal": next((x["signal"] for x in hosts if x["signal"]), None),
+        "started_at": started, "ended_at": max(ended),
+        "duration_s": (max(ended) - started).total_seconds(),
+        "cpu_seconds": sum(x["cpu_seconds"] or 0 for x in hosts),
+        "peak_rss_bytes": max((x["peak_rss_bytes"] or 0 for x in hosts), default=None),
+    }
+    if len(hosts) == 1:
+        update.update({k: first[k] for k in (
+            "hardware", "summary", "cloud_provider", "cloud_account", "cloud_region",
+            "cloud_zone", "instance_id", "instance_type", "lifecycle", "cloud")})
+    else:
+        update["summary"] = {**(first["summary"] or {}), "hosts": len(hosts)}
+    return update
 
 
 class Store:
@@ -146,8 +173,6 @@ class Store:
             current = self.revision()
             if current == schema.SCHEMA_REVISION:
                 return "current"
-            from xprof.migrations import upgrade
-
             upgrade(self.engine, current)
             self._seed()
             return "created" if current is None else "upgraded"
@@ -186,6 +211,7 @@ class Store:
     def insert_ignore(self, table: sa.Table) -> Any:
         """INSERT that skips rows whose primary/unique key exists (imports, sync, retries)."""
         if self.engine.dialect.name == "postgresql":
+            # lazy: only the dialect of the engine in use is loaded (PostgreSQL's: ~20 ms)
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
@@ -268,25 +294,7 @@ class Store:
                   for x in hosts]
         if "running" in states:
             return  # another host is still at work; it aggregates when it ends
-        status = next((s for s in ("failed", "killed", "crashed") if s in states), "finished")
-        ended = [x["ended_at"] or x["heartbeat_at"] for x in hosts]
-        started = min([run.started_at, *(x["started_at"] for x in hosts)])
-        codes = [x["exit_code"] for x in hosts if x["exit_code"]]
-        first = hosts[0]
-        update: dict[str, Any] = {
-            "status": status, "exit_code": codes[0] if codes else first["exit_code"],
-            "signal": next((x["signal"] for x in hosts if x["signal"]), None),
-            "started_at": started, "ended_at": max(ended),
-            "duration_s": (max(ended) - started).total_seconds(),
-            "cpu_seconds": sum(x["cpu_seconds"] or 0 for x in hosts),
-            "peak_rss_bytes": max((x["peak_rss_bytes"] or 0 for x in hosts), default=None),
-        }
-        if len(hosts) == 1:
-            update.update({k: first[k] for k in (
-                "hardware", "summary", "cloud_provider", "cloud_account", "cloud_region",
-                "cloud_zone", "instance_id", "instance_type", "lifecycle", "cloud")})
-        else:
-            update["summary"] = {**(first["summary"] or {}), "hosts": len(hosts)}
+        update = run_from_hosts(hosts, states, run.started_at)
         conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(**update))
 
     def run_hosts(self, run_id: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ def _settings(url: str | None) -> Settings:
 
 
 def _open(url: str, migrate: bool = True):
-    from xprof.store import Store
+    from xprof.store import Store  # lazy: SQLAlchemy, not for --help
 
     try:
         return Store.open(url, migrate=migrate)
@@ -68,7 +68,7 @@ def upgrade(store: str | None) -> None:
 @store_option
 def info(store: str | None) -> None:
     """Show the store's URL (password hidden), engine, schema revision and run count."""
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # lazy: not for --help
 
     from xprof import schema
 
@@ -97,7 +97,7 @@ def sync(source: str | None, store: str | None) -> None:
       xprof sync
       xprof sync --from sqlite:////home/ada/.xprof/xprof.db --store postgresql+psycopg://xprof@db/xprof
     """
-    from xprof.sync import sync_runs
+    from xprof.sync import sync_runs  # lazy: SQLAlchemy, not for --help
 
     settings = _settings(store)
     target_url = settings.store_url

@@ -18,7 +18,7 @@ from xprof import schema
 
 
 def _config(connection):
-    from alembic.config import Config
+    from alembic.config import Config  # lazy: Alembic is heavy, only for upgrades
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent))
@@ -41,6 +41,6 @@ def upgrade(engine: Engine, current: str | None) -> None:
             version.create(conn)
             conn.execute(version.insert().values(version_num=schema.SCHEMA_REVISION))
         else:
-            from alembic import command
+            from alembic import command  # lazy: see above
 
             command.upgrade(_config(conn), schema.SCHEMA_REVISION)
