@@ -40,6 +40,8 @@ class _Reading:
 class GpuSampler:
     """Samples every GPU NVML lists; attributes the run's own use (see module docstring)."""
 
+    name = "GPU"  # the Sampler interface: what a failure warning names
+
     def __init__(self, nvml: Nvml, devices: list[Device], visible: frozenset[Key] | None,
                  driver: str | None) -> None:
         self._nvml = nvml

@@ -68,6 +68,10 @@ class RunStats:
             return None
         return now - (self.gpu_busy_ts or self.gpu_first_ts)
 
+    def last_metrics(self) -> dict[str, float]:
+        """The last value of each metric."""
+        return {k: v for k, (v, _) in self.metrics.items()}
+
     def add_metric(self, key: str, value: float, step: int | None) -> None:
         self.metrics[key] = (value, step)
 
