@@ -14,15 +14,16 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xprof.agent import launch
 from xprof.agent.multinode import resolve_run_id
 from xprof.agent.output import MetricLineParser, OutputPump
 from xprof.agent.proc_tree import become_subreaper
-from xprof.agent.recorder import Recorder
-from xprof.agent.run_end import finish_run
 from xprof.settings import Settings
+
+if TYPE_CHECKING:
+    from xprof.agent.recorder import Recorder
 
 log = logging.getLogger("xprof.agent")
 
@@ -86,7 +87,10 @@ class Agent:
 
     def __init__(self, opts: RunOptions, run_id: str, started_at: dt.datetime,
                  child: launch.Child, metrics_path: Path) -> None:
-        self.recorder = Recorder(opts, run_id, started_at, child, metrics_path)
+        # the recorder's modules load once the child has started: its start stays fast
+        from xprof.agent.recorder import Recorder
+
+        self.recorder: Recorder = Recorder(opts, run_id, started_at, child, metrics_path)
 
     def start(self) -> None:
         self.recorder.start()
@@ -99,6 +103,8 @@ class Agent:
 
     def finish(self, status: int, code: int, ended_at: dt.datetime, pump: OutputPump) -> None:
         """Wait for the tree's leftovers, stop the threads, write and print the run's end."""
+        from xprof.agent.run_end import finish_run  # loaded after the child started, as above
+
         rec = self.recorder
         launch.wait_for_leftovers(rec.tree_pids, rec.on_reaped)
         rec.stop_sampler(timeout=10)

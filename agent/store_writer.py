@@ -61,7 +61,7 @@ class RunWriter:
     def store(self, target: str = "store"):
         """The opened store for ``target`` ("store" or "spool"), opening it on first use."""
         if target not in self.stores:
-            from xprof.store import Store
+            from xprof.store import Store  # SQLAlchemy: loaded once the child runs
 
             self.stores[target] = Store.open(self.urls[target])
         return self.stores[target]

@@ -101,14 +101,13 @@ class Sample:
     host_mem_available_bytes: int | None = None
 
     @classmethod
-    def join(cls, ts: float, *parts: TreeSample | HostSample | None) -> Sample:
+    def join(cls, ts: float, tree: TreeSample | None, host: HostSample | None) -> Sample:
         """The row of ``ts`` from the tree and host records (a missing one: NULLs)."""
-        values: dict = {}
-        for part in parts:
-            if part is not None:
-                values.update(as_row(part))
-        values["ts"] = ts
-        return cls(**values)
+        values: list = [ts]
+        for kind, part in ((TreeSample, tree), (HostSample, host)):
+            names = field_names(kind)[1:]
+            values += [getattr(part, n) for n in names] if part is not None else [None] * len(names)
+        return cls(*values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +148,20 @@ class Metric:
 Record = TreeSample | HostSample | Sample | GpuSample | Metric
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}  # field names per record type (fields() is slow)
+
+
+def field_names(kind: type) -> tuple[str, ...]:
+    """The field names of a record type, in order."""
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
 def as_row(record: Record) -> dict:
     """The record as a dict of column values."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    return {name: getattr(record, name) for name in field_names(type(record))}
 
 
 assert [f.name for f in SAMPLE_FIELDS] == [f.name for f in fields(Sample)][1:]
