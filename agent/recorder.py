@@ -205,7 +205,8 @@ class Recorder:
 
     def new_run(self) -> NewRun:
         """The run's first record (called by the writer the first time it reaches a store)."""
-        self._tree_ready.wait(5)
+        if not self.record.built:
+            self._tree_ready.wait(5)  # the samplers' hardware (GPUs) goes in the first record
         return self.record.new_run(self.writer, self.samplers_hardware)
 
     def flush(self, final_update: dict[str, Any] | None = None) -> str | None:

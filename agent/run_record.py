@@ -41,6 +41,11 @@ class RunRecord:
         self._pending_params: dict[str, str] = {}
         self._resumed_labelled = False
 
+    @property
+    def built(self) -> bool:
+        """Whether the first record has been built."""
+        return self._spec is not None
+
     def new_run(self, writer: RunWriter, samplers_hardware: Callable[[], dict]) -> NewRun:
         """The run's first record (built the first time a store is reached)."""
         if self._spec is not None:
