@@ -112,7 +112,7 @@ class HostStats:
             except (OSError, ValueError) as exc:
                 self._log_once("proc-stat", "cannot read /proc/stat: %r; using psutil", exc)
         try:
-            import psutil
+            import psutil  # fallback off Linux: kept off the start path
 
             t = psutil.cpu_times()
             idle = getattr(t, "idle", 0.0)
@@ -132,7 +132,7 @@ class HostStats:
                 return _meminfo(os.pread(fd, 8192, 0))
             except (OSError, ValueError) as exc:
                 self._log_once("meminfo", "cannot read /proc/meminfo: %r; using psutil", exc)
-        import psutil
+        import psutil  # fallback off Linux: kept off the start path
 
         vm = psutil.virtual_memory()
         return vm.total, vm.available
@@ -186,7 +186,7 @@ def _memory_total() -> int | None:
     except (OSError, ValueError):
         pass
     try:
-        import psutil
+        import psutil  # fallback off Linux: kept off the start path
 
         return psutil.virtual_memory().total
     except Exception:

@@ -61,7 +61,7 @@ class ProcfsReader:
         self._fds: dict[tuple[int, str], int] = {}
         self._max_held = MAX_HELD_FDS
         try:
-            import resource
+            import resource  # Unix only
 
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
             if soft > 0:  # leave most descriptors to the agent
@@ -115,7 +115,7 @@ class PsutilReader:
     """The same figures through psutil, where /proc is not there."""
 
     def __init__(self) -> None:
-        import psutil
+        import psutil  # off Linux only: kept off the start path
 
         self._psutil = psutil
         self._procs: dict[int, psutil.Process] = {}
