@@ -87,7 +87,7 @@ def installed_packages(argv: Sequence[str]) -> dict[str, str] | None:
     exe = shutil.which(argv[0]) if argv else None
     python = exe if exe and Path(exe).name.startswith("python") else None
     if python is None:
-        import importlib.metadata as metadata
+        import importlib.metadata as metadata  # slow import; only in the context thread
 
         return {d.metadata["Name"] or "?": d.version for d in metadata.distributions()}
     out = helper_output([python, "-c", _PACKAGES_SNIPPET])

@@ -263,7 +263,7 @@ def energy_from_store(store: Any, run_id: str) -> dict[str, Any]:
     summary = run.get("summary") or {}
     if summary.get("energy_method") is not None or "energy_kwh" in summary:
         return {key: summary.get(key) for key in SUMMARY_KEYS}
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # heavy: only when a stored run lacks its energy
 
     from xprof import schema
 

@@ -40,6 +40,8 @@ class _Reading:
 class GpuSampler:
     """Samples every GPU NVML lists; attributes the run's own use (see module docstring)."""
 
+    name = "GPU"  # the Sampler interface: what a failure warning names
+
     def __init__(self, nvml: Nvml, devices: list[Device], visible: frozenset[Key] | None,
                  driver: str | None) -> None:
         self._nvml = nvml
@@ -109,28 +111,8 @@ class GpuSampler:
 
     # -- one sample ------------------------------------------------------------------------------
     def _sample(self, ts: float, pids: frozenset[int]) -> list[GpuSample]:
-        readings: list[_Reading] = []
-        for device in self._devices:
-            values = self._nvml.read_device(device, utilisation=not device.mig_mode, board=True)
-            processes = None if device.mig_mode else self._nvml.processes(device)
-            readings.append(_Reading(device, values, processes))
-            for instance in device.instances:
-                readings.append(_Reading(
-                    instance, self._nvml.read_device(instance, utilisation=False, board=False),
-                    self._nvml.processes(instance)))
-
-        run_procs = {r.device.key: {pid: mem for pid, mem in (r.processes or {}).items()
-                                    if pid in pids} for r in readings}
-        if any(run_procs.values()):
-            self._pid_matched = True
-        if self._pid_matched:
-            method, used = "pid", {key for key, found in run_procs.items() if found}
-        else:
-            used = {r.device.key for r in readings if self._visible_in_use(r)}
-            method = "visible-devices" if used else "none"
-            if used:  # every process on a visible device in use is presumed the run's
-                run_procs = {r.device.key: dict(r.processes or {}) for r in readings}
-
+        readings = self._read_all()
+        method, used, run_procs = self._attribute(readings, pids)
         rows: dict[Key, GpuSample] = {}
         for reading in readings:
             key = reading.device.key
@@ -148,6 +130,36 @@ class GpuSampler:
         if not used_now <= self._used:
             self._used = self._used | used_now
         return [rows[r.device.key] for r in readings]
+
+    def _read_all(self) -> list[_Reading]:
+        """Every device, then its MIG instances, read once."""
+        readings: list[_Reading] = []
+        for device in self._devices:
+            values = self._nvml.read_device(device, utilisation=not device.mig_mode, board=True)
+            processes = None if device.mig_mode else self._nvml.processes(device)
+            readings.append(_Reading(device, values, processes))
+            for instance in device.instances:
+                readings.append(_Reading(
+                    instance, self._nvml.read_device(instance, utilisation=False, board=False),
+                    self._nvml.processes(instance)))
+        return readings
+
+    def _attribute(self, readings: list[_Reading], pids: frozenset[int]
+                   ) -> tuple[str, set[Key], dict[Key, dict[int, int | None]]]:
+        """(method, targets the run uses, the run's processes per target): see the module
+        docstring."""
+        run_procs = {r.device.key: {pid: mem for pid, mem in (r.processes or {}).items()
+                                    if pid in pids} for r in readings}
+        if any(run_procs.values()):
+            self._pid_matched = True
+        if self._pid_matched:
+            return "pid", {key for key, found in run_procs.items() if found}, run_procs
+        used = {r.device.key for r in readings if self._visible_in_use(r)}
+        if not used:
+            return "none", used, run_procs
+        # every process on a visible device in use is presumed the run's
+        return "visible-devices", used, {r.device.key: dict(r.processes or {})
+                                         for r in readings}
 
     def _visible_in_use(self, reading: _Reading) -> bool:
         if self._visible is None or reading.device.key not in self._visible:

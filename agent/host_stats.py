@@ -14,10 +14,9 @@ import platform
 import subprocess
 import sys
 
-log = logging.getLogger("xprof.agent")
+from xprof.records import HostSample
 
-HOST_FIELDS = ("host_cpu_pct", "host_iowait_pct", "host_mem_used_bytes",
-               "host_mem_available_bytes")
+log = logging.getLogger("xprof.agent")
 
 # ARM cores that /proc/cpuinfo names only by part number: (implementer, part) -> name.
 _ARM_PARTS = {
@@ -67,9 +66,20 @@ class HostStats:
         self._last_cpu: tuple[int, int, int] | None = None
         self._last_cpu = self._read_cpu()
 
-    def sample(self) -> dict:
-        """The host fields of ``SAMPLE_FIELDS``."""
-        out: dict = dict.fromkeys(HOST_FIELDS)
+    name = "host"  # the Sampler interface: what a failure warning names
+
+    def sample(self, ts: float, pids: frozenset[int] = frozenset()) -> list[HostSample]:
+        """The Sampler interface: ``[measure(ts)]``."""
+        return [self.measure(ts)]
+
+    @staticmethod
+    def hardware() -> dict:
+        """The Sampler interface: :func:`host_hardware`."""
+        return host_hardware()
+
+    def measure(self, ts: float) -> HostSample:
+        """Host CPU since the last call, and memory now."""
+        out: dict = {}
         try:
             now = self._read_cpu()
             last, self._last_cpu = self._last_cpu, now
@@ -87,7 +97,7 @@ class HostStats:
             out["host_mem_available_bytes"] = available
         except Exception as exc:
             self._log_once("memory", "cannot read host memory: %r", exc)
-        return out
+        return HostSample(ts=ts, **out)
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -102,7 +112,7 @@ class HostStats:
             except (OSError, ValueError) as exc:
                 self._log_once("proc-stat", "cannot read /proc/stat: %r; using psutil", exc)
         try:
-            import psutil
+            import psutil  # fallback off Linux: kept off the start path
 
             t = psutil.cpu_times()
             idle = getattr(t, "idle", 0.0)
@@ -122,7 +132,7 @@ class HostStats:
                 return _meminfo(os.pread(fd, 8192, 0))
             except (OSError, ValueError) as exc:
                 self._log_once("meminfo", "cannot read /proc/meminfo: %r; using psutil", exc)
-        import psutil
+        import psutil  # fallback off Linux: kept off the start path
 
         vm = psutil.virtual_memory()
         return vm.total, vm.available
@@ -176,7 +186,7 @@ def _memory_total() -> int | None:
     except (OSError, ValueError):
         pass
     try:
-        import psutil
+        import psutil  # fallback off Linux: kept off the start path
 
         return psutil.virtual_memory().total
     except Exception:

@@ -81,7 +81,7 @@ def _iso(http_date: Any) -> str | None:
     """``Mon, 19 Sep 2016 18:29:47 GMT`` -> ``2016-09-19T18:29:47+00:00`` (as given if odd)."""
     if not http_date:
         return None
-    from email.utils import parsedate_to_datetime
+    from email.utils import parsedate_to_datetime  # email: heavy, rarely needed
 
     try:
         return parsedate_to_datetime(str(http_date)).isoformat()

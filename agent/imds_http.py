@@ -34,7 +34,7 @@ class Response:
 def request(base_url: str, path: str, *, method: str = "GET",
             headers: dict[str, str] | None = None, timeout: float) -> Response:
     """Send one request to ``base_url`` + ``path``; MetadataError when no answer comes."""
-    import http.client
+    import http.client  # in the identity thread, never on the start path
 
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

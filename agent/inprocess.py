@@ -6,7 +6,7 @@
     run = xprof.start(project="nlp")  # ... cells later ...
     run.finish()                      # or xprof.stop()
 
-The run is recorded as ``xprof run`` records a command, by the same :class:`Agent` (sampler
+The run is recorded as ``xprof run`` records a command, by the same :class:`Recorder` (sampler
 and writer daemon threads, store else spool, summary, estimate and advice), with this process
 as the root of the measured tree: its threads and every process it starts. The profiler's own
 threads are inside that tree (well under 1 % of a core at the default 1 Hz). Between start and
@@ -42,16 +42,21 @@ import os
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xprof.agent.runner import WARN, Agent, RunOptions
-from xprof.metrics_log import ENV_FILE
+from xprof.agent import context
+from xprof.agent.once import WARN
+from xprof.agent.recorder import Recorder
+from xprof.agent.run_end import finish_run
+from xprof.agent.runner import RunOptions
+from xprof.metrics_log import ENV_FILE, write_params_line
 from xprof.metrics_log import log as _log_metrics
+from xprof.names import generate_name
 from xprof.settings import Settings
+from xprof.storeurl import check_store
 
 log = logging.getLogger("xprof.agent")
 
@@ -80,8 +85,6 @@ def start(name: str | None = None, project: str | None = None,
         return outer
     objective_pair = parse_objective(objective)
     settings = Settings(flags={"store": store, "interval": interval})
-    from xprof.storeurl import check_store
-
     check_store(settings.store_url)
     global _active, _atexit_registered
     with _lock:
@@ -169,9 +172,6 @@ class InProcessRun:
     """
 
     def __init__(self, opts: RunOptions) -> None:
-        from xprof.agent import context
-        from xprof.agent.runner import generate_name
-
         self.id = uuid.uuid4().hex
         self.pid = os.getpid()
         self.status: str | None = None
@@ -180,13 +180,10 @@ class InProcessRun:
         opts.project = opts.project or context.default_project(Path.cwd())
         self.name: str = opts.name
         self.project: str = opts.project
-        self._opts = opts
         self._uncaught: BaseException | None = None
         self._started_at = dt.datetime.now(dt.UTC)
         self._metrics_path = Path(tempfile.gettempdir()) / f"xprof-{self.id}.metrics.jsonl"
-        self._agent = InProcessAgent(opts, self.id, self._started_at, _SelfAsChild(),
-                                     self._metrics_path)
-        self._agent.name, self._agent.project = self.name, self.project
+        self._agent = InProcessAgent(opts, self.id, self._started_at, self._metrics_path)
         self._previous_env: str | None = None
         self._finish_lock = threading.Lock()
         self._excepthook = None
@@ -294,8 +291,6 @@ class OuterRun:
         _log_metrics(step, **metrics)
 
     def log_params(self, **params: Any) -> None:
-        from xprof.agent.integrations.channel import write_params_line
-
         write_params_line({str(k): _param_text(v) for k, v in params.items()})
 
     def finish(self, status: str | None = None, **_: Any) -> None:
@@ -339,68 +334,27 @@ class _SelfAsChild:
         self.pid = os.getpid()
 
 
-class _NoOutput:
-    """In-process runs keep no output tail (the notebook shows it)."""
-
-    @staticmethod
-    def tail() -> str:
-        return ""
-
-    @staticmethod
-    def join(timeout: float | None = None) -> None:
-        return None
-
-
-class InProcessAgent(Agent):
-    """:class:`Agent` with this process as the tree's root: nothing is launched, nothing
+class InProcessAgent:
+    """A :class:`Recorder` with this process as the tree's root: nothing is launched, nothing
     reaped (this process's children are its own code's to wait for), no output captured."""
 
-    reaps_orphans = False
+    def __init__(self, opts: RunOptions, run_id: str, started_at: dt.datetime,
+                 metrics_path: Path) -> None:
+        self.recorder = Recorder(opts, run_id, started_at, _SelfAsChild(), metrics_path,
+                                 reaps_orphans=False)
+
+    def start(self) -> None:
+        self.recorder.start()
+
+    def add_params(self, params: dict[str, str]) -> None:
+        self.recorder.add_params(params)
 
     def end(self, status: int, code: int) -> bool:
         """Stop sampling, write the end of the run, print the summary; True if stored."""
         ended_at = dt.datetime.now(dt.UTC)
-        self.stop_sampling.set()  # both first: a second interrupt below leaves no heartbeat
-        self.stop_writing.set()   # going, so the run reads as crashed, never as running
-        self._sampler.join(timeout=5)
-        self._writer.join(timeout=10)
-        identity = self._identity_fields()
-        final = self._final_fields(status, code, ended_at, _NoOutput(), identity)
-        final["output_tail"] = None
-        target = None
-        for attempt in range(3):
-            target = self._flush(final)
-            if target:
-                break
-            time.sleep(0.2 * (attempt + 1))
-        written = target is not None
-        self._close_samplers()
-        extra: list[str] = []
-        if written:
-            extra = self._price_and_advise(self.writer.store(target))
-        else:
-            WARN.warn("final", "the run's end could not be stored; it will show as crashed")
-        if not self.opts.quiet:
-            self._print_summary(final, extra, written)
-        return written
-
-    def _close_samplers(self) -> None:
-        for closer in (self.identity and self.identity.stop, self.gpu and self.gpu.close,
-                       self.tree and self.tree.close,
-                       getattr(getattr(self, "host_stats", None), "close", None),
-                       self.stats.energy.close):
-            if closer:
-                try:
-                    closer()
-                except Exception as exc:
-                    WARN.warn("close", f"could not close a sampler: {exc}")
-
-    def _print_summary(self, final: dict[str, Any], extra: list[str], written: bool) -> None:
-        from xprof.agent.energy import energy_line
-        from xprof.agent.summary import render_summary
-
-        text = render_summary(self, final, extra, stored=written, spooled=self.writer.spooled)
-        line = energy_line(final.get("summary"))
-        if line and "\n  energy" not in text:
-            text += f"\n  {'energy':<8} {line}"
-        print(text, file=sys.stderr)
+        rec = self.recorder
+        rec.stop_sampling.set()  # both first: a second interrupt below leaves no heartbeat
+        rec.stop_writing.set()   # going, so the run reads as crashed, never as running
+        rec.stop_sampler(timeout=5)
+        rec.stop_writer(timeout=10)
+        return finish_run(rec, status, code, ended_at, None, backoff_s=0.2)

@@ -21,6 +21,7 @@ import pty
 import signal
 import subprocess
 import termios
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,8 +190,6 @@ def stop_group(child: Child, grace_s: float) -> None:
         if child.popen.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.pgid, signal.SIGKILL)
-
-    import threading
 
     threading.Thread(target=kill_later, name="xprof-budget-kill", daemon=True).start()
 

@@ -37,18 +37,21 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+
+from xprof.agent.proc_readers import (
+    Gone,
+    ProcfsReader,
+    PsutilReader,
+    ZombieUnreadable,
+    parse_stat,
+    read_once,
+)
+from xprof.records import TreeSample
 
 log = logging.getLogger("xprof.agent")
 
 PR_SET_CHILD_SUBREAPER = 36
 FULL_DISCOVERY_EVERY = 10  # children mode: samples between reads of every thread's children
-MAX_HELD_FDS = 512  # per tree (at most 1/4 of RLIMIT_NOFILE); beyond: open, read, close
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-TREE_FIELDS = ("cpu_cores", "cpu_seconds_total", "rss_bytes", "threads", "processes",
-               "read_bytes_total", "write_bytes_total")
 
 
 def become_subreaper() -> bool:
@@ -57,7 +60,7 @@ def become_subreaper() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
+        import ctypes  # Linux only; ctypes is slow to import
 
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
@@ -71,57 +74,6 @@ def children_files_available() -> bool:
     return os.path.exists(f"/proc/{pid}/task/{pid}/children")
 
 
-def child_pids(pid: int) -> list[int]:
-    """Live children of ``pid`` (Linux: children files, else one pass over /proc; psutil
-    elsewhere). For occasional use, e.g. finding orphans to reap; [] if ``pid`` is gone."""
-    if os.path.isdir("/proc/self/task"):
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            return []
-        if children_files_available():
-            kids: list[int] = []
-            for tid in tids:
-                try:
-                    kids.extend(int(k) for k in _read_once(f"/proc/{pid}/task/{tid}/children")
-                                .split())
-                except OSError:
-                    continue
-            return kids
-        found = []
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    if _parse_stat(_read_once(f"/proc/{name}/stat")).ppid == pid:
-                        found.append(int(name))
-                except (OSError, ValueError, IndexError):
-                    continue
-        return found
-    import psutil
-
-    try:
-        return [p.pid for p in psutil.Process(pid).children()]
-    except psutil.Error:
-        return []
-
-
-class _Stat(NamedTuple):
-    ppid: int
-    start: float  # start time: tells a process from a later one that reuses its pid
-    cpu_s: float  # utime + stime + cutime + cstime
-    rss: int
-    threads: int
-    zombie: bool
-
-
-class _Gone(Exception):
-    """The process no longer exists."""
-
-
-class _ZombieUnreadable(Exception):
-    """The process is a zombie whose figures cannot be read (psutil off Linux)."""
-
-
 @dataclass(slots=True)
 class _Member:
     start: float | None
@@ -133,161 +85,18 @@ class _Member:
     io_denied: bool = False  # its /proc/PID/io cannot be read: stop trying
 
 
-def _read_once(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return os.read(fd, 65536)
-    finally:
-        os.close(fd)
+@dataclass(slots=True)
+class _Totals:
+    """The tree's sums over the members read in one sample."""
 
-
-def _parse_stat(data: bytes) -> _Stat:
-    rest = data[data.rindex(b")") + 2:].split()  # comm may hold spaces and ")"
-    cpu_ticks = int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])
-    # a zombie, or a process whose memory is already gone on its way out, is no longer live
-    dead = rest[0] in (b"Z", b"X") or rest[20] == b"0"
-    return _Stat(ppid=int(rest[1]), start=float(rest[19]), cpu_s=cpu_ticks / _TICKS,
-                 rss=int(rest[21]) * _PAGE_SIZE, threads=int(rest[17]), zombie=dead)
-
-
-def _parse_io(data: bytes) -> tuple[int, int]:
-    words = data.split()
-    if len(words) >= 12 and words[8] == b"read_bytes:" and words[10] == b"write_bytes:":
-        return int(words[9]), int(words[11])
-    values = dict(zip(words[::2], words[1::2], strict=False))
-    return int(values[b"read_bytes:"]), int(values[b"write_bytes:"])
-
-
-class _ProcfsReader:
-    """Reads /proc/PID files through descriptors held open per process."""
-
-    def __init__(self) -> None:
-        self._fds: dict[tuple[int, str], int] = {}
-        self._max_held = MAX_HELD_FDS
-        try:
-            import resource
-
-            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            if soft > 0:  # leave most descriptors to the agent
-                self._max_held = min(MAX_HELD_FDS, soft // 4)
-        except (ImportError, OSError, ValueError):
-            pass
-
-    def _read(self, pid: int, name: str) -> bytes:
-        key = (pid, name)
-        fd = self._fds.get(key)
-        if fd is None:
-            try:
-                fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
-            except (FileNotFoundError, ProcessLookupError) as exc:
-                raise _Gone from exc
-            if len(self._fds) >= self._max_held:
-                try:
-                    return os.read(fd, 4096)
-                except ProcessLookupError as exc:
-                    raise _Gone from exc
-                finally:
-                    os.close(fd)
-            self._fds[key] = fd
-        try:
-            return os.pread(fd, 4096, 0)
-        except ProcessLookupError as exc:
-            raise _Gone from exc
-
-    def stat(self, pid: int) -> _Stat:
-        data = self._read(pid, "stat")
-        if not data:
-            raise _Gone
-        return _parse_stat(data)
-
-    def io(self, pid: int) -> tuple[int, int]:
-        return _parse_io(self._read(pid, "io"))
-
-    def forget(self, pid: int) -> None:
-        for name in ("stat", "io"):
-            fd = self._fds.pop((pid, name), None)
-            if fd is not None:
-                os.close(fd)
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
-
-
-class _PsutilReader:
-    """The same figures through psutil, where /proc is not there."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self._psutil = psutil
-        self._procs: dict[int, psutil.Process] = {}
-
-    def _proc(self, pid: int):
-        proc = self._procs.get(pid)
-        if proc is None:
-            try:
-                proc = self._procs[pid] = self._psutil.Process(pid)
-            except self._psutil.NoSuchProcess as exc:
-                raise _Gone from exc
-        return proc
-
-    def stat(self, pid: int) -> _Stat:
-        psutil = self._psutil
-        proc = self._proc(pid)
-        try:
-            with proc.oneshot():
-                times = proc.cpu_times()
-                zombie = proc.status() == psutil.STATUS_ZOMBIE
-                return _Stat(ppid=proc.ppid(), start=proc.create_time(),
-                             cpu_s=times.user + times.system + times.children_user
-                             + times.children_system,
-                             rss=0 if zombie else proc.memory_info().rss,
-                             threads=0 if zombie else proc.num_threads(), zombie=zombie)
-        except psutil.ZombieProcess as exc:
-            raise _ZombieUnreadable from exc
-        except psutil.NoSuchProcess as exc:
-            raise _Gone from exc
-        except psutil.AccessDenied as exc:
-            raise PermissionError(str(exc)) from exc
-
-    def io(self, pid: int) -> tuple[int, int]:
-        psutil = self._psutil
-        try:
-            counters = self._proc(pid).io_counters()
-        except AttributeError as exc:  # macOS has no per-process I/O counters
-            raise NotImplementedError("no per-process I/O counters here") from exc
-        except psutil.NoSuchProcess as exc:
-            raise _Gone from exc
-        except psutil.AccessDenied as exc:
-            raise PermissionError(str(exc)) from exc
-        return counters.read_bytes, counters.write_bytes
-
-    def forget(self, pid: int) -> None:
-        self._procs.pop(pid, None)
-
-    def close(self) -> None:
-        self._procs.clear()
-
-    def descendants(self, roots: Iterable[int], known: Callable[[int], bool]
-                    ) -> tuple[set[int], dict[int, int]]:
-        """(every descendant of ``roots``, pid -> ppid of those not ``known``)."""
-        seen: set[int] = set()
-        new: dict[int, int] = {}
-        for root in roots:
-            try:
-                kids = self._psutil.Process(root).children(recursive=True)
-            except self._psutil.Error:
-                continue
-            for kid in kids:
-                seen.add(kid.pid)
-                if not known(kid.pid):
-                    try:
-                        new[kid.pid] = kid.ppid()
-                    except self._psutil.Error:
-                        continue
-        return seen, new
+    cpu: float = 0.0
+    rss: int = 0
+    threads: int = 0
+    processes: int = 0
+    read: int = 0
+    write: int = 0
+    io_ok: bool = False  # some member's I/O was read
+    io_failed: bool = False  # some member's I/O could not be
 
 
 def _last_pid(fd: int) -> int | None:
@@ -322,7 +131,7 @@ class ProcessTree:
         if discovery == "children" and not children_files_available():
             raise ValueError("this kernel has no /proc/PID/task/TID/children files")
         self.discovery = discovery
-        self._reader = _PsutilReader() if discovery == "psutil" else _ProcfsReader()
+        self._reader = PsutilReader() if discovery == "psutil" else ProcfsReader()
         self._members: dict[int, _Member] = {root_pid: _Member(start=None, ppid=-1)}
         self._others: set[int] = set()  # scan/psutil: pids seen that are not members
         self._live: frozenset[int] = frozenset()
@@ -356,13 +165,24 @@ class ProcessTree:
         """Live (not zombie) members at the last sample."""
         return self._live
 
-    def sample(self, ts: float) -> dict:
-        """The process-tree fields of ``SAMPLE_FIELDS`` at ``ts``; never raises."""
+    name = "process"  # the Sampler interface: what a failure warning names
+
+    def sample(self, ts: float, pids: frozenset[int] = frozenset()) -> list[TreeSample]:
+        """The Sampler interface: ``[measure(ts)]`` (``pids`` is unused: the tree is its own)."""
+        return [self.measure(ts)]
+
+    def measure(self, ts: float) -> TreeSample:
+        """The process tree at ``ts``; never raises (a failure: every figure unknown)."""
         try:
             return self._sample(ts)
         except Exception as exc:
             self._log_once("sample", "process-tree sample failed: %r", exc)
-            return dict.fromkeys(TREE_FIELDS)
+            return TreeSample(ts=ts)
+
+    @staticmethod
+    def hardware() -> dict:
+        """The Sampler interface: the tree adds nothing to the run's hardware."""
+        return {}
 
     def close(self) -> None:
         """Release the held file descriptors."""
@@ -373,7 +193,7 @@ class ProcessTree:
 
     # -- one sample -------------------------------------------------------------------
 
-    def _sample(self, ts: float) -> dict:
+    def _sample(self, ts: float) -> TreeSample:
         with self._lock:
             reaped = self._reaped_s  # before reading /proc: a reap after this shows in /proc
         ignored = self._safe_ignored()
@@ -383,75 +203,79 @@ class ProcessTree:
         if self._should_discover() or (self._full_pending
                                        and self._since_full >= FULL_DISCOVERY_EVERY):
             self._discover(ignored)
-        cpu = rss = threads = processes = read = write = 0
-        io_read_ok = io_failed = False
+        totals = _Totals()
         gone: list[int] = []
         live: list[int] = []
         for pid, member in self._members.items():  # parents before children
-            try:
-                stat = self._reader.stat(pid)
-            except _Gone:
+            state = self._read_member(pid, member, totals)
+            if state == "live":
+                live.append(pid)
+            elif state == "gone":
                 gone.append(pid)
-                continue
-            except _ZombieUnreadable:
-                member.zombie = True
-                cpu += member.cpu_s
-                continue
-            except (OSError, ValueError, IndexError) as exc:
-                self._log_once(f"stat:{type(exc).__name__}",
-                               "cannot read process %d: %r; its figures are left out", pid, exc)
-                cpu += member.cpu_s
-                continue
-            if member.start is None:
-                member.start = stat.start
-            elif stat.start != member.start:  # the pid now belongs to another process
-                gone.append(pid)
-                continue
-            member.ppid, member.cpu_s, member.threads = stat.ppid, stat.cpu_s, stat.threads
-            member.zombie = stat.zombie
-            cpu += stat.cpu_s
-            if stat.zombie:
-                continue
-            live.append(pid)
-            processes += 1
-            threads += stat.threads
-            rss += stat.rss
-            if member.io_denied:
-                io_failed = True
-                continue
-            try:
-                r, w = self._reader.io(pid)
-            except _Gone:
-                continue
-            except (OSError, ValueError, KeyError, IndexError, NotImplementedError) as exc:
-                self._log_once(f"io:{type(exc).__name__}",
-                               "cannot read I/O counters of process %d: %r; "
-                               "its I/O is left out", pid, exc)
-                member.io_denied = isinstance(exc, (PermissionError, NotImplementedError))
-                io_failed = True
-                continue
-            read += r
-            write += w
-            io_read_ok = True
         self._remove_gone(gone)
         self._live = frozenset(live)
-        total = cpu + reaped + self._lost_s
+        total = totals.cpu + reaped + self._lost_s
         if self._total is not None and total < self._total:
             total = self._total  # a reap between two reads: hold, never go down
         cores = None
         if self._total is not None and self._last_ts is not None and ts > self._last_ts:
             cores = (total - self._total) / (ts - self._last_ts)
         self._total, self._last_ts = total, ts
-        io_known = io_read_ok or not io_failed
-        return {
-            "cpu_cores": cores,
-            "cpu_seconds_total": total,
-            "rss_bytes": rss,
-            "threads": threads,
-            "processes": processes,
-            "read_bytes_total": read if io_known else None,
-            "write_bytes_total": write if io_known else None,
-        }
+        io_known = totals.io_ok or not totals.io_failed
+        return TreeSample(
+            ts=ts, cpu_cores=cores, cpu_seconds_total=total, rss_bytes=totals.rss,
+            threads=totals.threads, processes=totals.processes,
+            read_bytes_total=totals.read if io_known else None,
+            write_bytes_total=totals.write if io_known else None)
+
+    def _read_member(self, pid: int, member: _Member, totals: _Totals) -> str | None:
+        """Add one member's figures to ``totals``: "live", "gone", or None (zombie, unread)."""
+        try:
+            stat = self._reader.stat(pid)
+        except Gone:
+            return "gone"
+        except ZombieUnreadable:
+            member.zombie = True
+            totals.cpu += member.cpu_s
+            return None
+        except (OSError, ValueError, IndexError) as exc:
+            self._log_once(f"stat:{type(exc).__name__}",
+                           "cannot read process %d: %r; its figures are left out", pid, exc)
+            totals.cpu += member.cpu_s
+            return None
+        if member.start is None:
+            member.start = stat.start
+        elif stat.start != member.start:  # the pid now belongs to another process
+            return "gone"
+        member.ppid, member.cpu_s, member.threads = stat.ppid, stat.cpu_s, stat.threads
+        member.zombie = stat.zombie
+        totals.cpu += stat.cpu_s
+        if stat.zombie:
+            return None
+        totals.processes += 1
+        totals.threads += stat.threads
+        totals.rss += stat.rss
+        self._read_io(pid, member, totals)
+        return "live"
+
+    def _read_io(self, pid: int, member: _Member, totals: _Totals) -> None:
+        if member.io_denied:
+            totals.io_failed = True
+            return
+        try:
+            r, w = self._reader.io(pid)
+        except Gone:
+            return
+        except (OSError, ValueError, KeyError, IndexError, NotImplementedError) as exc:
+            self._log_once(f"io:{type(exc).__name__}",
+                           "cannot read I/O counters of process %d: %r; "
+                           "its I/O is left out", pid, exc)
+            member.io_denied = isinstance(exc, (PermissionError, NotImplementedError))
+            totals.io_failed = True
+            return
+        totals.read += r
+        totals.write += w
+        totals.io_ok = True
 
     def _remove_gone(self, gone: Iterable[int]) -> None:
         """Forget exited members; keep their CPU where nobody in the tree will."""
@@ -550,7 +374,7 @@ class ProcessTree:
                 continue
             for tid in tids:
                 try:
-                    kids = _read_once(f"/proc/{pid}/task/{tid}/children").split()
+                    kids = read_once(f"/proc/{pid}/task/{tid}/children").split()
                 except OSError:
                     continue
                 for kid in map(int, kids):
@@ -573,7 +397,7 @@ class ProcessTree:
         found: dict[int, int] = {}
         for pid in sorted(new):
             try:
-                found[pid] = _parse_stat(_read_once(f"/proc/{pid}/stat")).ppid
+                found[pid] = parse_stat(read_once(f"/proc/{pid}/stat")).ppid
             except (OSError, ValueError, IndexError):
                 continue
         return found

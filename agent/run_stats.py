@@ -7,6 +7,9 @@ import logging
 from array import array
 from typing import Any
 
+from xprof.agent.energy import EnergyMeter
+from xprof.stats import percentile
+
 log = logging.getLogger("xprof.agent")
 GPU_BUSY_PCT = 5.0  # a GPU at or under this utilisation is idle (alerts and advice agree)
 
@@ -23,8 +26,6 @@ class RunStats:
         self.gpu_mem_peak: dict[int, int] = {}
         self.gpu_mem_total: dict[int, int] = {}
         self.gpu_used: set[int] = set()
-        from xprof.agent.energy import EnergyMeter
-
         self.energy = EnergyMeter()
         self.gpu_busy_ts: float | None = None  # last time a GPU the run uses was busy
         self.gpu_first_ts: float | None = None
@@ -68,12 +69,14 @@ class RunStats:
             return None
         return now - (self.gpu_busy_ts or self.gpu_first_ts)
 
+    def last_metrics(self) -> dict[str, float]:
+        """The last value of each metric."""
+        return {k: v for k, (v, _) in self.metrics.items()}
+
     def add_metric(self, key: str, value: float, step: int | None) -> None:
         self.metrics[key] = (value, step)
 
     def summary(self) -> dict[str, Any]:
-        from xprof.stats import percentile
-
         out: dict[str, Any] = {
             "cpu_cores_p50": percentile(self.cpu_cores, 50),
             "cpu_cores_p95": percentile(self.cpu_cores, 95),

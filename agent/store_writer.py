@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xprof.records import GpuSample, Metric, Sample, as_row
 from xprof.storeurl import redact_url
 
 log = logging.getLogger("xprof.agent")
@@ -24,9 +25,9 @@ RETRY_STORE_S = 5.0
 class Batch:
     """One flush of one run's rows and field updates."""
 
-    samples: list[dict] = field(default_factory=list)
-    gpu_samples: list[dict] = field(default_factory=list)
-    metrics: list[dict] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    gpu_samples: list[GpuSample] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
     run_update: dict[str, Any] = field(default_factory=dict)
     host_update: dict[str, Any] = field(default_factory=dict)
     finished: bool = False
@@ -60,7 +61,7 @@ class RunWriter:
     def store(self, target: str = "store"):
         """The opened store for ``target`` ("store" or "spool"), opening it on first use."""
         if target not in self.stores:
-            from xprof.store import Store
+            from xprof.store import Store  # SQLAlchemy: loaded once the child runs
 
             self.stores[target] = Store.open(self.urls[target])
         return self.stores[target]
@@ -94,8 +95,10 @@ class RunWriter:
             spec = new_run()
             store.create_run(spec.run, params=spec.params, tags=spec.tags, host=spec.host)
             self.created.add(target)
-        store.write_batch(self.run_id, self.host, samples=batch.samples,
-                          gpu_samples=batch.gpu_samples, metrics=batch.metrics,
+        # records become rows here, and only here
+        store.write_batch(self.run_id, self.host, samples=[as_row(s) for s in batch.samples],
+                          gpu_samples=[as_row(g) for g in batch.gpu_samples],
+                          metrics=[as_row(m) for m in batch.metrics],
                           run_update=batch.run_update, host_update=batch.host_update,
                           finished=batch.finished)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from xprof.agent.energy import energy_line
 from xprof.units import human_bytes, human_duration
 
 if TYPE_CHECKING:
-    from xprof.agent.runner import Agent
+    from xprof.agent.recorder import Recorder
 
 
 def _num(value: float | None, fmt: str = ".2f") -> str:
@@ -38,7 +39,7 @@ def gpu_lines(summary: dict[str, Any], hardware: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored: bool,
+def render_summary(agent: Recorder, final: dict[str, Any], extra: list[str], stored: bool,
                    spooled: bool = False) -> str:
     """name, id, status, duration, CPU and memory, GPUs, metrics, cost, advice."""
     summary = final.get("summary") or {}
@@ -57,8 +58,6 @@ def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored
                f"peak RSS {human_bytes(summary.get('rss_peak_bytes'))}")
     for line in gpu_lines(summary, final.get("hardware") or {}):
         row("gpu", line)
-    from xprof.agent.energy import energy_line
-
     energy = energy_line(summary)
     if energy:
         row("energy", energy)
@@ -75,7 +74,7 @@ def render_summary(agent: Agent, final: dict[str, Any], extra: list[str], stored
         expectation = agent.opts.expectation
         row("outcome", f"{final['outcome']}" + (f" ({expectation})" if expectation else "")
             + (f": {agent.opts.hypothesis}" if agent.opts.hypothesis else ""))
-    if getattr(agent, "_budget_stopped", False):
+    if agent.checks.budget_stopped:
         row("budget", f"stopped: the run reached its budget of {agent.opts.budget}")
     for line in extra:
         label, _, text = line.partition(": ") if line.startswith("advice: ") else ("cost", "", line)

@@ -1,8 +1,9 @@
 """What the `xprof run` agent costs the training run; prints one markdown table.
 
-(a) agent CPU per sample (ProcessTree.sample + HostStats.sample, thread CPU time) for a 1- and
-    a 16-process tree, per discovery method, on a quiet host and on a host that forks between
-    every two samples; beside a naive psutil sample (children(recursive=True) + oneshot);
+(a) agent CPU per sample (sampler.sample_all over ProcessTree + HostStats, joined into one
+    records.Sample; thread CPU time) for a 1- and a 16-process tree, per discovery method, on a
+    quiet host and on a host that forks between every two samples; beside a naive psutil
+    sample (children(recursive=True) + oneshot);
 (b) fixed cost: `xprof run` start to the child's first line, and the child's last line to
     xprof's exit, minus the same for the bare command;
 (c) the agent's peak resident memory (VmHWM of the xprof process);
@@ -34,6 +35,8 @@ import psutil
 
 from xprof.agent.host_stats import HostStats
 from xprof.agent.proc_tree import ProcessTree, children_files_available
+from xprof.agent.sampler import sample_all
+from xprof.records import Sample
 
 PY = sys.executable
 ROWS: list[tuple[str, str, str]] = []
@@ -152,14 +155,15 @@ def bench_cpu_per_sample(quick: bool) -> None:
                         tree = ProcessTree(tree_proc.pid, self_pid=os.getpid(), discovery=method,
                                            ignore_pids=lambda f=forker: {f.pid} if f else set())
                         host = HostStats()
-                        tree.sample(time.time())
+                        tree.measure(time.time())
+                        samplers = [tree, host]
 
-                        def one(tree=tree, host=host) -> None:
-                            tree.sample(time.time())
-                            host.sample()
+                        def one(samplers=samplers, tree=tree) -> None:
+                            ts = time.time()
+                            Sample.join(ts, *sample_all(samplers, ts, tree.pids))
 
                         used = cpu_per_sample(one, samples, repeats, gap)
-                        found = tree.sample(time.time())["processes"]
+                        found = tree.measure(time.time()).processes
                         tree.close()
                         host.close()
                         row(f"agent CPU per sample, {size}-process tree ({found} found), "

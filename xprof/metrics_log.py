@@ -17,6 +17,7 @@ import time
 import warnings
 
 ENV_FILE = "XPROF_METRICS_FILE"
+MAX_PARAM_CHARS = 1000
 _warned: set[str] = set()
 
 
@@ -53,6 +54,25 @@ def log(step: int | None = None, **metrics: float) -> None:
                              "metrics": values})
     except OSError as exc:
         _warn_once("io", f"xprof.log: cannot write metrics ({exc.strerror}); metrics dropped")
+
+
+def write_params_line(params: dict) -> bool:
+    """Append a params line (``{"ts": T, "step": null, "metrics": {}, "params": {...}}``) to
+    ``XPROF_METRICS_FILE``, values as text; False when there is no file or it fails."""
+    path = os.environ.get(ENV_FILE)
+    if not path:
+        return False
+    try:
+        append_record(path, {"ts": time.time(), "step": None, "metrics": {},
+                             "params": {str(k): _param_text(v) for k, v in params.items()}})
+    except OSError:
+        return False
+    return True
+
+
+def _param_text(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:MAX_PARAM_CHARS]
 
 
 def append_record(path: str, record: dict) -> None:

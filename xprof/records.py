@@ -1,8 +1,11 @@
 """Records that cross module borders, each declared once.
 
-Samplers return these; the writer stores them; the schema's time-series tables are derived
-from the field tables below (``SAMPLE_FIELDS``, ``GPU_FIELDS``), so a new metric is one line
-here. Units are in the names. A value that could not be read is ``None`` (NULL), never 0.
+Samplers return these (:class:`TreeSample`, :class:`HostSample`, :class:`GpuSample`); the
+agent joins a tree and a host record of one time into a :class:`Sample` (one row of the
+``samples`` table); the writer turns records into rows (:func:`as_row`) in one place. The
+schema's time-series tables are derived from the field tables below (``SAMPLE_FIELDS``,
+``GPU_FIELDS``), so a new metric is one line here (and one field in its record).
+Units are in the names. A value that could not be read is ``None`` (NULL), never 0.
 
 Standard library only: this module is on the agent's import path.
 """
@@ -56,8 +59,33 @@ GPU_FIELDS: tuple[Field, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class TreeSample:
+    """The run's process tree at one time: what the process-tree sampler returns."""
+
+    ts: float
+    cpu_cores: float | None = None
+    cpu_seconds_total: float | None = None
+    rss_bytes: int | None = None
+    threads: int | None = None
+    processes: int | None = None
+    read_bytes_total: int | None = None
+    write_bytes_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostSample:
+    """The host around the run at one time: what the host sampler returns."""
+
+    ts: float
+    host_cpu_pct: float | None = None
+    host_iowait_pct: float | None = None
+    host_mem_used_bytes: int | None = None
+    host_mem_available_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One process-tree + host sample."""
+    """One process-tree + host sample: one row of the ``samples`` table."""
 
     ts: float
     cpu_cores: float | None = None
@@ -71,6 +99,15 @@ class Sample:
     host_iowait_pct: float | None = None
     host_mem_used_bytes: int | None = None
     host_mem_available_bytes: int | None = None
+
+    @classmethod
+    def join(cls, ts: float, tree: TreeSample | None, host: HostSample | None) -> Sample:
+        """The row of ``ts`` from the tree and host records (a missing one: NULLs)."""
+        values: list = [ts]
+        for kind, part in ((TreeSample, tree), (HostSample, host)):
+            names = field_names(kind)[1:]
+            values += [getattr(part, n) for n in names] if part is not None else [None] * len(names)
+        return cls(*values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +145,26 @@ class Metric:
     source: str = "log"  # log | stdout | file
 
 
-def as_row(record: Sample | GpuSample | Metric) -> dict:
+Record = TreeSample | HostSample | Sample | GpuSample | Metric
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}  # field names per record type (fields() is slow)
+
+
+def field_names(kind: type) -> tuple[str, ...]:
+    """The field names of a record type, in order."""
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
+def as_row(record: Record) -> dict:
     """The record as a dict of column values."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    return {name: getattr(record, name) for name in field_names(type(record))}
 
 
 assert [f.name for f in SAMPLE_FIELDS] == [f.name for f in fields(Sample)][1:]
+assert [f.name for f in fields(Sample)] == [
+    f.name for f in fields(TreeSample) + fields(HostSample)[1:]]
 assert [f.name for f in GPU_FIELDS] == [f.name for f in fields(GpuSample)][3:]

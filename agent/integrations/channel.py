@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from xprof.metrics_log import ENV_FILE, append_record
+from xprof.agent.inprocess import current_run
 from xprof.metrics_log import log as log_metrics
-
-MAX_PARAM_CHARS = 1000
+from xprof.metrics_log import write_params_line
 
 __all__ = ["flatten", "log_metrics", "numbers", "record_params", "write_params_line"]
 
@@ -32,8 +29,6 @@ def record_params(params: Mapping[str, Any]) -> bool:
     mlflow_run = active_mlflow_run_id()
     if mlflow_run:
         params = {**params, "mlflow.run_id": mlflow_run}
-    from xprof.agent.inprocess import current_run
-
     run = current_run()
     if run is not None:
         run.log_params(**params)
@@ -51,24 +46,6 @@ def active_mlflow_run_id() -> str | None:
     except Exception:
         return None
     return run.info.run_id if run is not None else None
-
-
-def write_params_line(params: Mapping[str, Any]) -> bool:
-    """Append a params line to ``XPROF_METRICS_FILE`` (one write, like ``xprof.log``)."""
-    path = os.environ.get(ENV_FILE)
-    if not path:
-        return False
-    try:
-        append_record(path, {"ts": time.time(), "step": None, "metrics": {},
-                             "params": {str(k): _text(v) for k, v in params.items()}})
-    except OSError:
-        return False
-    return True
-
-
-def _text(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[:MAX_PARAM_CHARS]
 
 
 def numbers(values: Mapping[str, Any]) -> dict[str, float]:

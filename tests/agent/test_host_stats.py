@@ -23,31 +23,31 @@ def test_host_cpu_shows_busy_cores(procfs):
     stats = HostStats(procfs=procfs)
     burners = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(os.cpu_count())]
     time.sleep(0.4)
-    stats.sample()  # from here on every core is busy
+    stats.measure(0.0)  # from here on every core is busy
     time.sleep(0.3)
-    sample = stats.sample()
+    sample = stats.measure(1.0)
     for p in burners:
         p.wait()
     stats.close()
-    assert 50.0 < sample["host_cpu_pct"] <= 100.0
-    assert 0.0 <= sample["host_iowait_pct"] <= 100.0
+    assert 50.0 < sample.host_cpu_pct <= 100.0
+    assert 0.0 <= sample.host_iowait_pct <= 100.0
 
 
 @pytest.mark.parametrize("procfs", [True, False], ids=["procfs", "psutil"])
 def test_host_memory_adds_up_to_the_machine_memory(procfs):
     """Used + available is the machine's memory, and available agrees with psutil."""
-    sample = HostStats(procfs=procfs).sample()
+    sample = HostStats(procfs=procfs).measure(0.0)
     vm = psutil.virtual_memory()
-    assert sample["host_mem_used_bytes"] + sample["host_mem_available_bytes"] == vm.total
-    assert sample["host_mem_available_bytes"] == pytest.approx(vm.available, rel=0.05)
+    assert sample.host_mem_used_bytes + sample.host_mem_available_bytes == vm.total
+    assert sample.host_mem_available_bytes == pytest.approx(vm.available, rel=0.05)
 
 
 def test_a_fresh_sampler_reports_cpu_since_it_was_made():
     """The first sample already has host CPU figures (measured since construction)."""
     stats = HostStats()
     time.sleep(0.05)
-    sample = stats.sample()
-    assert sample["host_cpu_pct"] is not None and sample["host_iowait_pct"] is not None
+    sample = stats.measure(1.0)
+    assert sample.host_cpu_pct is not None and sample.host_iowait_pct is not None
 
 
 def test_hardware_is_the_machine():

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from xprof.agent.proc_tree import ProcessTree, become_subreaper, children_files_available
+from xprof.records import as_row
 
 PY = sys.executable
 THIS = Path(__file__).resolve()
@@ -71,6 +72,11 @@ ORPHANING_PARENT = textwrap.dedent("""
 """)
 
 
+def tree_row(tree: ProcessTree, ts: float) -> dict:
+    """One sample of ``tree`` as a row (field name -> value)."""
+    return as_row(tree.measure(ts))
+
+
 def discovery_modes() -> list:
     reason = "this kernel has no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)"
     return [pytest.param("children", marks=pytest.mark.skipif(
@@ -85,14 +91,14 @@ def sample_until_exit(proc: subprocess.Popen, tree: ProcessTree, interval: float
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         extra = before() if before else {}
-        samples.append({**tree.sample(time.time()), **extra, "pids": tree.pids()})
+        samples.append({**tree_row(tree, time.time()), **extra, "pids": tree.pids()})
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             tree.add_reaped(usage.ru_utime + usage.ru_stime, pid)
             proc.returncode = os.waitstatus_to_exitcode(status)
             break
         time.sleep(interval)
-    samples.append({**tree.sample(time.time()), "pids": tree.pids()})
+    samples.append({**tree_row(tree, time.time()), "pids": tree.pids()})
     return samples
 
 
@@ -132,7 +138,7 @@ def test_cpu_cores_add_up_to_cpu_seconds(tmp_path):
     while True:
         ts = time.time()
         stamps.append(ts)
-        samples.append(tree.sample(ts))
+        samples.append(tree_row(tree, ts))
         pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -207,10 +213,10 @@ def test_total_never_goes_down_when_a_member_turns_out_to_be_a_helper(tmp_path):
         deadline = time.monotonic() + 30
         while not burnt.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-        counted = tree.sample(time.time())
+        counted = tree_row(tree, time.time())
         assert helper.pid in tree.pids() and counted["cpu_seconds_total"] >= 0.4
         helpers.add(helper.pid)  # registered late, as a race with the sampler allows
-        later = tree.sample(time.time())
+        later = tree_row(tree, time.time())
         assert tree.pids() == {root.pid}
         assert later["processes"] == 1
         assert later["cpu_seconds_total"] == counted["cpu_seconds_total"]
@@ -288,9 +294,9 @@ def test_helpers_are_left_out_and_other_children_of_the_agent_are_in():
     adopted = subprocess.Popen([PY, "-c", "import time; time.sleep(3)"])
     try:
         tree = ProcessTree(root.pid, self_pid=os.getpid(), ignore_pids=lambda: {helper.pid})
-        tree.sample(time.time())
+        tree_row(tree, time.time())
         time.sleep(0.6)
-        sample = tree.sample(time.time())
+        sample = tree_row(tree, time.time())
         assert tree.pids() == {root.pid, adopted.pid}
         assert sample["processes"] == 2
         assert sample["cpu_seconds_total"] < 0.3  # the helper burnt 0.4 s
@@ -355,7 +361,7 @@ def _agent(interval: float, argv: list[str]) -> dict:
     tree = ProcessTree(proc.pid, self_pid=os.getpid())
     samples, reaped = [], []
     while True:
-        samples.append({**tree.sample(time.time()), "pids": sorted(tree.pids())})
+        samples.append({**tree_row(tree, time.time()), "pids": sorted(tree.pids())})
         try:
             while True:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -368,7 +374,7 @@ def _agent(interval: float, argv: list[str]) -> dict:
         except ChildProcessError:
             break
         time.sleep(interval)
-    samples.append({**tree.sample(time.time()), "pids": sorted(tree.pids())})
+    samples.append({**tree_row(tree, time.time()), "pids": sorted(tree.pids())})
     return {"subreaper": subreaper, "samples": samples, "reaped": reaped}
 
 
@@ -378,7 +384,7 @@ def _observe(root_pid: int, seconds: float) -> dict:
     samples = []
     end = time.monotonic() + seconds
     while True:
-        samples.append({**tree.sample(time.time()), "pids": sorted(tree.pids())})
+        samples.append({**tree_row(tree, time.time()), "pids": sorted(tree.pids())})
         if time.monotonic() > end:
             break
         time.sleep(0.1)
