@@ -63,7 +63,6 @@ def ls(provider: str | None, region: str | None, gpu: str | None, instance_type:
     if gpu is not None and wanted_gpu is None:
         raise BadInput("--gpu: give a GPU model such as A100 or T4")
     db = open_store(store)
-    catalog.seed_prices(db)
     rows = catalog.list_prices(db, provider=provider, region=region, gpu=wanted_gpu,
                                instance_type=instance_type)
     if as_json:
@@ -126,7 +125,6 @@ def collect_estimates(db: Store, settings: Settings, options: dict[str, Any]) ->
     """(Re)compute the estimate of every ended run that lacks one (all runs with --all)."""
     from xprof.collector.estimate import estimate_run, runs_needing_estimate
 
-    catalog.seed_prices(db)
     priced, unknown, bounds = 0, 0, 0
     total: dict[str, Decimal] = {}
     reasons: dict[str, int] = {}

@@ -317,11 +317,6 @@ def write_estimates(store: Store, run: dict[str, Any], estimates: list[Estimate]
                 computed_at=utcnow()))
 
 
-def write_estimate(store: Store, run: dict[str, Any], estimate: Estimate) -> None:
-    """Store the estimate as the run's only ``estimate`` cost row (replacing an older one)."""
-    write_estimates(store, run, [estimate], [run])
-
-
 def estimate_run(store: Store, run_id: str, settings: Settings | None = None) -> Estimate:
     """Compute and store the estimate of one ended run; replaces previous estimate rows.
 
@@ -329,7 +324,6 @@ def estimate_run(store: Store, run_id: str, settings: Settings | None = None) ->
     then carries the hosts' total. A run still running gets an unknown estimate (``reason``
     says so) and nothing is stored.
     """
-    catalog.seed_prices(store)  # a store created before the catalog existed has none yet
     run = store.find_run(run_id)
     settings = settings if settings is not None else Settings()
     rows = host_runs(run, store.run_hosts(run_id))

@@ -162,7 +162,6 @@ def refresh_aws(store: Store, regions: Iterable[str] | None = None, *,
 
         pricing = pricing or boto3.client("pricing", region_name=PRICING_REGION)
         ec2_for_region = ec2_for_region or (lambda r: boto3.client("ec2", region_name=r))
-    catalog.seed_prices(store)
     known = catalog.hardware_by_type(store, "aws")
     wanted = list(regions or catalog.regions_in_catalog(store, "aws"))
     today = today or dt.datetime.now(dt.UTC).date()

@@ -130,7 +130,6 @@ def refresh_gcp(store: Store, regions: Iterable[str] | None = None, *, client: A
     except ImportError as exc:
         raise RefreshError("gcp: google-cloud-billing is not installed "
                            "(pip install 'xprof[gcp]')") from exc
-    catalog.seed_prices(store)
     known = catalog.hardware_by_type(store, "gcp")
     explicit = list(regions) if regions else None
     wanted = explicit or catalog.regions_in_catalog(store, "gcp")

@@ -368,13 +368,6 @@ class Normaliser:
         self.con.execute(f"DROP TABLE IF EXISTS {self._table}")
 
 
-def _canon_of(spec: Spec, shown: str) -> str:
-    for canon, column in spec.columns.items():
-        if shown.lower() in (canon.lower(), *(a.lower() for a in column.aliases)):
-            return canon
-    return shown
-
-
 def _problem(kind: str) -> str:
     return {"money": "not an amount of money", "number": "not a number",
             "time": "not a date/time", "currency": "unknown currency",

@@ -61,10 +61,6 @@ _TIME = {"period_start_us": "charge_period_start", "period_end_us": "charge_peri
 COLUMN_OF = {name: _MONEY.get(name) or _TIME.get(name) or name for name in ITEM_FIELDS}
 
 
-def from_us(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=int(us))
-
-
 def to_us(value: dt.datetime) -> int:
     return (value - EPOCH) // dt.timedelta(microseconds=1)
 
