@@ -46,6 +46,9 @@ from xprof.store import Store, effective_status, utcnow
 __all__ = ["RUN_RULES", "AdviceResult", "Recommendation", "advise_abandoned", "advise_run",
            "advise_runs", "limits_from", "load_evidence", "runs_to_advise"]
 
+ADVICE_WINDOW = dt.timedelta(days=30)
+"""Without a run or project named, advice covers the runs started in the last 30 days."""
+
 CADENCE_WINDOW = dt.timedelta(days=30)
 """Runs per month = the project's runs started in this window up to its latest run."""
 
