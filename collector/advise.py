@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,9 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector import catalog
+from xprof.collector.billing.normalise import resource_key
 from xprof.collector.estimate import compute_estimate
+from xprof.collector.gc import SERIES
 from xprof.collector.gpu_names import normalise_gpu
 from xprof.collector.rules import (
     RUN_RULES,
@@ -40,6 +42,7 @@ from xprof.collector.rules import (
     evaluate,
     sort_recommendations,
 )
+from xprof.money import format_money
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
 
@@ -74,8 +77,6 @@ def advise_run(store: Store, run_id: str, settings: Settings | None = None
         return []
     if duration < limits.min_duration_s:  # the common short test run: no reads, no writes
         return save_run_recommendations(store, run, [])
-    from xprof.collector.gc import kept_advice
-
     if (kept := kept_advice(store, run_id)) is not None:  # `xprof gc` folded its samples
         return kept
     evidence = load_evidence(store, run, settings)
@@ -109,8 +110,6 @@ class AdviceResult:
         return total
 
     def summary_line(self) -> str:
-        from xprof.money import format_money
-
         count = len(self.recommendations)
         money = " + ".join(format_money(v, c) for c, v in sorted(self.saving_per_month().items()))
         line = f"advice: {count} recommendation(s) for {len(self.advised)} run(s)"
@@ -328,8 +327,6 @@ def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,
 def _run_resource_keys(store: Store) -> set[str]:
     """Every resource a run ever used, keyed as billing allocation matches them (an EC2 ARN
     as its instance id, Azure ids lowercased), from ``instance_id`` and ``cloud.resource_id``."""
-    from xprof.collector.billing.normalise import resource_key
-
     r = schema.runs
     keys: set[str] = set()
     with store.read() as conn:
@@ -447,3 +444,16 @@ def stored_recommendations(store: Store, run_ids: Sequence[str] | None = None, *
         rows = [dict(row) for row in conn.execute(query).mappings()]
     return sorted(rows, key=lambda r: (r["saving_per_month"] is None,
                                        -(r["saving_per_month"] or 0), r["id"]))
+
+
+def kept_advice(store: Store, run_id: str) -> list[Recommendation] | None:
+    """A folded run's stored recommendations (its advice cannot be recomputed from minutes,
+    so it stays as given); None when gc has not folded any of the run's samples."""
+    with store.read() as conn:
+        folded = any(conn.execute(sa.select(s.rollup.c.run_id).where(
+            s.rollup.c.run_id == run_id).limit(1)).first() for s in SERIES)
+    if not folded:
+        return None
+    names = [f.name for f in fields(Recommendation)]
+    return sort_recommendations([Recommendation(**{k: row[k] for k in names})
+                                 for row in stored_recommendations(store, [run_id])])

@@ -62,7 +62,7 @@ from xprof.store import Store, effective_status, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
-    import pyarrow as pa
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when allocating
 
 DAY_US = 86_400_000_000
 BILLED_SOURCES = ("billed", "billed-partial")
@@ -146,7 +146,7 @@ def load_runs(store: Store, now: dt.datetime | None = None) -> list[RunSpan]:
 
 def runs_table(spans: Iterable[RunSpan]) -> pa.Table:
     """The runs input of :func:`allocate_tables`: one row per (run, resource key)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when allocating
 
     cols: dict[str, list] = {name: [] for name in RUN_COLUMNS}
     for span in spans:
@@ -170,7 +170,7 @@ def runs_table(spans: Iterable[RunSpan]) -> pa.Table:
 # -- items --------------------------------------------------------------------------------------
 def items_table(store: Store, keys: set[str] | None = None) -> pa.Table:
     """The stored billing items with a resource id (only those of ``keys`` if given)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when allocating
 
     bi = RAW_ITEMS
     times = (bi.c.charge_period_start, bi.c.charge_period_end)

@@ -320,20 +320,3 @@ def series_totals(store: Store, run_id: str) -> dict[str, Any]:
             "cpu_seconds_total": top(raw[3], folded[3]),
             "gpus": {i: gpus[i] for i in sorted(gpus)}}
 
-
-def kept_advice(store: Store, run_id: str) -> list[Any] | None:
-    """A folded run's stored recommendations (its advice cannot be recomputed from minutes,
-    so it stays as given); None when gc has not folded any of the run's samples."""
-    from dataclasses import fields
-
-    from xprof.collector.advise import stored_recommendations
-    from xprof.collector.rules import Recommendation, sort_recommendations
-
-    with store.read() as conn:
-        folded = any(conn.execute(sa.select(s.rollup.c.run_id).where(
-            s.rollup.c.run_id == run_id).limit(1)).first() for s in SERIES)
-    if not folded:
-        return None
-    names = [f.name for f in fields(Recommendation)]
-    return sort_recommendations([Recommendation(**{k: row[k] for k in names})
-                                 for row in stored_recommendations(store, [run_id])])

@@ -36,7 +36,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.collector.estimate import estimate_run
 from xprof.store import Store, utcnow
+from xprof.storeurl import sqlite_path
 
 log = logging.getLogger("xprof.collector")
 
@@ -80,13 +82,11 @@ def client_for(tracking_uri: str, *, must_exist: bool = False):
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if must_exist and tracking_uri.startswith("sqlite:"):
-        from xprof.storeurl import sqlite_path
-
         path = sqlite_path(tracking_uri)
         if path is None or not path.exists():
             raise MlflowBridgeError(f"no MLflow tracking store at {tracking_uri}")
     try:
-        from mlflow.tracking import MlflowClient
+        from mlflow.tracking import MlflowClient  # optional and heavy: xprof[integrations]
     except ImportError as exc:
         raise MlflowBridgeError("MLflow is not installed: pip install 'xprof[integrations]'"
                                 ) from exc
@@ -176,7 +176,7 @@ def export_runs(store: Store, run_ids: Iterable[str], tracking_uri: str,
 
 
 def export_run(client: Any, store: Store, run_id: str, experiment: str | None) -> Exported:
-    from mlflow.entities import Metric, RunTag
+    from mlflow.entities import Metric, RunTag  # optional and heavy: xprof[integrations]
 
     run = store.find_run(run_id)
     details = store.run_details(run["id"])
@@ -220,7 +220,7 @@ def _experiment_id(client: Any, name: str) -> str:
 def _create_mlflow_run(client: Any, store: Store, run: Mapping[str, Any],
                        details: Mapping[str, Any], experiment_name: str) -> str:
     """A new MLflow run holding the xprof run's name, times, status, params and metrics."""
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric, Param  # optional and heavy: xprof[integrations]
 
     tags = {XPROF_RUN_TAG: run["id"]}
     if run.get("user"):
@@ -409,10 +409,6 @@ def _estimate(store: Store, result: Imported, settings: Any) -> None:
     if not result.run_ids:
         return
     _infer_providers(store, result.run_ids)
-    try:
-        from xprof.collector.estimate import estimate_run
-    except ImportError:
-        return
     for run_id in result.run_ids:
         try:
             if estimate_run(store, run_id, settings).amount is not None:

@@ -214,7 +214,7 @@ def write_items(store: Store, normaliser: Normaliser, group: str, *, source: str
     ``cursor`` record the import in ``imports`` for the next incremental import. One
     transaction; the normaliser's DuckDB connection does the comparison.
     """
-    import pyarrow as pa
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when writing items
 
     now = now or utcnow()
     con: duckdb.DuckDBPyConnection = normaliser.con
