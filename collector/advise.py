@@ -3,7 +3,7 @@
 ``advise_run`` is what the agent calls when a run ends and what ``xprof advise`` and
 ``xprof collect`` call for each run; ``advise_abandoned`` looks at billed idle cost instead of
 runs. Catalog and store only: no pandas, no cloud SDK. The rules themselves, their thresholds
-and the saving formulas are in :mod:`xprof.collector.rules`.
+and the saving formulas are in :mod:`xprof.collector.rightsizing`.
 
 Stored recommendations are unique per (run, rule). Computing again updates the row in place
 and keeps a ``dismissed`` or ``done`` status; an ``open`` one whose rule no longer fires is
@@ -26,8 +26,7 @@ from xprof.collector.billing.normalise import resource_key
 from xprof.collector.estimate import compute_estimate
 from xprof.collector.gc import SERIES
 from xprof.collector.gpu_names import normalise_gpu
-from xprof.collector.rules import (
-    RUN_RULES,
+from xprof.collector.rightsizing.evidence import (
     Baseline,
     BusyPoint,
     GpuDevice,
@@ -36,12 +35,15 @@ from xprof.collector.rules import (
     Limits,
     Recommendation,
     RunEvidence,
+)
+from xprof.collector.rightsizing.gpu_rules import device_idle
+from xprof.collector.rightsizing.rules import (
+    RUN_RULES,
     abandoned_spend,
-    cost_for,
-    device_idle,
     evaluate,
     sort_recommendations,
 )
+from xprof.collector.rightsizing.savings import cost_for
 from xprof.money import format_money
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
