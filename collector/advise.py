@@ -44,6 +44,7 @@ from xprof.collector.rightsizing.rules import (
     sort_recommendations,
 )
 from xprof.collector.rightsizing.savings import cost_for
+from xprof.collector.writes import upsert_resource_recommendations, upsert_run_recommendations
 from xprof.money import format_money
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
@@ -249,14 +250,6 @@ def _overlapping_runs(store: Store, run: dict[str, Any], start: dt.datetime,
         return int(conn.execute(query).scalar() or 0)
 
 
-def _offers(store: Store, provider: str, region: str) -> tuple[catalog.Price, ...]:
-    t = schema.prices
-    with store.read() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.provider == provider, t.c.region == region)
-                            ).mappings().all()
-    return tuple(catalog.Price.from_row(row) for row in rows)
-
-
 def _foreign_gpu_use(gpus: dict[int, GpuDevice], used: set[int]) -> bool:
     """Whether a GPU the run never used was busy with something else."""
     return any(not device_idle(device) for index, device in gpus.items() if index not in used)
@@ -277,32 +270,44 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
 
     estimate = compute_estimate(store, run, settings)
     current = estimate.price
+    shared = _overlapping_runs(store, run, start, end) > 0 or _foreign_gpu_use(gpus, used)
+    return RunEvidence(
+        run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
+        end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
+        **_machine(current, hardware), host=host, gpus=gpus, busy=busy,
+        used_gpus=frozenset(used), current=current,
+        offers=_offers(store, run, estimate, settings),
+        baseline=_baseline(store, run, estimate, duration, shared),
+        shared=shared, runs_per_month=_runs_per_month(store, run["project"]))
+
+
+def _offers(store: Store, run: dict[str, Any], estimate: Any, settings: Settings
+            ) -> tuple[catalog.Price, ...]:
+    """The catalog rows of the region the run was priced in (where it could have run)."""
+    current = estimate.price
     if current is not None:
         provider, region = current.provider, current.region
     elif estimate.method == "configured-rate":
         provider, region = settings["offcloud_provider"], settings["offcloud_region"]
     else:
         provider, region = run.get("cloud_provider"), run.get("cloud_region")
-    offers = _offers(store, provider, region) if provider and region else ()
+    return catalog.offers_in(store, provider, region) if provider and region else ()
 
-    shared = _overlapping_runs(store, run, start, end) > 0 or _foreign_gpu_use(gpus, used)
-    baseline = _baseline(store, run, estimate, duration, shared)
 
+def _machine(current: catalog.Price | None, hardware: dict[str, Any]) -> dict[str, Any]:
+    """vCPUs, memory and GPU of the run's machine: the catalog row's, else the sampled ones."""
     gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
-    gpu_model = current.gpu_model if current is not None and current.gpus else \
-        (gpu.model if gpu is not None and gpu.known else None)
-    gpu_memory = current.gpu_memory_gib if current is not None and current.gpus else \
-        (gpu.memory_gib if gpu is not None else None)
     memory_bytes = hardware.get("memory_bytes")
-    return RunEvidence(
-        run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
-        end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
-        vcpus=(current.vcpus if current is not None else None) or hardware.get("cpu_count"),
-        memory_gib=(current.memory_gib if current is not None else None)
-        or (memory_bytes / 2**30 if memory_bytes else None),
-        host=host, gpus=gpus, busy=busy, used_gpus=frozenset(used), gpu_model=gpu_model,
-        gpu_memory_gib=gpu_memory, current=current, offers=offers, baseline=baseline,
-        shared=shared, runs_per_month=_runs_per_month(store, run["project"]))
+    if current is not None and current.gpus:
+        gpu_model, gpu_memory = current.gpu_model, current.gpu_memory_gib
+    else:
+        gpu_model = gpu.model if gpu is not None and gpu.known else None
+        gpu_memory = gpu.memory_gib if gpu is not None else None
+    return {"vcpus": (current.vcpus if current is not None else None)
+            or hardware.get("cpu_count"),
+            "memory_gib": (current.memory_gib if current is not None else None)
+            or (memory_bytes / 2**30 if memory_bytes else None),
+            "gpu_model": gpu_model, "gpu_memory_gib": gpu_memory}
 
 
 def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,
@@ -378,28 +383,12 @@ def save_run_recommendations(store: Store, run: dict[str, Any],
     """Upsert the run's recommendations by rule, keep stored statuses, drop open ones whose
     rule no longer fires; return them with their stored status, highest saving first."""
     t = schema.recommendations
-    now = utcnow()
     if not recs:
         with store.read() as conn:
             if conn.execute(sa.select(t.c.id).where(t.c.run_id == run["id"], t.c.status == "open")
                             .limit(1)).first() is None:
                 return []
-    with store.write() as conn:
-        stored = {row.rule: row.status for row in conn.execute(
-            sa.select(t.c.rule, t.c.status).where(t.c.run_id == run["id"]))}
-        for rec in recs:
-            if rec.rule in stored:
-                conn.execute(t.update().where(t.c.run_id == run["id"], t.c.rule == rec.rule)
-                             .values(**_values(rec), updated_at=now))
-            else:
-                conn.execute(store.insert_ignore(t).values(
-                    run_id=run["id"], project=run["project"], resource_id=run.get("instance_id"),
-                    rule=rec.rule, status="open", created_at=now, updated_at=now,
-                    **_values(rec)))
-        gone = [rule for rule, status in stored.items()
-                if status == "open" and rule not in {rec.rule for rec in recs}]
-        if gone:
-            conn.execute(t.delete().where(t.c.run_id == run["id"], t.c.rule.in_(gone)))
+    stored = upsert_run_recommendations(store, run, {rec.rule: _values(rec) for rec in recs})
     return sort_recommendations([replace(rec, status=stored.get(rec.rule, "open"))
                                  for rec in recs])
 
@@ -407,28 +396,8 @@ def save_run_recommendations(store: Store, run: dict[str, Any],
 def advise_abandoned(store: Store) -> list[Recommendation]:
     """Compute and store abandoned-spend advice (one per resource), highest saving first."""
     recs = [rec for idle in load_idle_spend(store) if (rec := abandoned_spend(idle))]
-    t = schema.recommendations
-    now = utcnow()
-    rule = "abandoned_spend"
-    with store.write() as conn:
-        stored = {row.resource_id: row.status for row in conn.execute(
-            sa.select(t.c.resource_id, t.c.status).where(t.c.run_id.is_(None),
-                                                          t.c.rule == rule))}
-        for rec in recs:
-            if rec.resource_id in stored:
-                conn.execute(t.update().where(t.c.run_id.is_(None), t.c.rule == rule,
-                                              t.c.resource_id == rec.resource_id)
-                             .values(**_values(rec), updated_at=now))
-            else:
-                conn.execute(t.insert().values(run_id=None, project=None,
-                                               resource_id=rec.resource_id, rule=rule,
-                                               status="open", created_at=now, updated_at=now,
-                                               **_values(rec)))
-        gone = [res for res, status in stored.items()
-                if status == "open" and res not in {rec.resource_id for rec in recs}]
-        if gone:
-            conn.execute(t.delete().where(t.c.run_id.is_(None), t.c.rule == rule,
-                                          t.c.resource_id.in_(gone)))
+    stored = upsert_resource_recommendations(
+        store, "abandoned_spend", {rec.resource_id: _values(rec) for rec in recs})
     return sorted((replace(rec, status=stored.get(rec.resource_id, "open")) for rec in recs),
                   key=lambda r: -(r.saving_per_month or 0))
 

@@ -12,7 +12,7 @@ from xprof.cli import BadInput
 from xprof.collector.advise import ADVICE_WINDOW, advise_runs, runs_to_advise
 from xprof.runs_cli import open_store, output_options, parse_since, print_table, store_option
 from xprof.settings import ConfigError, Settings
-from xprof.store import StoreError
+from xprof.store import Store, StoreError
 
 
 def _money(value: Any) -> str:
@@ -59,15 +59,7 @@ def advise(run_ref: str | None, project: str | None, since: str | None, store: s
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
     db = open_store(store)
-    if run_ref:
-        try:
-            run_ids = [db.find_run(run_ref)["id"]]
-        except StoreError as exc:
-            raise BadInput(str(exc)) from exc
-    else:
-        if since_at is None and not project:
-            since_at = dt.datetime.now(dt.UTC) - ADVICE_WINDOW
-        run_ids = runs_to_advise(db, project=project, since=since_at)
+    run_ids = _run_ids(db, run_ref, project, since_at)
     result = advise_runs(db, run_ids, settings, abandoned=not run_ref and not project)
     rows = [(run_id, rec) for run_id, recs in result.advised.items() for rec in recs]
     rows += [(None, rec) for rec in result.abandoned]
@@ -87,6 +79,19 @@ def advise(run_ref: str | None, project: str | None, since: str | None, store: s
         click.echo(f"xprof advise: {error}", err=True)
     if result.errors:
         raise SystemExit(1)
+
+
+def _run_ids(db: Store, run_ref: str | None, project: str | None,
+             since_at: dt.datetime | None) -> list[str]:
+    """The run named, else the project's runs and/or those since a time (default: 30 days)."""
+    if run_ref:
+        try:
+            return [db.find_run(run_ref)["id"]]
+        except StoreError as exc:
+            raise BadInput(str(exc)) from exc
+    if since_at is None and not project:
+        since_at = dt.datetime.now(dt.UTC) - ADVICE_WINDOW
+    return runs_to_advise(db, project=project, since=since_at)
 
 
 def _instances(rec: Any) -> str:

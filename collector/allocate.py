@@ -50,14 +50,8 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.billing.normalise import connect, resource_key, to_arrow
-from xprof.collector.billing.store_items import (
-    RAW_COSTS,
-    RAW_ITEMS,
-    SQLITE_TIME,
-    fetch_batches,
-    insert_encoded,
-    to_us,
-)
+from xprof.collector.billing.store_items import fetch_batches, to_us
+from xprof.collector.writes import RAW_ITEMS, SQLITE_TIME, replace_billed_costs
 from xprof.store import Store, effective_status, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -458,20 +452,10 @@ def write_costs(store: Store, con: duckdb.DuckDBPyConnection, alloc: str, runs: 
     Rows are encoded by DuckDB and streamed in batches (:func:`insert_encoded`). One
     transaction.
     """
-    c = RAW_COSTS
     sql = _COST_ROWS_SQL.format(fmt=SQLITE_TIME, alloc=alloc, runs=runs,
                                 now=now.astimezone(dt.UTC).strftime(SQLITE_TIME))
-    with store.write() as conn:
-        billed = c.c.source.in_(BILLED_SOURCES)
-        if keys is None:
-            conn.execute(c.delete().where(billed))
-        else:
-            ordered = sorted(keys)
-            for i in range(0, len(ordered), 500):
-                conn.execute(c.delete().where(billed, c.c.resource_id.in_(ordered[i:i + 500])))
-        insert_encoded(store, conn, c, COST_COLUMNS, fetch_batches(con.execute(sql)),
-                       times=("period_start", "period_end", "computed_at"),
-                       json_columns=("detail",))
+    replace_billed_costs(store, BILLED_SOURCES, keys, COST_COLUMNS,
+                         fetch_batches(con.execute(sql)))
 
 
 def allocate_store(store: Store, keys: set[str] | None = None, *,

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.gpu_names import GpuModel, covers, is_neuron
+from xprof.collector.writes import insert_prices_if_empty, replace_prices
 from xprof.store import Store
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -126,12 +127,7 @@ def seed_prices(store: Store) -> int:
     """
     if not _is_empty(store):
         return 0
-    rows = [p.to_row() for p in read_shipped()]
-    with store.write() as conn:
-        if conn.execute(sa.select(schema.prices.c.provider).limit(1)).first() is not None:
-            return 0
-        conn.execute(store.insert_ignore(schema.prices), rows)
-    return len(rows)
+    return insert_prices_if_empty(store, [p.to_row() for p in read_shipped()])
 
 
 _SEEDED: weakref.WeakSet[Store] = weakref.WeakSet()
@@ -151,18 +147,7 @@ def write_prices(store: Store, prices: Iterable[Price]) -> int:
     """Replace the rows of these (provider, instance type, region) keys, all in one transaction."""
     ensure_seeded(store)  # seeding skips a table with rows: seed before the first write
     rows = [p.to_row() for p in prices]
-    if not rows:
-        return 0
-    t = schema.prices
-    delete = t.delete().where(t.c.provider == sa.bindparam("k_provider"),
-                              t.c.instance_type == sa.bindparam("k_type"),
-                              t.c.region == sa.bindparam("k_region"))
-    keys = [{"k_provider": r["provider"], "k_type": r["instance_type"], "k_region": r["region"]}
-            for r in rows]
-    with store.write() as conn:
-        conn.execute(delete, keys)
-        conn.execute(t.insert(), rows)
-    return len(rows)
+    return replace_prices(store, rows) if rows else 0
 
 
 def price_of(store: Store, provider: str, instance_type: str, region: str) -> Price | None:
@@ -253,6 +238,25 @@ def hardware_by_type(store: Store, provider: str) -> dict[str, Price]:
         for row in rows:
             found.setdefault(row["instance_type"], Price.from_row(row))
     return found
+
+
+def offers_in(store: Store, provider: str, region: str) -> tuple[Price, ...]:
+    """Every catalog row of a provider's region."""
+    ensure_seeded(store)
+    t = schema.prices
+    with store.read() as conn:
+        rows = conn.execute(sa.select(t).where(t.c.provider == provider, t.c.region == region)
+                            ).mappings().all()
+    return tuple(Price.from_row(row) for row in rows)
+
+
+def providers_of(store: Store, instance_type: str) -> list[str]:
+    """The providers whose catalog lists this instance type (exact name)."""
+    ensure_seeded(store)
+    t = schema.prices
+    with store.read() as conn:
+        return sorted(conn.execute(sa.select(t.c.provider).distinct().where(
+            t.c.instance_type == instance_type)).scalars())
 
 
 def regions_in_catalog(store: Store, provider: str) -> list[str]:

@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.collector.writes import fold_into_rollups
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 from xprof.stats import percentile
 from xprof.store import Store, effective_status, utcnow
@@ -207,12 +208,10 @@ def _fold_window(conn: sa.Connection, series: Series, run_id: str, host: str, lo
         else:
             added += 1
     if write:
-        if len(folded) > added:  # some minutes were merged: rewrite the hour's rollups
-            conn.execute(rollup.delete().where(*mine))
+        merged = len(folded) > added  # some minutes were merged: rewrite the hour's rollups
+        if merged:
             folded += existing.values()
-        for start in range(0, len(folded), 2000):
-            conn.execute(rollup.insert(), folded[start:start + 2000])
-        conn.execute(raw.delete().where(*where))
+        fold_into_rollups(conn, raw, where, rollup, mine if merged else None, folded)
     return len(rows), added
 
 
