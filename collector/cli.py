@@ -12,6 +12,7 @@ import click
 from xprof.cli import BadInput
 from xprof.collector import catalog
 from xprof.collector.billing import BillingInputError
+from xprof.collector.billing.sources import SOURCE_KINDS
 from xprof.collector.collect import run_collect
 from xprof.collector.gpu_names import normalise_gpu
 from xprof.runs_cli import open_store, output_options, print_table, store_option
@@ -128,7 +129,7 @@ def update(provider: str, regions: tuple[str, ...], store: str | None) -> None:
 @click.option("--gcp-table", metavar="PROJECT.DATASET.TABLE",
               help="BigQuery detailed billing export table (setting billing.gcp.table).")
 @click.option("--source", "billing_sources", multiple=True,
-              type=click.Choice(["focus", "aws-cur", "aws-ce", "azure", "gcp-bq"]),
+              type=click.Choice(SOURCE_KINDS),
               help="Only these billing sources (repeatable).")
 @store_option
 @output_options
