@@ -3,7 +3,7 @@
 ``advise_run`` is what the agent calls when a run ends and what ``xprof advise`` and
 ``xprof collect`` call for each run; ``advise_abandoned`` looks at billed idle cost instead of
 runs. Catalog and store only: no pandas, no cloud SDK. The rules themselves, their thresholds
-and the saving formulas are in :mod:`xprof.collector.rules`.
+and the saving formulas are in :mod:`xprof.collector.rightsizing`.
 
 Stored recommendations are unique per (run, rule). Computing again updates the row in place
 and keeps a ``dismissed`` or ``done`` status; an ``open`` one whose rule no longer fires is
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,10 +22,11 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector import catalog
+from xprof.collector.billing.normalise import resource_key
 from xprof.collector.estimate import compute_estimate
+from xprof.collector.gc import SERIES
 from xprof.collector.gpu_names import normalise_gpu
-from xprof.collector.rules import (
-    RUN_RULES,
+from xprof.collector.rightsizing.evidence import (
     Baseline,
     BusyPoint,
     GpuDevice,
@@ -34,17 +35,25 @@ from xprof.collector.rules import (
     Limits,
     Recommendation,
     RunEvidence,
+)
+from xprof.collector.rightsizing.gpu_rules import device_idle
+from xprof.collector.rightsizing.rules import (
+    RUN_RULES,
     abandoned_spend,
-    cost_for,
-    device_idle,
     evaluate,
     sort_recommendations,
 )
+from xprof.collector.rightsizing.savings import cost_for
+from xprof.collector.writes import upsert_resource_recommendations, upsert_run_recommendations
+from xprof.money import format_money
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
 
 __all__ = ["RUN_RULES", "AdviceResult", "Recommendation", "advise_abandoned", "advise_run",
            "advise_runs", "limits_from", "load_evidence", "runs_to_advise"]
+
+ADVICE_WINDOW = dt.timedelta(days=30)
+"""Without a run or project named, advice covers the runs started in the last 30 days."""
 
 CADENCE_WINDOW = dt.timedelta(days=30)
 """Runs per month = the project's runs started in this window up to its latest run."""
@@ -71,8 +80,6 @@ def advise_run(store: Store, run_id: str, settings: Settings | None = None
         return []
     if duration < limits.min_duration_s:  # the common short test run: no reads, no writes
         return save_run_recommendations(store, run, [])
-    from xprof.collector.gc import kept_advice
-
     if (kept := kept_advice(store, run_id)) is not None:  # `xprof gc` folded its samples
         return kept
     evidence = load_evidence(store, run, settings)
@@ -106,8 +113,6 @@ class AdviceResult:
         return total
 
     def summary_line(self) -> str:
-        from xprof.money import format_money
-
         count = len(self.recommendations)
         money = " + ".join(format_money(v, c) for c, v in sorted(self.saving_per_month().items()))
         line = f"advice: {count} recommendation(s) for {len(self.advised)} run(s)"
@@ -245,14 +250,6 @@ def _overlapping_runs(store: Store, run: dict[str, Any], start: dt.datetime,
         return int(conn.execute(query).scalar() or 0)
 
 
-def _offers(store: Store, provider: str, region: str) -> tuple[catalog.Price, ...]:
-    t = schema.prices
-    with store.read() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.provider == provider, t.c.region == region)
-                            ).mappings().all()
-    return tuple(catalog.Price.from_row(row) for row in rows)
-
-
 def _foreign_gpu_use(gpus: dict[int, GpuDevice], used: set[int]) -> bool:
     """Whether a GPU the run never used was busy with something else."""
     return any(not device_idle(device) for index, device in gpus.items() if index not in used)
@@ -273,32 +270,44 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
 
     estimate = compute_estimate(store, run, settings)
     current = estimate.price
+    shared = _overlapping_runs(store, run, start, end) > 0 or _foreign_gpu_use(gpus, used)
+    return RunEvidence(
+        run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
+        end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
+        **_machine(current, hardware), host=host, gpus=gpus, busy=busy,
+        used_gpus=frozenset(used), current=current,
+        offers=_offers(store, run, estimate, settings),
+        baseline=_baseline(store, run, estimate, duration, shared),
+        shared=shared, runs_per_month=_runs_per_month(store, run["project"]))
+
+
+def _offers(store: Store, run: dict[str, Any], estimate: Any, settings: Settings
+            ) -> tuple[catalog.Price, ...]:
+    """The catalog rows of the region the run was priced in (where it could have run)."""
+    current = estimate.price
     if current is not None:
         provider, region = current.provider, current.region
     elif estimate.method == "configured-rate":
         provider, region = settings["offcloud_provider"], settings["offcloud_region"]
     else:
         provider, region = run.get("cloud_provider"), run.get("cloud_region")
-    offers = _offers(store, provider, region) if provider and region else ()
+    return catalog.offers_in(store, provider, region) if provider and region else ()
 
-    shared = _overlapping_runs(store, run, start, end) > 0 or _foreign_gpu_use(gpus, used)
-    baseline = _baseline(store, run, estimate, duration, shared)
 
+def _machine(current: catalog.Price | None, hardware: dict[str, Any]) -> dict[str, Any]:
+    """vCPUs, memory and GPU of the run's machine: the catalog row's, else the sampled ones."""
     gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
-    gpu_model = current.gpu_model if current is not None and current.gpus else \
-        (gpu.model if gpu is not None and gpu.known else None)
-    gpu_memory = current.gpu_memory_gib if current is not None and current.gpus else \
-        (gpu.memory_gib if gpu is not None else None)
     memory_bytes = hardware.get("memory_bytes")
-    return RunEvidence(
-        run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
-        end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
-        vcpus=(current.vcpus if current is not None else None) or hardware.get("cpu_count"),
-        memory_gib=(current.memory_gib if current is not None else None)
-        or (memory_bytes / 2**30 if memory_bytes else None),
-        host=host, gpus=gpus, busy=busy, used_gpus=frozenset(used), gpu_model=gpu_model,
-        gpu_memory_gib=gpu_memory, current=current, offers=offers, baseline=baseline,
-        shared=shared, runs_per_month=_runs_per_month(store, run["project"]))
+    if current is not None and current.gpus:
+        gpu_model, gpu_memory = current.gpu_model, current.gpu_memory_gib
+    else:
+        gpu_model = gpu.model if gpu is not None and gpu.known else None
+        gpu_memory = gpu.memory_gib if gpu is not None else None
+    return {"vcpus": (current.vcpus if current is not None else None)
+            or hardware.get("cpu_count"),
+            "memory_gib": (current.memory_gib if current is not None else None)
+            or (memory_bytes / 2**30 if memory_bytes else None),
+            "gpu_model": gpu_model, "gpu_memory_gib": gpu_memory}
 
 
 def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,
@@ -325,8 +334,6 @@ def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,
 def _run_resource_keys(store: Store) -> set[str]:
     """Every resource a run ever used, keyed as billing allocation matches them (an EC2 ARN
     as its instance id, Azure ids lowercased), from ``instance_id`` and ``cloud.resource_id``."""
-    from xprof.collector.billing.normalise import resource_key
-
     r = schema.runs
     keys: set[str] = set()
     with store.read() as conn:
@@ -376,28 +383,12 @@ def save_run_recommendations(store: Store, run: dict[str, Any],
     """Upsert the run's recommendations by rule, keep stored statuses, drop open ones whose
     rule no longer fires; return them with their stored status, highest saving first."""
     t = schema.recommendations
-    now = utcnow()
     if not recs:
         with store.read() as conn:
             if conn.execute(sa.select(t.c.id).where(t.c.run_id == run["id"], t.c.status == "open")
                             .limit(1)).first() is None:
                 return []
-    with store.write() as conn:
-        stored = {row.rule: row.status for row in conn.execute(
-            sa.select(t.c.rule, t.c.status).where(t.c.run_id == run["id"]))}
-        for rec in recs:
-            if rec.rule in stored:
-                conn.execute(t.update().where(t.c.run_id == run["id"], t.c.rule == rec.rule)
-                             .values(**_values(rec), updated_at=now))
-            else:
-                conn.execute(store.insert_ignore(t).values(
-                    run_id=run["id"], project=run["project"], resource_id=run.get("instance_id"),
-                    rule=rec.rule, status="open", created_at=now, updated_at=now,
-                    **_values(rec)))
-        gone = [rule for rule, status in stored.items()
-                if status == "open" and rule not in {rec.rule for rec in recs}]
-        if gone:
-            conn.execute(t.delete().where(t.c.run_id == run["id"], t.c.rule.in_(gone)))
+    stored = upsert_run_recommendations(store, run, {rec.rule: _values(rec) for rec in recs})
     return sort_recommendations([replace(rec, status=stored.get(rec.rule, "open"))
                                  for rec in recs])
 
@@ -405,28 +396,8 @@ def save_run_recommendations(store: Store, run: dict[str, Any],
 def advise_abandoned(store: Store) -> list[Recommendation]:
     """Compute and store abandoned-spend advice (one per resource), highest saving first."""
     recs = [rec for idle in load_idle_spend(store) if (rec := abandoned_spend(idle))]
-    t = schema.recommendations
-    now = utcnow()
-    rule = "abandoned_spend"
-    with store.write() as conn:
-        stored = {row.resource_id: row.status for row in conn.execute(
-            sa.select(t.c.resource_id, t.c.status).where(t.c.run_id.is_(None),
-                                                          t.c.rule == rule))}
-        for rec in recs:
-            if rec.resource_id in stored:
-                conn.execute(t.update().where(t.c.run_id.is_(None), t.c.rule == rule,
-                                              t.c.resource_id == rec.resource_id)
-                             .values(**_values(rec), updated_at=now))
-            else:
-                conn.execute(t.insert().values(run_id=None, project=None,
-                                               resource_id=rec.resource_id, rule=rule,
-                                               status="open", created_at=now, updated_at=now,
-                                               **_values(rec)))
-        gone = [res for res, status in stored.items()
-                if status == "open" and res not in {rec.resource_id for rec in recs}]
-        if gone:
-            conn.execute(t.delete().where(t.c.run_id.is_(None), t.c.rule == rule,
-                                          t.c.resource_id.in_(gone)))
+    stored = upsert_resource_recommendations(
+        store, "abandoned_spend", {rec.resource_id: _values(rec) for rec in recs})
     return sorted((replace(rec, status=stored.get(rec.resource_id, "open")) for rec in recs),
                   key=lambda r: -(r.saving_per_month or 0))
 
@@ -444,3 +415,16 @@ def stored_recommendations(store: Store, run_ids: Sequence[str] | None = None, *
         rows = [dict(row) for row in conn.execute(query).mappings()]
     return sorted(rows, key=lambda r: (r["saving_per_month"] is None,
                                        -(r["saving_per_month"] or 0), r["id"]))
+
+
+def kept_advice(store: Store, run_id: str) -> list[Recommendation] | None:
+    """A folded run's stored recommendations (its advice cannot be recomputed from minutes,
+    so it stays as given); None when gc has not folded any of the run's samples."""
+    with store.read() as conn:
+        folded = any(conn.execute(sa.select(s.rollup.c.run_id).where(
+            s.rollup.c.run_id == run_id).limit(1)).first() for s in SERIES)
+    if not folded:
+        return None
+    names = [f.name for f in fields(Recommendation)]
+    return sort_recommendations([Recommendation(**{k: row[k] for k in names})
+                                 for row in stored_recommendations(store, [run_id])])

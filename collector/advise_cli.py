@@ -1,4 +1,4 @@
-"""``xprof advise``: compute, store and show rightsizing advice; the ``collect`` step."""
+"""``xprof advise``: compute, store and show rightsizing advice."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 import click
 
 from xprof.cli import BadInput
+from xprof.collector.advise import ADVICE_WINDOW, advise_runs, runs_to_advise
 from xprof.runs_cli import open_store, output_options, parse_since, print_table, store_option
 from xprof.settings import ConfigError, Settings
-
-DEFAULT_WINDOW = dt.timedelta(days=30)
-"""Without RUN, --project or --since: the runs of the last 30 days."""
+from xprof.store import Store, StoreError
 
 
 def _money(value: Any) -> str:
@@ -52,9 +51,6 @@ def advise(run_ref: str | None, project: str | None, since: str | None, store: s
       xprof advise brisk-otter-17
       xprof advise --project digits --since 7d --json | jq '.[].title'
     """
-    from xprof.collector.advise import advise_runs, runs_to_advise
-    from xprof.store import StoreError
-
     if run_ref and (project or since):
         raise BadInput("give a RUN, or --project / --since, not both")
     since_at = parse_since(since)
@@ -63,15 +59,7 @@ def advise(run_ref: str | None, project: str | None, since: str | None, store: s
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
     db = open_store(store)
-    if run_ref:
-        try:
-            run_ids = [db.find_run(run_ref)["id"]]
-        except StoreError as exc:
-            raise BadInput(str(exc)) from exc
-    else:
-        if since_at is None and not project:
-            since_at = dt.datetime.now(dt.UTC) - DEFAULT_WINDOW
-        run_ids = runs_to_advise(db, project=project, since=since_at)
+    run_ids = _run_ids(db, run_ref, project, since_at)
     result = advise_runs(db, run_ids, settings, abandoned=not run_ref and not project)
     rows = [(run_id, rec) for run_id, recs in result.advised.items() for rec in recs]
     rows += [(None, rec) for rec in result.abandoned]
@@ -93,6 +81,19 @@ def advise(run_ref: str | None, project: str | None, since: str | None, store: s
         raise SystemExit(1)
 
 
+def _run_ids(db: Store, run_ref: str | None, project: str | None,
+             since_at: dt.datetime | None) -> list[str]:
+    """The run named, else the project's runs and/or those since a time (default: 30 days)."""
+    if run_ref:
+        try:
+            return [db.find_run(run_ref)["id"]]
+        except StoreError as exc:
+            raise BadInput(str(exc)) from exc
+    if since_at is None and not project:
+        since_at = dt.datetime.now(dt.UTC) - ADVICE_WINDOW
+    return runs_to_advise(db, project=project, since=since_at)
+
+
 def _instances(rec: Any) -> str:
     if rec.suggested_instance and rec.suggested_instance != rec.current_instance:
         return f"{rec.current_instance or '?'} → {rec.suggested_instance}"
@@ -100,17 +101,3 @@ def _instances(rec: Any) -> str:
         return f"{rec.current_instance} → spot"
     return rec.current_instance or rec.resource_id or "-"
 
-
-def collect_advice(db: Any, settings: Settings, options: dict[str, Any]) -> Any:
-    """The ``xprof collect`` step: advise the runs of the last 30 days and abandoned spend."""
-    from xprof.collector.advise import advise_runs, runs_to_advise
-    from xprof.collector.cli import StepResult
-
-    since = dt.datetime.now(dt.UTC) - DEFAULT_WINDOW
-    result = advise_runs(db, runs_to_advise(db, since=since), settings)
-    counts: dict[str, int] = {}
-    for rec in result.recommendations:
-        counts[rec.rule] = counts.get(rec.rule, 0) + 1
-    return StepResult("advice", result.summary_line(), result.errors, {
-        "runs": len(result.advised), "recommendations": counts,
-        "saving_per_month": {c: str(v) for c, v in result.saving_per_month().items()}})

@@ -50,19 +50,13 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.billing.normalise import connect, resource_key, to_arrow
-from xprof.collector.billing.store_items import (
-    RAW_COSTS,
-    RAW_ITEMS,
-    SQLITE_TIME,
-    fetch_batches,
-    insert_encoded,
-    to_us,
-)
+from xprof.collector.billing.store_items import fetch_batches, to_us
+from xprof.collector.writes import RAW_ITEMS, SQLITE_TIME, replace_billed_costs
 from xprof.store import Store, effective_status, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
-    import pyarrow as pa
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when allocating
 
 DAY_US = 86_400_000_000
 BILLED_SOURCES = ("billed", "billed-partial")
@@ -146,7 +140,7 @@ def load_runs(store: Store, now: dt.datetime | None = None) -> list[RunSpan]:
 
 def runs_table(spans: Iterable[RunSpan]) -> pa.Table:
     """The runs input of :func:`allocate_tables`: one row per (run, resource key)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when allocating
 
     cols: dict[str, list] = {name: [] for name in RUN_COLUMNS}
     for span in spans:
@@ -170,7 +164,7 @@ def runs_table(spans: Iterable[RunSpan]) -> pa.Table:
 # -- items --------------------------------------------------------------------------------------
 def items_table(store: Store, keys: set[str] | None = None) -> pa.Table:
     """The stored billing items with a resource id (only those of ``keys`` if given)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when allocating
 
     bi = RAW_ITEMS
     times = (bi.c.charge_period_start, bi.c.charge_period_end)
@@ -458,20 +452,10 @@ def write_costs(store: Store, con: duckdb.DuckDBPyConnection, alloc: str, runs: 
     Rows are encoded by DuckDB and streamed in batches (:func:`insert_encoded`). One
     transaction.
     """
-    c = RAW_COSTS
     sql = _COST_ROWS_SQL.format(fmt=SQLITE_TIME, alloc=alloc, runs=runs,
                                 now=now.astimezone(dt.UTC).strftime(SQLITE_TIME))
-    with store.write() as conn:
-        billed = c.c.source.in_(BILLED_SOURCES)
-        if keys is None:
-            conn.execute(c.delete().where(billed))
-        else:
-            ordered = sorted(keys)
-            for i in range(0, len(ordered), 500):
-                conn.execute(c.delete().where(billed, c.c.resource_id.in_(ordered[i:i + 500])))
-        insert_encoded(store, conn, c, COST_COLUMNS, fetch_batches(con.execute(sql)),
-                       times=("period_start", "period_end", "computed_at"),
-                       json_columns=("detail",))
+    replace_billed_costs(store, BILLED_SOURCES, keys, COST_COLUMNS,
+                         fetch_batches(con.execute(sql)))
 
 
 def allocate_store(store: Store, keys: set[str] | None = None, *,

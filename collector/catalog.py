@@ -1,8 +1,10 @@
 """The price catalog: the shipped CSVs, the store's ``prices`` table, and lookups on it.
 
 The CSVs in ``data/`` (sources and licences in ``data/SOURCES.md``) seed the ``prices`` table
-of every new store; ``xprof prices update`` rewrites rows there (:func:`write_prices`). Every
-lookup reads the table, so a refreshed price wins over the shipped one.
+of a store the first time the collector looks a price up there (:func:`ensure_seeded`; the
+store itself knows nothing of prices); ``xprof prices update`` rewrites rows there
+(:func:`write_prices`). Every lookup reads the table, so a refreshed price wins over the
+shipped one.
 
 Light on purpose (csv, SQLAlchemy Core): the agent prices a run through here when it ends.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import weakref
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -21,6 +24,7 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.gpu_names import GpuModel, covers, is_neuron
+from xprof.collector.writes import insert_prices_if_empty, replace_prices
 from xprof.store import Store
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -123,34 +127,33 @@ def seed_prices(store: Store) -> int:
     """
     if not _is_empty(store):
         return 0
-    rows = [p.to_row() for p in read_shipped()]
-    with store.write() as conn:
-        if conn.execute(sa.select(schema.prices.c.provider).limit(1)).first() is not None:
-            return 0
-        conn.execute(store.insert_ignore(schema.prices), rows)
-    return len(rows)
+    return insert_prices_if_empty(store, [p.to_row() for p in read_shipped()])
+
+
+_SEEDED: weakref.WeakSet[Store] = weakref.WeakSet()
+"""Stores whose ``prices`` table this process has seen filled: later lookups skip the check."""
+
+
+def ensure_seeded(store: Store) -> None:
+    """Seed the store's catalog from the shipped CSVs unless it holds rows; cheap to repeat
+    (one query per store object, then nothing)."""
+    if store in _SEEDED:
+        return
+    seed_prices(store)
+    _SEEDED.add(store)
 
 
 def write_prices(store: Store, prices: Iterable[Price]) -> int:
     """Replace the rows of these (provider, instance type, region) keys, all in one transaction."""
+    ensure_seeded(store)  # seeding skips a table with rows: seed before the first write
     rows = [p.to_row() for p in prices]
-    if not rows:
-        return 0
-    t = schema.prices
-    delete = t.delete().where(t.c.provider == sa.bindparam("k_provider"),
-                              t.c.instance_type == sa.bindparam("k_type"),
-                              t.c.region == sa.bindparam("k_region"))
-    keys = [{"k_provider": r["provider"], "k_type": r["instance_type"], "k_region": r["region"]}
-            for r in rows]
-    with store.write() as conn:
-        conn.execute(delete, keys)
-        conn.execute(t.insert(), rows)
-    return len(rows)
+    return replace_prices(store, rows) if rows else 0
 
 
 def price_of(store: Store, provider: str, instance_type: str, region: str) -> Price | None:
     """The catalog row of an instance type in a region (names compared case-insensitively
     when no exact match), or None."""
+    ensure_seeded(store)
     t = schema.prices
     base = sa.select(t).where(t.c.provider == provider, t.c.region == region)
     with store.read() as conn:
@@ -163,6 +166,7 @@ def price_of(store: Store, provider: str, instance_type: str, region: str) -> Pr
 
 def regions_of(store: Store, provider: str, instance_type: str) -> list[str]:
     """Regions where the catalog prices this instance type."""
+    ensure_seeded(store)
     t = schema.prices
     with store.read() as conn:
         return sorted(conn.execute(sa.select(t.c.region).where(
@@ -179,6 +183,7 @@ def cheapest_equivalent(store: Store, provider: str, region: str, *, gpu: GpuMod
     Without GPUs, only instances without accelerators qualify; a GPU is never stood in for
     by another model or by a Neuron device (Trainium, Inferentia).
     """
+    ensure_seeded(store)
     t = schema.prices
     query = (sa.select(t).where(t.c.provider == provider, t.c.region == region,
                                 t.c.price_on_demand.is_not(None))
@@ -203,6 +208,7 @@ def cheapest_equivalent(store: Store, provider: str, region: str, *, gpu: GpuMod
 def list_prices(store: Store, *, provider: str | None = None, region: str | None = None,
                 gpu: GpuModel | None = None, instance_type: str | None = None) -> list[Price]:
     """Catalog rows, filtered, ordered by provider, region, GPU model and on-demand price."""
+    ensure_seeded(store)
     t = schema.prices
     query = sa.select(t).order_by(t.c.provider, t.c.region, t.c.gpu_model,
                                   t.c.price_on_demand, t.c.instance_type)
@@ -223,6 +229,7 @@ def list_prices(store: Store, *, provider: str | None = None, region: str | None
 
 def hardware_by_type(store: Store, provider: str) -> dict[str, Price]:
     """One catalog row per instance type of a provider: the hardware refreshes reuse."""
+    ensure_seeded(store)
     t = schema.prices
     with store.read() as conn:
         rows = conn.execute(sa.select(t).where(t.c.provider == provider)
@@ -233,8 +240,28 @@ def hardware_by_type(store: Store, provider: str) -> dict[str, Price]:
     return found
 
 
+def offers_in(store: Store, provider: str, region: str) -> tuple[Price, ...]:
+    """Every catalog row of a provider's region."""
+    ensure_seeded(store)
+    t = schema.prices
+    with store.read() as conn:
+        rows = conn.execute(sa.select(t).where(t.c.provider == provider, t.c.region == region)
+                            ).mappings().all()
+    return tuple(Price.from_row(row) for row in rows)
+
+
+def providers_of(store: Store, instance_type: str) -> list[str]:
+    """The providers whose catalog lists this instance type (exact name)."""
+    ensure_seeded(store)
+    t = schema.prices
+    with store.read() as conn:
+        return sorted(conn.execute(sa.select(t.c.provider).distinct().where(
+            t.c.instance_type == instance_type)).scalars())
+
+
 def regions_in_catalog(store: Store, provider: str) -> list[str]:
     """Regions the catalog has rows for, for one provider."""
+    ensure_seeded(store)
     t = schema.prices
     with store.read() as conn:
         return sorted(conn.execute(sa.select(t.c.region).where(t.c.provider == provider)
@@ -266,6 +293,7 @@ class RefreshResult:
 
 def keys_in(store: Store, provider: str, regions: Iterable[str]) -> set[tuple[str, str]]:
     """(region, instance type) of every catalog row of a provider in these regions."""
+    ensure_seeded(store)
     t = schema.prices
     with store.read() as conn:
         return {(row.region, row.instance_type) for row in conn.execute(

@@ -1,21 +1,22 @@
-"""``xprof prices ls|update`` and ``xprof collect``: thin commands over the collector."""
+"""``xprof prices ls|update`` and ``xprof collect``: thin commands over the collector
+(:mod:`xprof.collector.collect` runs the collect steps)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import click
 
 from xprof.cli import BadInput
 from xprof.collector import catalog
-from xprof.money import format_money
+from xprof.collector.billing import BillingInputError
+from xprof.collector.billing.sources import SOURCE_KINDS
+from xprof.collector.collect import run_collect
+from xprof.collector.gpu_names import normalise_gpu
 from xprof.runs_cli import open_store, output_options, print_table, store_option
 from xprof.settings import ConfigError, Settings
-from xprof.store import Store
 
 
 @click.group()
@@ -57,13 +58,10 @@ def ls(provider: str | None, region: str | None, gpu: str | None, instance_type:
       xprof prices ls --provider gcp --region us-central1 --gpu L4
       xprof prices ls --gpu "NVIDIA A100-SXM4-80GB" --json | jq '.[0]'
     """
-    from xprof.collector.gpu_names import normalise_gpu
-
     wanted_gpu = normalise_gpu(gpu) if gpu else None
     if gpu is not None and wanted_gpu is None:
         raise BadInput("--gpu: give a GPU model such as A100 or T4")
     db = open_store(store)
-    catalog.seed_prices(db)
     rows = catalog.list_prices(db, provider=provider, region=region, gpu=wanted_gpu,
                                instance_type=instance_type)
     if as_json:
@@ -112,79 +110,6 @@ def update(provider: str, regions: tuple[str, ...], store: str | None) -> None:
 
 
 # -- collect ---------------------------------------------------------------------------------
-@dataclass
-class StepResult:
-    """What one ``collect`` step did: a one-line summary and the runs it could not handle."""
-
-    name: str
-    summary: str
-    errors: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-def collect_estimates(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
-    """(Re)compute the estimate of every ended run that lacks one (all runs with --all)."""
-    from xprof.collector.estimate import estimate_run, runs_needing_estimate
-
-    catalog.seed_prices(db)
-    priced, unknown, bounds = 0, 0, 0
-    total: dict[str, Decimal] = {}
-    reasons: dict[str, int] = {}
-    errors = []
-    for run_id in runs_needing_estimate(db, everything=options.get("all", False)):
-        try:
-            estimate = estimate_run(db, run_id, settings)
-        except Exception as exc:  # one bad run must not stop the others
-            errors.append(f"run {run_id[:8]}: {type(exc).__name__}: {exc}")
-            continue
-        if estimate.amount is None:
-            unknown += 1
-            reasons[estimate.reason or "?"] = reasons.get(estimate.reason or "?", 0) + 1
-            continue
-        priced += 1
-        bounds += estimate.upper_bound
-        total[estimate.currency] = total.get(estimate.currency, Decimal(0)) + estimate.amount
-    money = " + ".join(format_money(v, c) for c, v in sorted(total.items())) or "$0.00"
-    summary = f"estimates: {priced} run(s) priced ({money} in all"
-    summary += f", {bounds} upper bound(s))" if bounds else ")"
-    if unknown:
-        top = max(reasons, key=lambda r: reasons[r])
-        summary += f", {unknown} unknown (e.g. {top})"
-    if errors:
-        summary += f", {len(errors)} failed"
-    return StepResult("estimates", summary, errors,
-                      {"priced": priced, "unknown": unknown, "upper_bounds": bounds,
-                       "failed": len(errors),
-                       "total": {c: str(v) for c, v in total.items()}})
-
-
-def _collect_billing(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
-    from xprof.collector.billing_step import collect_billing_step
-
-    return collect_billing_step(db, settings, options)
-
-
-def _collect_advice(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
-    from xprof.collector.advise_cli import collect_advice
-
-    return collect_advice(db, settings, options)
-
-
-def _collect_alerts(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
-    from xprof.collector.alerts_step import collect_alerts
-
-    return collect_alerts(db, settings, options)
-
-
-# Steps run in this order: bills first (advice measures savings against billed cost).
-COLLECT_STEPS: list[tuple[str, Callable[[Store, Settings, dict[str, Any]], StepResult]]] = [
-    ("billing", _collect_billing),
-    ("estimates", collect_estimates),
-    ("advice", _collect_advice),
-    ("alerts", _collect_alerts),  # last: budgets and cost alerts read the costs above
-]
-
-
 @click.command()
 @click.option("--all", "recompute_all", is_flag=True,
               help="Re-read every billing export, reallocate everything and recompute every "
@@ -204,7 +129,7 @@ COLLECT_STEPS: list[tuple[str, Callable[[Store, Settings, dict[str, Any]], StepR
 @click.option("--gcp-table", metavar="PROJECT.DATASET.TABLE",
               help="BigQuery detailed billing export table (setting billing.gcp.table).")
 @click.option("--source", "billing_sources", multiple=True,
-              type=click.Choice(["focus", "aws-cur", "aws-ce", "azure", "gcp-bq"]),
+              type=click.Choice(SOURCE_KINDS),
               help="Only these billing sources (repeatable).")
 @store_option
 @output_options
@@ -232,7 +157,10 @@ def collect(recompute_all: bool, focus_paths: tuple[str, ...], cur_paths: tuple[
     options = {"all": recompute_all, "focus_paths": list(focus_paths),
                "cur_paths": list(cur_paths), "aws_ce": aws_ce, "azure_scope": azure_scope,
                "gcp_table": gcp_table, "billing_sources": list(billing_sources)}
-    results = [step(db, settings, options) for _name, step in COLLECT_STEPS]
+    try:
+        results = run_collect(db, settings, options)
+    except BillingInputError as exc:
+        raise BadInput(str(exc)) from exc
     failed = [error for result in results for error in result.errors]
     if as_json:
         click.echo(json.dumps({r.name: {**r.data, "summary": r.summary, "errors": r.errors}

@@ -38,7 +38,8 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector import catalog
-from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
+from xprof.collector.gpu_names import GpuModel, gcp_n1_key, normalise_gpu
+from xprof.collector.writes import replace_estimates
 from xprof.money import format_money, format_rate
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
@@ -197,27 +198,12 @@ def _on_cloud(store: Store, run: dict[str, Any], provider: str, hardware: dict[s
     if not region:
         return _unknown(run, f"the {provider} region of {instance_type} was not recorded",
                         **base)
-    key = instance_type
     gpu_count = int(hardware.get("gpu_count") or 0)
-    if provider == "gcp" and "+" not in key and key.startswith("n1-") and gpu_count:
-        gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
-        key = (gcp_n1_key(key, gpu, gpu_count) if gpu else None) or key
+    key = _catalog_key(provider, instance_type, hardware, gpu_count)
     price = catalog.price_of(store, provider, key, region)
     if price is None:
-        elsewhere = catalog.regions_of(store, provider, key)
-        if elsewhere:
-            shown = ", ".join(elsewhere[:5]) + (", …" if len(elsewhere) > 5 else "")
-            reason = (f"{key} has no {provider} price for {region} in the catalog (priced in "
-                      f"{shown}); try `xprof prices update --provider {provider} "
-                      f"--region {region}`")
-        else:
-            reason = f"instance type {key} not in the {provider} catalog"
-        return _unknown(run, reason, **base)
-    spot = (run.get("lifecycle") or "on-demand").lower() in SPOT_LIFECYCLES
-    lifecycle = "spot" if spot else "on-demand"
-    rate, upper_bound = (price.spot, False) if spot else (price.on_demand, False)
-    if rate is None and spot:
-        rate, upper_bound = price.on_demand, True
+        return _unknown(run, _no_price_reason(store, provider, key, region), **base)
+    lifecycle, rate, upper_bound = _rate(price, run)
     if rate is None:
         return _unknown(run, f"the catalog has no {lifecycle} price for {key} in {region}",
                         price=price, lifecycle=lifecycle, **base)
@@ -231,6 +217,35 @@ def _on_cloud(store: Store, run: dict[str, Any], provider: str, hardware: dict[s
                     machine_gpus=total if used is not None else None, **base)
 
 
+def _catalog_key(provider: str, instance_type: str, hardware: dict[str, Any],
+                 gpu_count: int) -> str:
+    """The catalog's name of the instance (a GCP N1 with GPUs is named with its GPUs)."""
+    if provider == "gcp" and "+" not in instance_type and instance_type.startswith("n1-") \
+            and gpu_count:
+        gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
+        return (gcp_n1_key(instance_type, gpu, gpu_count) if gpu else None) or instance_type
+    return instance_type
+
+
+def _no_price_reason(store: Store, provider: str, key: str, region: str) -> str:
+    elsewhere = catalog.regions_of(store, provider, key)
+    if not elsewhere:
+        return f"instance type {key} not in the {provider} catalog"
+    shown = ", ".join(elsewhere[:5]) + (", …" if len(elsewhere) > 5 else "")
+    return (f"{key} has no {provider} price for {region} in the catalog (priced in "
+            f"{shown}); try `xprof prices update --provider {provider} --region {region}`")
+
+
+def _rate(price: catalog.Price, run: dict[str, Any]) -> tuple[str, Decimal | None, bool]:
+    """(lifecycle, hourly rate, upper bound): a spot run without a spot price is priced
+    on-demand, as an upper bound."""
+    if (run.get("lifecycle") or "on-demand").lower() not in SPOT_LIFECYCLES:
+        return "on-demand", price.on_demand, False
+    if price.spot is None:
+        return "spot", price.on_demand, price.on_demand is not None
+    return "spot", price.spot, False
+
+
 def _off_cloud(store: Store, run: dict[str, Any], hardware: dict[str, Any], duration: float,
                base: dict[str, Any], settings: Settings) -> Estimate:
     gpu_count = int(hardware.get("gpu_count") or 0)
@@ -242,36 +257,54 @@ def _off_cloud(store: Store, run: dict[str, Any], hardware: dict[str, Any], dura
         return Estimate(amount=_amount(rate, duration, used, machine), currency=catalog.CURRENCY,
                         reason=None, run_id=run["id"], method="configured-rate", rate=rate,
                         used_gpus=used, machine_gpus=machine, **base)
-    provider = settings.get("offcloud_provider") or "aws"
-    region = settings.get("offcloud_region") or "us-east-1"
     vcpus = hardware.get("cpu_count")
     memory = hardware.get("memory_bytes")
     if not vcpus and not memory and not gpu_count:
         return _unknown(run, "the machine's hardware was not recorded; set offcloud_rate "
                              "(XPROF_OFFCLOUD_RATE) to price this machine", **base)
+    return _equivalent_estimate(store, run, hardware, duration, base, settings, used)
+
+
+def _equivalent_estimate(store: Store, run: dict[str, Any], hardware: dict[str, Any],
+                         duration: float, base: dict[str, Any], settings: Settings,
+                         used: int | None) -> Estimate:
+    """An off-cloud machine priced as the cheapest equivalent catalog instance."""
+    provider = settings.get("offcloud_provider") or "aws"
+    region = settings.get("offcloud_region") or "us-east-1"
+    gpu_count = int(hardware.get("gpu_count") or 0)
+    vcpus = hardware.get("cpu_count")
+    memory = hardware.get("memory_bytes")
     memory_gib = memory / 2**30 if memory else None
     gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
-    search_gpus, note = gpu_count, None
-    if gpu_count and (gpu is None or not gpu.known) and used is None:
-        search_gpus, note = 0, NOTE_NO_GPUS  # e.g. a laptop's GeForce, unused by this run
+    # a GPU the catalog cannot name and the run did not use (a laptop's GeForce) is left out
+    unnamed_unused = bool(gpu_count) and (gpu is None or not gpu.known) and used is None
+    search_gpus, note = (0, NOTE_NO_GPUS) if unnamed_unused else (gpu_count, None)
+    price, note = _equivalent(store, provider, region, gpu, search_gpus, vcpus, memory_gib, note)
+    if price is None or price.on_demand is None:
+        what = f"{gpu_count}× {gpu.label() if gpu else 'unnamed'} GPU" if search_gpus \
+            else f"{vcpus} vCPUs and {memory_gib or 0:.1f} GiB without GPUs"
+        return _unknown(run, f"no {provider} {region} instance in the catalog covers this "
+                             f"machine ({what}); set offcloud_rate (XPROF_OFFCLOUD_RATE) to "
+                             "price it", **base)
+    machine = gpu_count if used is not None else None
+    return Estimate(amount=_amount(price.on_demand, duration, used, machine),
+                    currency=price.currency, reason=None, run_id=run["id"], method="equivalent",
+                    price=price, rate=price.on_demand, used_gpus=used if search_gpus else None,
+                    machine_gpus=machine if search_gpus else None, note=note, **base)
+
+
+def _equivalent(store: Store, provider: str, region: str, gpu: GpuModel | None,
+                search_gpus: int, vcpus: int | None, memory_gib: float | None,
+                note: str | None) -> tuple[catalog.Price | None, str | None]:
+    """The cheapest catalog instance covering the machine, else (with GPUs) one covering its
+    GPUs only; and the note that says which."""
     price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu, gpu_count=search_gpus,
                                         vcpus=vcpus, memory_gib=memory_gib)
     if price is None and search_gpus:
         price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu,
                                             gpu_count=search_gpus, vcpus=None, memory_gib=None)
         note = NOTE_GPUS_ONLY if price else None
-    if price is None or price.on_demand is None:
-        if search_gpus:
-            what = f"{gpu_count}× {gpu.label() if gpu else 'unnamed'} GPU"
-        else:
-            what = f"{vcpus} vCPUs and {memory_gib or 0:.1f} GiB without GPUs"
-        return _unknown(run, f"no {provider} {region} instance in the catalog covers this "
-                             f"machine ({what}); set offcloud_rate (XPROF_OFFCLOUD_RATE) to "
-                             "price it", **base)
-    return Estimate(amount=_amount(price.on_demand, duration, used, machine),
-                    currency=price.currency, reason=None, run_id=run["id"], method="equivalent",
-                    price=price, rate=price.on_demand, used_gpus=used if search_gpus else None,
-                    machine_gpus=machine if search_gpus else None, note=note, **base)
+    return price, note
 
 
 # -- storing -----------------------------------------------------------------------------------
@@ -298,28 +331,17 @@ def host_runs(run: dict[str, Any], hosts: list[dict[str, Any]]) -> list[dict[str
 def write_estimates(store: Store, run: dict[str, Any], estimates: list[Estimate],
                     hosts: list[dict[str, Any]]) -> None:
     """Store the estimates as the run's only ``estimate`` cost rows (one per host)."""
-    c = schema.costs
-    with store.write() as conn:
-        # the agents of a multi-node run may price it at the same moment: take the run's row
-        # lock first so one replaces the other's rows instead of both adding theirs
-        conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run["id"])
-                     .with_for_update())
-        conn.execute(c.delete().where(c.c.run_id == run["id"], c.c.source == "estimate"))
-        for estimate, host in zip(estimates, hosts, strict=True):
-            detail = estimate.detail()
-            if "host" in host:
-                detail["host"] = host["host"]
-            conn.execute(c.insert().values(
-                kind="run", run_id=run["id"], resource_id=host.get("instance_id"),
-                source="estimate", basis=estimate.basis, period_start=estimate.period_start,
-                period_end=estimate.period_end, amount=estimate.amount,
-                currency=estimate.currency, upper_bound=estimate.upper_bound, detail=detail,
-                computed_at=utcnow()))
-
-
-def write_estimate(store: Store, run: dict[str, Any], estimate: Estimate) -> None:
-    """Store the estimate as the run's only ``estimate`` cost row (replacing an older one)."""
-    write_estimates(store, run, [estimate], [run])
+    rows = []
+    for estimate, host in zip(estimates, hosts, strict=True):
+        detail = estimate.detail()
+        if "host" in host:
+            detail["host"] = host["host"]
+        rows.append({"kind": "run", "run_id": run["id"], "resource_id": host.get("instance_id"),
+                     "source": "estimate", "basis": estimate.basis,
+                     "period_start": estimate.period_start, "period_end": estimate.period_end,
+                     "amount": estimate.amount, "currency": estimate.currency,
+                     "upper_bound": estimate.upper_bound, "detail": detail})
+    replace_estimates(store, run["id"], rows)
 
 
 def estimate_run(store: Store, run_id: str, settings: Settings | None = None) -> Estimate:
@@ -329,7 +351,6 @@ def estimate_run(store: Store, run_id: str, settings: Settings | None = None) ->
     then carries the hosts' total. A run still running gets an unknown estimate (``reason``
     says so) and nothing is stored.
     """
-    catalog.seed_prices(store)  # a store created before the catalog existed has none yet
     run = store.find_run(run_id)
     settings = settings if settings is not None else Settings()
     rows = host_runs(run, store.run_hosts(run_id))

@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.collector.writes import fold_into_rollups
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 from xprof.stats import percentile
 from xprof.store import Store, effective_status, utcnow
@@ -207,12 +208,10 @@ def _fold_window(conn: sa.Connection, series: Series, run_id: str, host: str, lo
         else:
             added += 1
     if write:
-        if len(folded) > added:  # some minutes were merged: rewrite the hour's rollups
-            conn.execute(rollup.delete().where(*mine))
+        merged = len(folded) > added  # some minutes were merged: rewrite the hour's rollups
+        if merged:
             folded += existing.values()
-        for start in range(0, len(folded), 2000):
-            conn.execute(rollup.insert(), folded[start:start + 2000])
-        conn.execute(raw.delete().where(*where))
+        fold_into_rollups(conn, raw, where, rollup, mine if merged else None, folded)
     return len(rows), added
 
 
@@ -320,20 +319,3 @@ def series_totals(store: Store, run_id: str) -> dict[str, Any]:
             "cpu_seconds_total": top(raw[3], folded[3]),
             "gpus": {i: gpus[i] for i in sorted(gpus)}}
 
-
-def kept_advice(store: Store, run_id: str) -> list[Any] | None:
-    """A folded run's stored recommendations (its advice cannot be recomputed from minutes,
-    so it stays as given); None when gc has not folded any of the run's samples."""
-    from dataclasses import fields
-
-    from xprof.collector.advise import stored_recommendations
-    from xprof.collector.rules import Recommendation, sort_recommendations
-
-    with store.read() as conn:
-        folded = any(conn.execute(sa.select(s.rollup.c.run_id).where(
-            s.rollup.c.run_id == run_id).limit(1)).first() for s in SERIES)
-    if not folded:
-        return None
-    names = [f.name for f in fields(Recommendation)]
-    return sort_recommendations([Recommendation(**{k: row[k] for k in names})
-                                 for row in stored_recommendations(store, [run_id])])

@@ -7,6 +7,7 @@ import json
 import click
 
 from xprof.cli import BadInput
+from xprof.collector.gc import downsample, parse_keep
 from xprof.runs_cli import open_store, output_options, print_table, store_option
 
 
@@ -38,8 +39,6 @@ def gc(keep_raw: str, dry_run: bool, store: str | None, as_json: bool) -> None:
       xprof gc --keep-raw 30d --dry-run
       xprof gc --keep-raw 2w --store postgresql+psycopg://xprof@db/xprof
     """
-    from xprof.collector.gc import downsample, parse_keep
-
     try:
         keep = parse_keep(keep_raw)
     except ValueError as exc:

@@ -36,7 +36,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.collector.catalog import providers_of
+from xprof.collector.estimate import estimate_run
+from xprof.collector.writes import set_run_providers, set_run_tag
 from xprof.store import Store, utcnow
+from xprof.storeurl import sqlite_path
 
 log = logging.getLogger("xprof.collector")
 
@@ -80,13 +84,11 @@ def client_for(tracking_uri: str, *, must_exist: bool = False):
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if must_exist and tracking_uri.startswith("sqlite:"):
-        from xprof.storeurl import sqlite_path
-
         path = sqlite_path(tracking_uri)
         if path is None or not path.exists():
             raise MlflowBridgeError(f"no MLflow tracking store at {tracking_uri}")
     try:
-        from mlflow.tracking import MlflowClient
+        from mlflow.tracking import MlflowClient  # optional and heavy: xprof[integrations]
     except ImportError as exc:
         raise MlflowBridgeError("MLflow is not installed: pip install 'xprof[integrations]'"
                                 ) from exc
@@ -176,7 +178,7 @@ def export_runs(store: Store, run_ids: Iterable[str], tracking_uri: str,
 
 
 def export_run(client: Any, store: Store, run_id: str, experiment: str | None) -> Exported:
-    from mlflow.entities import Metric, RunTag
+    from mlflow.entities import Metric, RunTag  # optional and heavy: xprof[integrations]
 
     run = store.find_run(run_id)
     details = store.run_details(run["id"])
@@ -220,7 +222,7 @@ def _experiment_id(client: Any, name: str) -> str:
 def _create_mlflow_run(client: Any, store: Store, run: Mapping[str, Any],
                        details: Mapping[str, Any], experiment_name: str) -> str:
     """A new MLflow run holding the xprof run's name, times, status, params and metrics."""
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric, Param  # optional and heavy: xprof[integrations]
 
     tags = {XPROF_RUN_TAG: run["id"]}
     if run.get("user"):
@@ -256,10 +258,7 @@ def _create_mlflow_run(client: Any, store: Store, run: Mapping[str, Any],
 
 
 def _remember_mlflow_run(store: Store, run_id: str, mlflow_id: str) -> None:
-    t = schema.run_tags
-    with store.write() as conn:
-        conn.execute(t.delete().where(t.c.run_id == run_id, t.c.key == MLFLOW_RUN_KEY))
-        conn.execute(t.insert().values(run_id=run_id, key=MLFLOW_RUN_KEY, value=mlflow_id))
+    set_run_tag(store, run_id, MLFLOW_RUN_KEY, mlflow_id)
 
 
 # -- import -------------------------------------------------------------------------------------
@@ -354,32 +353,49 @@ def _tag(tags: Mapping[str, str], field_name: str) -> str | None:
     return None
 
 
-def run_row(info: Any, tags: Mapping[str, str], project: str
-            ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """(runs row, run_hosts row, tags) of an MLflow run."""
-    started = _from_ms(info.start_time) or utcnow()
-    ended = _from_ms(info.end_time)
-    status = FROM_MLFLOW_STATUS[info.status]
+def _hardware_of(tags: Mapping[str, str]) -> dict[str, Any]:
     hardware: dict[str, Any] = {}
     gpus = _tag(tags, "gpu_count")
     if gpus and gpus.isdigit():
         hardware["gpu_count"] = int(gpus)
     if _tag(tags, "gpu_model"):
         hardware["gpu_model"] = _tag(tags, "gpu_model")
+    return hardware
+
+
+def _lifecycle_of(tags: Mapping[str, str]) -> str:
+    """spot, on-demand, or "" when the tags do not say."""
     lifecycle = (_tag(tags, "lifecycle") or "").lower()
     if lifecycle in ("spot", "preemptible", "spot-instance", "low-priority") or \
             str(tags.get("spot", "")).lower() in ("true", "1", "yes"):
-        lifecycle = "spot"
-    elif lifecycle:
-        lifecycle = "on-demand"
+        return "spot"
+    return "on-demand" if lifecycle else ""
+
+
+def _provider_of(tags: Mapping[str, str]) -> str | None:
     provider = (_tag(tags, "cloud_provider") or "").lower() or None
-    if provider in ("amazon", "ec2"):
-        provider = "aws"
+    return "aws" if provider in ("amazon", "ec2") else provider
+
+
+def _git_of(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    if not tags.get("mlflow.source.git.commit"):
+        return None
+    return {"commit": tags["mlflow.source.git.commit"],
+            "repo": tags.get("mlflow.source.git.repoURL"),
+            "branch": tags.get("mlflow.source.git.branch"), "dirty": None, "diff_sha256": None}
+
+
+def run_row(info: Any, tags: Mapping[str, str], project: str
+            ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """(runs row, run_hosts row, tags) of an MLflow run."""
+    started = _from_ms(info.start_time) or utcnow()
+    ended = _from_ms(info.end_time)
+    status = FROM_MLFLOW_STATUS[info.status]
+    hardware = _hardware_of(tags)
+    lifecycle = _lifecycle_of(tags)
+    provider = _provider_of(tags)
     source = tags.get("mlflow.source.name")
-    git = ({"commit": tags["mlflow.source.git.commit"],
-            "repo": tags.get("mlflow.source.git.repoURL"), "branch": tags.get(
-                "mlflow.source.git.branch"), "dirty": None, "diff_sha256": None}
-           if tags.get("mlflow.source.git.commit") else None)
+    git = _git_of(tags)
     host = _tag(tags, "host") or "mlflow"
     row = {
         "id": xprof_id_for(info.run_id), "name": (info.run_name or info.run_id[:8])[:200],
@@ -409,10 +425,6 @@ def _estimate(store: Store, result: Imported, settings: Any) -> None:
     if not result.run_ids:
         return
     _infer_providers(store, result.run_ids)
-    try:
-        from xprof.collector.estimate import estimate_run
-    except ImportError:
-        return
     for run_id in result.run_ids:
         try:
             if estimate_run(store, run_id, settings).amount is not None:
@@ -423,15 +435,11 @@ def _estimate(store: Store, result: Imported, settings: Any) -> None:
 
 def _infer_providers(store: Store, run_ids: Sequence[str]) -> None:
     """An instance type only one provider's catalog lists names its provider."""
-    r, p = schema.runs, schema.prices
-    with store.write() as conn:
+    r = schema.runs
+    with store.read() as conn:
         rows = conn.execute(sa.select(r.c.id, r.c.instance_type).where(
             r.c.id.in_(list(run_ids)), r.c.cloud_provider.is_(None),
             r.c.instance_type.is_not(None))).all()
-        for row in rows:
-            providers = conn.execute(sa.select(p.c.provider).distinct().where(
-                p.c.instance_type == row.instance_type)).scalars().all()
-            if len(providers) == 1:
-                for table, key in ((r, r.c.id), (schema.run_hosts, schema.run_hosts.c.run_id)):
-                    conn.execute(table.update().where(key == row.id)
-                                 .values(cloud_provider=providers[0]))
+    found = {row.id: providers_of(store, row.instance_type) for row in rows}
+    set_run_providers(store, {run_id: providers[0] for run_id, providers in found.items()
+                              if len(providers) == 1})

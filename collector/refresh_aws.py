@@ -154,15 +154,14 @@ def refresh_aws(store: Store, regions: Iterable[str] | None = None, *,
     """Fetch AWS prices of ``regions`` (default: the catalog's AWS regions) and write them
     in one transaction; raise RefreshError (catalog unchanged) on any failure."""
     try:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # optional SDK (xprof[aws])
     except ImportError as exc:
         raise RefreshError("aws: boto3 is not installed (pip install 'xprof[aws]')") from exc
     if pricing is None or ec2_for_region is None:
-        import boto3
+        import boto3  # optional cloud SDK (xprof[aws])
 
         pricing = pricing or boto3.client("pricing", region_name=PRICING_REGION)
         ec2_for_region = ec2_for_region or (lambda r: boto3.client("ec2", region_name=r))
-    catalog.seed_prices(store)
     known = catalog.hardware_by_type(store, "aws")
     wanted = list(regions or catalog.regions_in_catalog(store, "aws"))
     today = today or dt.datetime.now(dt.UTC).date()

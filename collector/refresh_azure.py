@@ -98,7 +98,6 @@ def refresh_azure(store: Store, regions: Iterable[str] | None = None, *,
     Azure regions) and write them in one transaction; RefreshError leaves the catalog as
     it was."""
     base_url = base_url or Settings().get("azure_prices_url")
-    catalog.seed_prices(store)
     known = catalog.hardware_by_type(store, "azure")
     explicit = list(regions) if regions else None
     wanted = explicit or catalog.regions_in_catalog(store, "azure")

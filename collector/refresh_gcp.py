@@ -125,18 +125,17 @@ def refresh_gcp(store: Store, regions: Iterable[str] | None = None, *, client: A
     regions) from Cloud Billing Catalog SKUs; one transaction; RefreshError leaves the
     catalog as it was."""
     try:
-        from google.api_core import exceptions as api_exceptions
+        from google.api_core import exceptions as api_exceptions  # optional SDK (xprof[gcp])
         from google.auth import exceptions as auth_exceptions
     except ImportError as exc:
         raise RefreshError("gcp: google-cloud-billing is not installed "
                            "(pip install 'xprof[gcp]')") from exc
-    catalog.seed_prices(store)
     known = catalog.hardware_by_type(store, "gcp")
     explicit = list(regions) if regions else None
     wanted = explicit or catalog.regions_in_catalog(store, "gcp")
     try:
         if client is None:
-            from google.cloud import billing_v1
+            from google.cloud import billing_v1  # optional cloud SDK (xprof[gcp])
 
             client = billing_v1.CloudCatalogClient()
         rates = collect_rates(client.list_skus(parent=COMPUTE_ENGINE))

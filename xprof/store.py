@@ -174,16 +174,7 @@ class Store:
             if current == schema.SCHEMA_REVISION:
                 return "current"
             upgrade(self.engine, current)
-            self._seed()
             return "created" if current is None else "upgraded"
-
-    def _seed(self) -> None:
-        """Fill tables that ship with data (the price catalog) when they are empty."""
-        try:
-            from xprof.collector.catalog import seed_prices
-        except ImportError:  # the catalog module arrives with the pricing issue
-            return
-        seed_prices(self)
 
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:

@@ -8,7 +8,8 @@
 
 Every source goes through :mod:`normalise` (one set of rules for untidy data, one-line errors)
 and :mod:`store_items` (idempotent, incremental writes). :mod:`xprof.collector.allocate` then
-splits the items over runs; :mod:`xprof.collector.billing_step` runs it all.
+splits the items over runs; :mod:`xprof.collector.collect_billing` runs it all
+(one :class:`~sources.BillingSource` per kind, listed in :data:`sources.SOURCES`).
 
 Heavy libraries (duckdb, pyarrow, boto3, cloud SDKs) are imported inside the modules that use
 them; importing this package costs nothing.

@@ -167,7 +167,7 @@ def _explain(exc: Exception) -> str:
 
 def make_client() -> Any:
     """A Cost Explorer client with the default boto3 credentials (the API lives in us-east-1)."""
-    import boto3
+    import boto3  # optional cloud SDK (xprof[aws])
 
     return boto3.client("ce", region_name="us-east-1")
 

@@ -57,7 +57,7 @@ _ROW_COLUMNS = ("day", "day_end", "resource_id", "meter_category", "actual", "am
 
 def query_definition(cost_type: str, start: dt.date, end: dt.date) -> Any:
     """The ``QueryDefinition`` for one cost type over the days [start, end] (inclusive)."""
-    from azure.mgmt.costmanagement import models as m
+    from azure.mgmt.costmanagement import models as m  # optional cloud SDK (xprof[azure])
 
     return m.QueryDefinition(
         type=cost_type, timeframe="Custom",
@@ -140,10 +140,10 @@ def merge_rows(actual: list[dict[str, Any]], amortized: list[dict[str, Any]],
 
 def make_client(credential: Any = None, **kwargs: Any) -> Any:
     """A CostManagementClient with DefaultAzureCredential unless ``credential`` is given."""
-    from azure.mgmt.costmanagement import CostManagementClient
+    from azure.mgmt.costmanagement import CostManagementClient  # optional SDK (xprof[azure])
 
     if credential is None:
-        from azure.identity import DefaultAzureCredential
+        from azure.identity import DefaultAzureCredential  # optional SDK (xprof[azure])
 
         credential = DefaultAzureCredential()
     return CostManagementClient(credential, **kwargs)

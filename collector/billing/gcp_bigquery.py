@@ -106,7 +106,7 @@ def export_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def make_client(project: str | None = None) -> Any:
     """A BigQuery client with application default credentials."""
-    from google.cloud import bigquery
+    from google.cloud import bigquery  # optional cloud SDK (xprof[gcp])
 
     return bigquery.Client(project=project)
 
@@ -114,7 +114,7 @@ def make_client(project: str | None = None) -> Any:
 def query_export(client: Any, table: str, since: dt.datetime) -> list[dict[str, Any]]:
     """Rows of the export table exported after ``since`` (without ``cost_at_list`` on exports
     that predate it)."""
-    from google.api_core import exceptions as gexc
+    from google.api_core import exceptions as gexc  # optional cloud SDK (xprof[gcp])
     from google.cloud import bigquery
 
     config = bigquery.QueryJobConfig(query_parameters=[

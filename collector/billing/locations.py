@@ -91,7 +91,7 @@ def _list_local(location: str) -> list[ExportFile]:
 
 def _list_s3(location: str, s3_client: Any) -> list[ExportFile]:
     if s3_client is None:
-        import boto3
+        import boto3  # optional cloud SDK (xprof[aws]): only for s3:// locations
 
         s3_client = boto3.client("s3")
     bucket, prefix = split_s3(location)
@@ -140,7 +140,7 @@ def fetch(f: ExportFile, folder: Path, s3_client: Any = None) -> Path:
     if not is_s3(f.uri):
         return Path(f.uri)
     if s3_client is None:
-        import boto3
+        import boto3  # optional cloud SDK (xprof[aws]): only for s3:// locations
 
         s3_client = boto3.client("s3")
     bucket, key = split_s3(f.uri)

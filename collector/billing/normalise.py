@@ -119,7 +119,7 @@ def resource_key(resource_id: str | None) -> str | None:
 def connect(memory_limit: str | None = None, threads: int | None = None,
             temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection in UTC with xprof's macros."""
-    import duckdb
+    import duckdb  # heavy, optional (xprof[billing]): only when normalising
 
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
@@ -209,7 +209,7 @@ class Normaliser:
         ``rename`` maps the file's column names to the spec's (legacy CUR's
         ``lineItem/UsageStartDate`` to ``line_item_usage_start_date``).
         """
-        import duckdb
+        import duckdb  # heavy, optional (xprof[billing])
 
         path = str(path)
         label = label or Path(path).name
@@ -238,7 +238,7 @@ class Normaliser:
     def add_rows(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
                  label: str) -> None:
         """Rows from an API (values as the API gives them; amounts preferably as strings)."""
-        import pyarrow as pa
+        import pyarrow as pa  # heavy, optional (xprof[billing])
 
         if not rows:
             return
@@ -366,13 +366,6 @@ class Normaliser:
 
     def close(self) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {self._table}")
-
-
-def _canon_of(spec: Spec, shown: str) -> str:
-    for canon, column in spec.columns.items():
-        if shown.lower() in (canon.lower(), *(a.lower() for a in column.aliases)):
-            return canon
-    return shown
 
 
 def _problem(kind: str) -> str:

@@ -22,8 +22,7 @@ Money is written as integer nano-units straight from the normalised table.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,13 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.billing.normalise import ITEM_FIELDS, quote_literal, resource_key
+from xprof.collector.writes import (
+    RAW_ITEMS,
+    SQLITE_TIME,
+    delete_items,
+    insert_encoded,
+    write_cursor,
+)
 from xprof.store import Store, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,20 +45,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from xprof.collector.billing.normalise import Normaliser
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DATETIME in SQLite
 _CHUNK = 500
 _BATCH = 50_000
 
-
-def _raw_table(table: sa.Table) -> sa.Table:
-    """``table`` with Money columns as plain integers (nano-units), for bulk reads and writes."""
-    columns = [sa.Column(c.name, sa.BigInteger() if isinstance(c.type, schema.Money) else c.type,
-                         primary_key=c.primary_key) for c in table.columns]
-    return sa.Table(table.name, sa.MetaData(), *columns)
-
-
-RAW_ITEMS = _raw_table(schema.billing_items)
-RAW_COSTS = _raw_table(schema.costs)
 
 _MONEY = {"list_nanos": "list_cost", "billed_nanos": "billed_cost",
           "effective_nanos": "effective_cost"}
@@ -61,46 +56,8 @@ _TIME = {"period_start_us": "charge_period_start", "period_end_us": "charge_peri
 COLUMN_OF = {name: _MONEY.get(name) or _TIME.get(name) or name for name in ITEM_FIELDS}
 
 
-def from_us(us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=int(us))
-
-
 def to_us(value: dt.datetime) -> int:
     return (value - EPOCH) // dt.timedelta(microseconds=1)
-
-
-def insert_encoded(store: Store, conn: sa.Connection, table: sa.Table, columns: Sequence[str],
-                   rows: Iterable[Sequence[tuple]], *, times: Iterable[str] = (),
-                   json_columns: Iterable[str] = ()) -> int:
-    """Insert batches of tuples whose times are ``SQLITE_TIME`` strings and JSON is text.
-
-    On SQLite the tuples go straight to the driver (they are already in the form SQLAlchemy
-    would store); on other engines they are decoded and inserted through SQLAlchemy Core.
-    """
-    times, json_columns = set(times), set(json_columns)
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-           f"VALUES ({', '.join('?' for _ in columns)})")
-    count = 0
-    for batch in rows:
-        if not batch:
-            continue
-        count += len(batch)
-        if store.is_sqlite:
-            conn.exec_driver_sql(sql, batch)
-            continue
-        decoded = []
-        for row in batch:
-            values = dict(zip(columns, row, strict=True))
-            for name in times:
-                if values[name] is not None:
-                    values[name] = dt.datetime.strptime(values[name], SQLITE_TIME).replace(
-                        tzinfo=dt.UTC)
-            for name in json_columns:
-                if values[name] is not None:
-                    values[name] = json.loads(values[name])
-            decoded.append(values)
-        conn.execute(table.insert(), decoded)
-    return count
 
 
 def fetch_batches(result: Any, size: int = _BATCH) -> Iterable[list[tuple]]:
@@ -173,14 +130,6 @@ def read_cursor(store: Store, import_key: str) -> str | None:
         return conn.execute(sa.select(imp.c.cursor).where(imp.c.source == import_key)).scalar()
 
 
-def _write_cursor(conn: sa.Connection, import_key: str, cursor: str | None, items: int,
-                  now: dt.datetime) -> None:
-    imp = schema.imports
-    conn.execute(imp.delete().where(imp.c.source == import_key))
-    conn.execute(imp.insert().values(source=import_key, cursor=cursor, last_import_at=now,
-                                     items=items))
-
-
 def _stored_keys(conn: sa.Connection, source: str, scope: Scope,
                  new_keys: list[str]) -> list[tuple[int, str, str | None]]:
     """(id, row_key, resource_id) of the stored rows of ``source`` in ``scope``."""
@@ -206,6 +155,32 @@ def _stored_keys(conn: sa.Connection, source: str, scope: Scope,
     return [tuple(r) for r in conn.execute(query)]
 
 
+def _load_old(con: duckdb.DuckDBPyConnection, stored: list[tuple[int, str, str | None]]
+              ) -> None:
+    """The stored rows' (id, row_key, resource_id) as DuckDB table ``_old``."""
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when writing items
+
+    con.register("_old_in", pa.table({
+        "id": pa.array([r[0] for r in stored], pa.int64()),
+        "row_key": pa.array([r[1] for r in stored], pa.string()),
+        "resource_id": pa.array([r[2] for r in stored], pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE _old AS SELECT * FROM _old_in")
+    con.unregister("_old_in")
+
+
+def _restated(con: duckdb.DuckDBPyConnection, gone: list[tuple]) -> int:
+    """How many removed items came back as added ones (same item, new values): restatements."""
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when writing items
+
+    con.register("_gone_in", pa.table({"row_key": [g[1] for g in gone]}))
+    restated = con.execute(
+        "SELECT count(*) FROM (SELECT DISTINCT split_part(row_key, '|', 2) AS ident "
+        "FROM _gone_in INTERSECT SELECT DISTINCT split_part(row_key, '|', 2) FROM _added)"
+        ).fetchall()[0][0]
+    con.unregister("_gone_in")
+    return restated
+
+
 _INSERT_COLUMNS = ("source", "row_key", *(COLUMN_OF[n] for n in ITEM_FIELDS), "imported_at")
 
 
@@ -218,8 +193,6 @@ def write_items(store: Store, normaliser: Normaliser, group: str, *, source: str
     ``cursor`` record the import in ``imports`` for the next incremental import. One
     transaction; the normaliser's DuckDB connection does the comparison.
     """
-    import pyarrow as pa
-
     now = now or utcnow()
     con: duckdb.DuckDBPyConnection = normaliser.con
     con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {normaliser.relation_sql(source, group)}")
@@ -231,19 +204,11 @@ def write_items(store: Store, normaliser: Normaliser, group: str, *, source: str
         f"strftime(make_timestamp({n}), '{SQLITE_TIME}')" if n in _TIME else n
         for n in ITEM_FIELDS)
     with store.write() as conn:
-        stored = _stored_keys(conn, source, scope, new_keys)
-        con.register("_old_in", pa.table({
-            "id": pa.array([r[0] for r in stored], pa.int64()),
-            "row_key": pa.array([r[1] for r in stored], pa.string()),
-            "resource_id": pa.array([r[2] for r in stored], pa.string())}))
-        con.execute("CREATE OR REPLACE TEMP TABLE _old AS SELECT * FROM _old_in")
-        con.unregister("_old_in")
+        _load_old(con, _stored_keys(conn, source, scope, new_keys))
         gone = [] if scope.kind == "append" else con.execute(
             "SELECT id, row_key, resource_id FROM _old ANTI JOIN _new USING (row_key)"
             ).fetchall()
-        for i in range(0, len(gone), _CHUNK):
-            conn.execute(RAW_ITEMS.delete().where(
-                RAW_ITEMS.c.id.in_([g[0] for g in gone[i:i + _CHUNK]])))
+        delete_items(conn, [g[0] for g in gone])
         added = con.execute("CREATE OR REPLACE TEMP TABLE _added AS "
                             "SELECT * FROM _new ANTI JOIN _old USING (row_key)")
         added = con.execute(f"SELECT source, row_key, {select}, {quote_literal(stamp)} "
@@ -253,16 +218,9 @@ def write_items(store: Store, normaliser: Normaliser, group: str, *, source: str
                                          "imported_at"))
         changed_ids = {r[0] for r in con.execute(
             "SELECT DISTINCT resource_id FROM _added").fetchall()} | {g[2] for g in gone}
-        restated = 0
-        if gone and inserted:
-            con.register("_gone_in", pa.table({"row_key": [g[1] for g in gone]}))
-            restated = con.execute(
-                "SELECT count(*) FROM (SELECT DISTINCT split_part(row_key, '|', 2) AS ident "
-                "FROM _gone_in INTERSECT SELECT DISTINCT split_part(row_key, '|', 2) FROM _added)"
-                ).fetchall()[0][0]
-            con.unregister("_gone_in")
+        restated = _restated(con, gone) if gone and inserted else 0
         if import_key is not None:
-            _write_cursor(conn, import_key, cursor, result.rows, now)
+            write_cursor(conn, import_key, cursor, result.rows, now)
     for table in ("_new", "_old", "_added"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     result.inserted, result.updated = inserted - restated, restated

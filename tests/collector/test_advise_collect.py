@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.collector.advise_seed import GIB, T4, gpu_row, seed_run, stored
-from xprof.collector.advise_cli import collect_advice
+from xprof.collector.collect import collect_advice
 from xprof.settings import Settings
 
 

@@ -13,7 +13,8 @@ from tests.collector.alert_helpers import sent_rows, settings_with, stored_run
 from tests.collector.alert_servers import smtp_server, webhook_server
 from tests.conftest import run_xprof
 from xprof.alerts import Budget, BudgetStatus, forecast, period_bounds
-from xprof.collector.alerts_step import budget_status, collect_alerts
+from xprof.collector.collect import collect_alerts
+from xprof.collector.collect_alerts import budget_status
 from xprof.collector.estimate import estimate_run
 
 NOW = dt.datetime(2026, 11, 13, 12, 0, tzinfo=dt.UTC)  # 12.5 days into November

@@ -8,7 +8,7 @@ import datetime as dt
 from tests.collector.alert_helpers import sent_rows, settings_with, stored_run
 from tests.collector.alert_servers import webhook_server
 from xprof.agent.run_alerts import RunAlerts
-from xprof.collector.alerts_step import collect_alerts
+from xprof.collector.collect import collect_alerts
 from xprof.collector.estimate import estimate_run
 
 NOW = dt.datetime(2026, 11, 13, 12, 0, tzinfo=dt.UTC)

@@ -20,7 +20,7 @@ from tests.collector.billing_helpers import (
 )
 from tests.collector.helpers import utc
 from xprof.collector.billing import BillingInputError
-from xprof.collector.billing_step import collect_billing
+from xprof.collector.collect_billing import collect_billing
 from xprof.settings import Settings
 
 
@@ -105,9 +105,9 @@ def test_unknown_source_name_is_bad_input(store):
 
 
 def test_collect_step_adapter(store, tmp_path):
-    """The ``xprof collect`` step returns a StepResult, and bad data becomes BadInput."""
-    from xprof.cli import BadInput
-    from xprof.collector.billing_step import collect_billing_step
+    """The ``xprof collect`` step returns a StepResult, and bad data raises BillingInputError
+    with its one-line message (the command turns it into exit 2)."""
+    from xprof.collector.collect import collect_billing_step
 
     settings = Settings(env={}, config={})
     result = collect_billing_step(store, settings, {"focus_paths": [str(FOCUS_SAMPLE)]})
@@ -116,5 +116,5 @@ def test_collect_step_adapter(store, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory\n"
                    "1.0,USD,yesterday,2024-09-02,Usage\n")
-    with pytest.raises(BadInput, match=r"bad\.csv: data row 1, column ChargePeriodStart"):
+    with pytest.raises(BillingInputError, match=r"bad\.csv: data row 1, column ChargePeriodStart"):
         collect_billing_step(store, settings, {"focus_paths": [str(bad)]})

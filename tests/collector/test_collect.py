@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tests.collector.helpers import GIB, cpu_hardware, gpu_hardware, make_run, utc
 from tests.conftest import run_xprof
 from xprof import schema
-from xprof.collector.cli import COLLECT_STEPS
+from xprof.collector.collect import COLLECT_STEPS
 
 
 def _estimates(store):

@@ -1,4 +1,5 @@
-"""The alerts step of ``xprof collect``: project budgets, and run alerts no agent sent.
+"""What the alerts step of ``xprof collect`` checks: project budgets, and run alerts no agent
+sent.
 
 **Project budgets** (``[[budgets]]``): a budget's spend is the cost of the project's runs in
 the current period (UTC week from Monday 00:00, or calendar month), each run counted as its
@@ -22,6 +23,7 @@ cannot. Alerts already sent (by anyone) are not sent again.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -39,7 +41,7 @@ from xprof.alerts import (
     failed_alert,
     period_bounds,
 )
-from xprof.collector.cli import StepResult
+from xprof.collector.estimate import compute_estimate, live_estimate
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
 
@@ -83,8 +85,6 @@ def run_cost(store: Store, settings: Settings, run: dict[str, Any],
              stored: dict[str, dict[str, Any]], now: dt.datetime
              ) -> tuple[Decimal | None, str | None]:
     """(amount, currency) of a run: billed, else estimate; a running run's cost so far."""
-    from xprof.collector.estimate import compute_estimate, live_estimate
-
     if run["status"] == "running":
         estimate = live_estimate(store, run, settings, now)
         return estimate.amount, estimate.currency
@@ -160,51 +160,59 @@ def run_alerts(store: Store, settings: Settings, now: dt.datetime) -> list[Alert
     return [a for a in alerts if a is not None]
 
 
-def collect_alerts(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
-    """Check project budgets and recent runs against the alert rules; send what fires once."""
-    rules, budgets = settings["alerts"], settings["budgets"]
-    if not rules and not budgets:
-        return StepResult("alerts", "alerts: no [[alerts]] or [[budgets]] configured",
-                          data={"sent": 0, "already": 0, "failed": 0, "budgets": []})
-    now = options.get("now") or utcnow()
-    watched: dict[Budget, list] = {b: [] for b in budgets}
-    for rule in rules:
+@dataclass
+class AlertCheck:
+    """What one check sent (``counts``: sent, already, failed), the budgets it measured, and
+    what went wrong; ``configured`` is False when there are no rules and no budgets."""
+
+    configured: bool = True
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "already": 0, "failed": 0})
+    statuses: list[BudgetStatus] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _watched(settings: Settings) -> dict[Budget, list[Any]]:
+    """Each budget with the project_budget rules that watch it."""
+    watched: dict[Budget, list[Any]] = {b: [] for b in settings["budgets"]}
+    for rule in settings["alerts"]:
         if rule.rule == "project_budget":
-            for budget in budgets_of(rule, budgets):
+            for budget in budgets_of(rule, settings["budgets"]):
                 watched.setdefault(budget, []).append(rule)
-    errors: list[str] = []
-    statuses: list[BudgetStatus] = []
+    return watched
+
+
+def _due_alerts(db: Store, settings: Settings, now: dt.datetime, check: AlertCheck
+                ) -> list[Alert]:
+    """Budget and run alerts that fire now; budget statuses and errors go into ``check``."""
     alerts: list[Alert] = []
-    for budget, budget_rules in watched.items():
+    for budget, budget_rules in _watched(settings).items():
         try:
             status = budget_status(db, settings, budget, now)
         except Exception as exc:  # one budget must not stop the others
-            errors.append(f"budget {budget}: {type(exc).__name__}: {exc}")
+            check.errors.append(f"budget {budget}: {type(exc).__name__}: {exc}")
             continue
-        statuses.append(status)
+        check.statuses.append(status)
         alerts += [a for a in (budget_alert(r, status) for r in budget_rules) if a]
     try:
         alerts += run_alerts(db, settings, now)
     except Exception as exc:
-        errors.append(f"run alerts: {type(exc).__name__}: {exc}")
+        check.errors.append(f"run alerts: {type(exc).__name__}: {exc}")
+    return alerts
+
+
+def check_alerts(db: Store, settings: Settings, now: dt.datetime | None = None) -> AlertCheck:
+    """Check project budgets and recent runs against the alert rules; send what fires once."""
+    if not settings["alerts"] and not settings["budgets"]:
+        return AlertCheck(configured=False)
+    check = AlertCheck()
+    alerts = _due_alerts(db, settings, now or utcnow(), check)
     sender = AlertSender(settings, db, timeout=DELIVERY_TIMEOUT_S)
-    counts = {"sent": 0, "already": 0, "failed": 0}
     for alert in alerts:
         for outcome in sender.send(alert).values():
             if outcome.startswith("failed"):
-                counts["failed"] += 1
-                errors.append(f"{alert.title}: {outcome}")
+                check.counts["failed"] += 1
+                check.errors.append(f"{alert.title}: {outcome}")
             else:
-                counts[outcome] += 1
-    summary = (f"alerts: {counts['sent']} sent, {counts['already']} already sent"
-               + (f", {counts['failed']} not delivered" if counts["failed"] else ""))
-    if statuses:
-        summary += "; budgets: " + "; ".join(s.line() for s in statuses)
-    data = {**counts, "budgets": [
-        {"project": s.budget.project, "period": s.budget.period,
-         "amount": str(s.budget.amount), "currency": s.budget.currency,
-         "period_start": s.start.isoformat(), "spent": str(s.spent),
-         "forecast": None if s.forecast is None else str(s.forecast),
-         "exceeded": s.exceeded, "forecast_exceeds": s.forecast_exceeds,
-         "runs": s.runs, "unpriced": s.unpriced} for s in statuses]}
-    return StepResult("alerts", summary, errors, data)
+                check.counts[outcome] += 1
+    return check

@@ -1,0 +1,137 @@
+"""What crosses the border between the store and the rules: a run's evidence in, a
+:class:`Recommendation` out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from xprof.collector.catalog import Price
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One piece of advice for one run (or, for abandoned spend, one resource)."""
+
+    rule: str
+    severity: str  # info | warn | high
+    title: str
+    evidence: dict[str, Any]
+    current_instance: str | None
+    suggested_instance: str | None
+    saving_per_run: Decimal | None
+    saving_per_month: Decimal | None
+    currency: str | None
+    status: str = "open"  # open | dismissed | done, as stored
+    resource_id: str | None = None  # abandoned spend only
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much data a rule needs, and the idle-tail length (settings ``advise.*``)."""
+
+    min_duration_s: float = 300.0
+    min_samples: int = 30
+    idle_tail_s: float = 600.0
+
+
+class HostPoint(NamedTuple):
+    """One process-tree + host sample."""
+
+    ts: float
+    cpu_cores: float | None
+    rss_bytes: int | None
+    iowait_pct: float | None
+    mem_available_bytes: int | None
+
+
+class BusyPoint(NamedTuple):
+    """The highest utilisation among the GPUs the run used, at one sample time."""
+
+    ts: float
+    util_pct: float
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """One GPU over the whole run, summarised from its whole-device samples."""
+
+    index: int
+    samples: int
+    util_counts: Mapping[float, int]  # utilisation percent -> number of samples
+    util_max: float | None
+    mem_used_max: int | None  # device memory, all processes
+    mem_total: int | None
+    run_mem_max: int | None  # the run's own, while it used the device
+    used_by_run: bool
+    mig: bool = False  # in MIG mode: no utilisation; never resized
+
+    @property
+    def util_samples(self) -> int:
+        return sum(self.util_counts.values())
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the run was charged: the amount savings are measured against."""
+
+    amount: Decimal  # the whole machine's price when the run was alone on it, else its share
+    currency: str
+    source: str  # billed | estimate
+    lifecycle: str  # on-demand | spot: suggestions are priced the same way
+    share: float  # the run's share of the machine used for ``amount`` (1 when alone)
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """Everything the rules may read about one ended run."""
+
+    run_id: str
+    instance_type: str | None
+    duration_s: float
+    end_ts: float
+    interval_s: float
+    vcpus: int | None  # the machine's (catalog, else recorded hardware)
+    memory_gib: float | None  # the machine's (catalog, else recorded hardware)
+    host: Sequence[HostPoint]
+    gpus: Mapping[int, GpuDevice]  # every GPU sampled, by index
+    busy: Sequence[BusyPoint]  # over the used, non-MIG GPUs, in time order
+    used_gpus: frozenset[int]
+    gpu_model: str | None  # the catalog model of the machine's GPUs (None: unknown / none)
+    gpu_memory_gib: float | None  # per GPU, catalog figure where known
+    current: Price | None  # the catalog row the run was priced at (an equivalent off-cloud)
+    offers: tuple[Price, ...]  # catalog rows of the same provider and region
+    baseline: Baseline | None
+    shared: bool  # another run (or foreign process) used this machine during the run
+    runs_per_month: int = 1
+
+    @property
+    def machine_gpus(self) -> int:
+        """GPUs on the machine: those sampled, else the catalog's."""
+        if self.gpus:
+            return len(self.gpus)
+        return self.current.gpus if self.current else 0
+
+
+@dataclass(frozen=True)
+class Need:
+    """What an instance must offer."""
+
+    vcpus: int | None
+    memory_gib: float | None
+    gpu_count: int
+    gpu_memory_gib: float | None  # per GPU
+
+
+@dataclass(frozen=True)
+class IdleSpend:
+    """Billed idle hours of one resource no run ever used (from ``costs`` rows, kind idle)."""
+
+    resource_id: str
+    amount: Decimal
+    currency: str
+    hours: float
+    first_start_ts: float
+    last_end_ts: float

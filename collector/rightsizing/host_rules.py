@@ -1,0 +1,156 @@
+"""Rules on the run's host: CPU and I/O bottlenecks, memory over or under provisioned."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from xprof.collector.rightsizing.evidence import (
+    Limits,
+    Recommendation,
+    RunEvidence,
+)
+from xprof.collector.rightsizing.savings import (
+    cheaper,
+    cheapest,
+    enough_host,
+    label,
+    note_extra_cost,
+    observed_need,
+    pct,
+    recommend,
+    sampled_at,
+    saving_text,
+    usable_gpus,
+)
+from xprof.collector.rightsizing.thresholds import (
+    CPU_BOUND_GPU_PCT,
+    CPU_BOUND_MIN_SHARE,
+    CPU_BOUND_SHARE_OF_VCPUS,
+    GIB,
+    IOWAIT_GPU_IDLE_PCT,
+    IOWAIT_HIGH_PCT,
+    IOWAIT_MIN_SHARE,
+    MEMORY_LOW_AVAILABLE_SHARE,
+    MEMORY_OVER_SHARE,
+    MEMORY_UNDER_SHARE,
+)
+from xprof.stats import percentile
+
+
+def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
+    """Tree CPU > 90 % of vCPUs while GPU < 10 % for over half the run: feed the GPU faster."""
+    if not usable_gpus(ev, limits) or not ev.vcpus or not enough_host(ev, limits):
+        return None
+    by_ts = {p.ts: p.util_pct for p in ev.busy}
+    times = [p.ts for p in ev.busy]
+    pairs = []
+    for p in ev.host:
+        util = sampled_at(by_ts, times, p.ts, ev.interval_s / 2)
+        if p.cpu_cores is not None and util is not None:
+            pairs.append((p.cpu_cores, util))
+    if len(pairs) < limits.min_samples:
+        return None
+    limit = CPU_BOUND_SHARE_OF_VCPUS * ev.vcpus
+    bound = [(c, u) for c, u in pairs if c > limit and u < CPU_BOUND_GPU_PCT]
+    share = len(bound) / len(pairs)
+    if share <= CPU_BOUND_MIN_SHARE:
+        return None
+    vcpus = ev.vcpus
+    need = observed_need(ev)
+    suggested = cheapest(ev, replace(need, vcpus=max(need.vcpus or 0, vcpus + 1)))
+    title = (f"CPU bottleneck: the run used over {pct(CPU_BOUND_SHARE_OF_VCPUS * 100)} of "
+             f"{vcpus} vCPUs while its GPUs were below {pct(CPU_BOUND_GPU_PCT)} in "
+             f"{pct(share * 100)} of samples: add data-loader workers or vCPUs")
+    evidence = {"bottleneck_share": round(share, 4), "threshold_share": CPU_BOUND_MIN_SHARE,
+                "vcpus": vcpus, "cpu_cores_p50_when_bound": percentile([c for c, _ in bound], 50),
+                "gpu_util_p50_when_bound_pct": percentile([u for _, u in bound], 50),
+                "samples": len(pairs)}
+    if suggested:
+        title += f" ({label(suggested)})"
+        note_extra_cost(ev, suggested, evidence)
+    return recommend(ev, "cpu_bottleneck", title, evidence, suggested, None, "warn")
+
+
+def iowait_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
+    """Host iowait > 10 % while the GPUs idle (< 10 %) in over a quarter of the samples."""
+    points = [p for p in ev.host if p.iowait_pct is not None]
+    if len(points) < limits.min_samples:
+        return None
+    series = usable_gpus(ev, limits)
+    by_ts = {p.ts: p.util_pct for p in ev.busy}
+    times = [p.ts for p in ev.busy]
+    judged = 0
+    waiting = []
+    for p in points:
+        util = sampled_at(by_ts, times, p.ts, ev.interval_s / 2) if series else 0.0
+        if util is None:
+            continue
+        judged += 1
+        if p.iowait_pct is not None and p.iowait_pct > IOWAIT_HIGH_PCT \
+                and util < IOWAIT_GPU_IDLE_PCT:
+            waiting.append(p.iowait_pct)
+    if judged < limits.min_samples:
+        return None
+    share = len(waiting) / judged
+    if share <= IOWAIT_MIN_SHARE:
+        return None
+    while_what = f"while the GPUs were below {pct(IOWAIT_GPU_IDLE_PCT)} " if series else ""
+    title = (f"I/O wait bottleneck: host iowait above {pct(IOWAIT_HIGH_PCT)} {while_what}"
+             f"in {pct(share * 100)} of samples: stage data on local disk or in memory, "
+             "prefetch, or use faster storage")
+    evidence = {"iowait_share": round(share, 4), "threshold_share": IOWAIT_MIN_SHARE,
+                "iowait_p50_pct_when_waiting": percentile(waiting, 50),
+                "iowait_threshold_pct": IOWAIT_HIGH_PCT, "samples": judged}
+    return recommend(ev, "iowait_bottleneck", title, evidence, None, None, "warn")
+
+
+def _rss_peak(ev: RunEvidence) -> int | None:
+    return max((p.rss_bytes for p in ev.host if p.rss_bytes is not None), default=None)
+
+
+def memory_overprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | None:
+    """Peak RSS < 30 % of the instance's memory, and a cheaper instance with less memory
+    (same GPUs) covers the run."""
+    peak = _rss_peak(ev)
+    if not enough_host(ev, limits) or not peak or not ev.memory_gib:
+        return None
+    share = peak / (ev.memory_gib * GIB)
+    if share >= MEMORY_OVER_SHARE:
+        return None
+    memory = ev.memory_gib
+    need = replace(observed_need(ev), gpu_count=ev.machine_gpus)
+    suggested, per_run = cheaper(ev, need, accept=lambda p: p.memory_gib < memory)
+    if suggested is None:
+        return None
+    title = (f"Memory over-provisioned: peak RSS {peak / GIB:.1f} GiB is {pct(share * 100)} of "
+             f"{memory:g} GiB: run on {label(suggested)}{saving_text(ev, per_run)}")
+    evidence = {"rss_peak_bytes": peak, "memory_gib": memory, "rss_peak_share": round(share, 4),
+                "threshold_share": MEMORY_OVER_SHARE, "samples": len(ev.host)}
+    return recommend(ev, "memory_overprovisioned", title, evidence, suggested, per_run)
+
+
+def memory_underprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | None:
+    """Peak RSS > 90 % of the instance's memory (and little left on the host): more memory."""
+    peak = _rss_peak(ev)
+    if not enough_host(ev, limits) or not peak or not ev.memory_gib:
+        return None
+    share = peak / (ev.memory_gib * GIB)
+    if share <= MEMORY_UNDER_SHARE:
+        return None
+    available = [p.mem_available_bytes for p in ev.host if p.mem_available_bytes is not None]
+    if available and min(available) >= MEMORY_LOW_AVAILABLE_SHARE * ev.memory_gib * GIB:
+        return None  # shared pages counted twice in RSS: the host still had room
+    memory, vcpus = ev.memory_gib, ev.vcpus or 0
+    need = replace(observed_need(ev), gpu_count=ev.machine_gpus)
+    need = replace(need, vcpus=max(need.vcpus or 0, vcpus) or None)
+    suggested = cheapest(ev, need, accept=lambda p: p.memory_gib > memory)
+    title = (f"Memory under-provisioned: peak RSS {peak / GIB:.1f} GiB is {pct(share * 100)} "
+             f"of {memory:g} GiB: risk of swapping or the OOM killer")
+    evidence = {"rss_peak_bytes": peak, "memory_gib": memory, "rss_peak_share": round(share, 4),
+                "threshold_share": MEMORY_UNDER_SHARE,
+                "host_mem_available_min_bytes": min(available) if available else None,
+                "samples": len(ev.host)}
+    if suggested:
+        title += f"; run on {label(suggested)}"
+        note_extra_cost(ev, suggested, evidence)
+    return recommend(ev, "memory_underprovisioned", title, evidence, suggested, None, "high")
