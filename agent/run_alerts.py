@@ -19,8 +19,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from xprof.alert_rules import RUN_RULES, Alert, AlertRule
 from xprof.alert_sender import AlertSender
-from xprof.alerts import RUN_RULES, Alert, AlertRule, end_alerts, live_alerts
+from xprof.alerts import end_alerts, live_alerts
 
 log = logging.getLogger("xprof.alerts")
 END_WAIT_S = 6.0

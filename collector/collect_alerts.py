@@ -30,17 +30,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.alert_rules import Alert, Budget, budgets_of
 from xprof.alert_sender import AlertSender
-from xprof.alerts import (
-    Alert,
-    Budget,
-    BudgetStatus,
-    budget_alert,
-    budgets_of,
-    cost_alert,
-    failed_alert,
-    period_bounds,
-)
+from xprof.alerts import BudgetStatus, budget_alert, cost_alert, failed_alert, period_bounds
 from xprof.collector.estimate import compute_estimate, live_estimate
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow

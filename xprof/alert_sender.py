@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from xprof.alerts import Alert
+from xprof.alert_rules import Alert
 from xprof.delivery import post_webhook, redact_webhook, send_mail
 
 log = logging.getLogger("xprof.alerts")

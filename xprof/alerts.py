@@ -20,23 +20,13 @@ from typing import Any
 from xprof.alert_rules import (
     CURRENCY,
     OPS,
-    RUN_RULES,
     Alert,
     AlertRule,
     Budget,
-    budgets_of,
-    parse_alerts,
     plain_value,
 )
 from xprof.money import format_amount
 from xprof.units import format_span
-
-# The rule names the agent and the collector read beside the functions below.
-__all__ = [
-    "RUN_RULES", "Alert", "AlertRule", "Budget", "BudgetStatus", "budget_alert", "budgets_of",
-    "cost_alert", "end_alerts", "failed_alert", "forecast", "idle_alert", "live_alerts",
-    "metric_alert", "parse_alerts", "period_bounds",
-]
 
 FORECAST_MIN_ELAPSED = dt.timedelta(days=1)  # no forecast from the first hours of a period
 

@@ -12,7 +12,8 @@ import pytest
 from tests.collector.alert_helpers import sent_rows, settings_with, stored_run
 from tests.collector.alert_servers import smtp_server, webhook_server
 from tests.conftest import run_xprof
-from xprof.alerts import Budget, BudgetStatus, forecast, period_bounds
+from xprof.alert_rules import Budget
+from xprof.alerts import BudgetStatus, forecast, period_bounds
 from xprof.collector.collect import collect_alerts
 from xprof.collector.collect_alerts import budget_status
 from xprof.collector.estimate import estimate_run

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from tests.collector.alert_helpers import settings_with
 from tests.collector.gc_helpers import counts, recorded_run
 from xprof import schema
+from xprof.alert_rules import parse_alerts
 from xprof.alert_sender import AlertSender
-from xprof.alerts import failed_alert, parse_alerts
+from xprof.alerts import failed_alert
 from xprof.collector.gc import downsample
 from xprof.store import Store
 from xprof.storeurl import sqlite_path
