@@ -3,7 +3,8 @@
 A list is read again when its cadence is due, when the run's process tree changed since the
 last sample, or when the device's memory moved by :data:`IN_USE_BYTES` or more since the last
 list (a process may have arrived or left; a training run's memory is steady after its first
-steps, so this costs little). Graphics lists are read at a device's first list, then only where one was non-empty.
+steps, so this costs little). Graphics lists are read at a device's first list, then only
+where one was non-empty.
 """
 
 from __future__ import annotations

@@ -87,9 +87,10 @@ def test_process_list_at_once_when_the_tree_changes(monkeypatch, tmp_path, tree)
         {"pid": tree.pid, "used_memory": GIB}])]})
     sampler = GpuSampler.create(None, GpuCadence())
     base = tree_pids(tree)
-    _, calls = sample_run(fake, sampler,
-                          lambda t: base | ({1} if t >= 10 else set()) | ({2} if t >= 25 else set()),
-                          seconds=59)
+    def pids_at(t: int) -> frozenset[int]:
+        return base | ({1} if t >= 10 else set()) | ({2} if t >= 25 else set())
+
+    _, calls = sample_run(fake, sampler, pids_at, seconds=59)
     assert calls["nvmlDeviceGetComputeRunningProcesses"] == 3  # 0, 10 and 25 s
 
 
