@@ -66,25 +66,30 @@ def host_equivalent(store: Store, provider: str, region: str, *, gpu: GpuModel |
                     ) -> HostEquivalent | None:
     """The host's equivalent (see the module docstring); None when the catalog has none."""
     if gpu_count > 0:
-        if gpu is None or not gpu.known or catalog.is_neuron(gpu.model):
-            return None
-        offers = [p for p in catalog.list_prices(store, provider=provider, region=region,
-                                                 gpu=gpu)
-                  if p.on_demand is not None and p.gpus >= gpu_count]
-        scaled = [_gpu_scaled(p, gpu_count) for p in offers]
-        covering = [e for e in scaled if _covers(e, vcpus, memory_gib)]
-        if covering:
-            return _cheapest(covering)
-        if scaled:
-            best = _cheapest(scaled)
-            return HostEquivalent(best.price, best.rate, best.fraction, best.unit,
-                                  best.host_units, best.instance_units, NOTE_GPUS_ONLY)
-        return None
+        return _gpu_equivalent(store, provider, region, gpu, gpu_count, vcpus, memory_gib)
     offers = [p for p in catalog.list_prices(store, provider=provider, region=region)
               if p.on_demand is not None and p.gpu_count == 0 and not p.gpu_model
               and p.vcpus >= (vcpus or 0) and p.memory_gib >= (memory_gib or 0)]
     scaled = [_cpu_scaled(p, vcpus, memory_gib) for p in offers]
     return _cheapest(scaled) if scaled else None
+
+
+def _gpu_equivalent(store: Store, provider: str, region: str, gpu: GpuModel | None,
+                    gpu_count: int, vcpus: int | None, memory_gib: float | None
+                    ) -> HostEquivalent | None:
+    if gpu is None or not gpu.known or catalog.is_neuron(gpu.model):
+        return None
+    offers = [p for p in catalog.list_prices(store, provider=provider, region=region, gpu=gpu)
+              if p.on_demand is not None and p.gpus >= gpu_count]
+    scaled = [_gpu_scaled(p, gpu_count) for p in offers]
+    covering = [e for e in scaled if _covers(e, vcpus, memory_gib)]
+    if covering:
+        return _cheapest(covering)
+    if not scaled:
+        return None
+    best = _cheapest(scaled)
+    return HostEquivalent(best.price, best.rate, best.fraction, best.unit, best.host_units,
+                          best.instance_units, NOTE_GPUS_ONLY)
 
 
 def _gpu_scaled(price: catalog.Price, gpu_count: int) -> HostEquivalent:
