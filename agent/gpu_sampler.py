@@ -11,21 +11,23 @@ attributes use to the run:
   processes) but ``CUDA_VISIBLE_DEVICES`` is set and the devices it names are in use
   (processes listed, or memory used beyond what was in use at start);
 - ``none``: neither; the run's memory on each device is 0 where the lists were readable.
+
+What is read at each sample, and what only now and then, is :mod:`gpu_cadence`'s table.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from xprof.agent.nvml import Device, Key, Nvml
+from xprof.agent.gpu_cadence import GpuCadence, Schedule
+from xprof.agent.gpu_processes import IN_USE_BYTES, Listed, ProcessLists
+from xprof.agent.nvml import DEVICE_METRICS, Device, Key, Nvml
 from xprof.records import GpuSample
 
 log = logging.getLogger(__name__)
-
-# Memory beyond the start-of-run figure that counts as "in use" for visible-devices attribution.
-IN_USE_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,11 @@ class _Reading:
 
     device: Device
     values: dict[str, Any]
-    processes: dict[int, int | None] | None
+    listed: Listed | None
+
+    @property
+    def processes(self) -> dict[int, int | None] | None:
+        return self.listed.processes if self.listed is not None else None
 
 
 class GpuSampler:
@@ -43,8 +49,15 @@ class GpuSampler:
     name = "GPU"  # the Sampler interface: what a failure warning names
 
     def __init__(self, nvml: Nvml, devices: list[Device], visible: frozenset[Key] | None,
-                 driver: str | None) -> None:
+                 driver: str | None, cadence: GpuCadence | None = None,
+                 final: Callable[[], bool] | None = None) -> None:
         self._nvml = nvml
+        self._cadence = cadence or GpuCadence()
+        self._final = final or (lambda: False)
+        self._schedule = Schedule()
+        self._lists = ProcessLists(nvml, self._cadence, self._schedule)
+        self._last_pids: frozenset[int] | None = None
+        self._static: dict[Key, dict[str, Any]] = {}
         self._devices = devices
         self._visible = visible
         self._driver = driver
@@ -58,9 +71,12 @@ class GpuSampler:
                     self._baseline[target.key] = int(memory.used)
 
     @classmethod
-    def create(cls, visible_devices: str | None) -> GpuSampler | None:
+    def create(cls, visible_devices: str | None, cadence: GpuCadence | None = None,
+               final: Callable[[], bool] | None = None) -> GpuSampler | None:
         """Initialise NVML once; ``None`` (silently, one DEBUG log) when NVML/driver is absent
-        or no device. ``visible_devices`` is the run's CUDA_VISIBLE_DEVICES (or None)."""
+        or no device. ``visible_devices`` is the run's CUDA_VISIBLE_DEVICES (or None);
+        ``cadence``: how often each figure is read (default: the settings' defaults);
+        ``final()``: True at the run's last sample (the energy counter is read then)."""
         nvml = Nvml.open()
         if nvml is None:
             return None
@@ -71,7 +87,7 @@ class GpuSampler:
                 nvml.close()
                 return None
             visible = parse_visible_devices(visible_devices, devices)
-            return cls(nvml, devices, visible, nvml.driver_version())
+            return cls(nvml, devices, visible, nvml.driver_version(), cadence, final)
         except Exception as exc:  # never let GPU discovery fail the run
             log.debug("no GPU sampling: device discovery failed (%r)", exc)
             nvml.close()
@@ -111,7 +127,7 @@ class GpuSampler:
 
     # -- one sample ------------------------------------------------------------------------------
     def _sample(self, ts: float, pids: frozenset[int]) -> list[GpuSample]:
-        readings = self._read_all()
+        readings = self._read_all(ts, pids)
         method, used, run_procs = self._attribute(readings, pids)
         rows: dict[Key, GpuSample] = {}
         for reading in readings:
@@ -131,18 +147,53 @@ class GpuSampler:
             self._used = self._used | used_now
         return [rows[r.device.key] for r in readings]
 
-    def _read_all(self) -> list[_Reading]:
-        """Every device, then its MIG instances, read once."""
+    def _read_all(self, ts: float, pids: frozenset[int]) -> list[_Reading]:
+        """Every device, then its MIG instances: each figure read when its cadence says."""
+        tree_changed = pids != self._last_pids
+        self._last_pids = pids
+        final = self._final()
         readings: list[_Reading] = []
         for device in self._devices:
-            values = self._nvml.read_device(device, utilisation=not device.mig_mode, board=True)
-            processes = None if device.mig_mode else self._nvml.processes(device)
-            readings.append(_Reading(device, values, processes))
+            groups = self._board_groups(device, ts, final)
+            values = self._nvml.read_device(device, utilisation=not device.mig_mode,
+                                            groups=groups)
+            self._retry_failed(device.key, groups, values)
+            self._carry_static(device.key, values)
+            listed = None if device.mig_mode else self._lists.get(
+                device, ts, values.get("mem_used_bytes"), pids, tree_changed)
+            readings.append(_Reading(device, values, listed))
             for instance in device.instances:
-                readings.append(_Reading(
-                    instance, self._nvml.read_device(instance, utilisation=False, board=False),
-                    self._nvml.processes(instance)))
+                values = self._nvml.read_device(instance, utilisation=False)
+                readings.append(_Reading(instance, values, self._lists.get(
+                    instance, ts, values.get("mem_used_bytes"), pids, tree_changed)))
         return readings
+
+    def _board_groups(self, device: Device, ts: float, final: bool) -> frozenset[str]:
+        """The board metrics due at ``ts``: power always; energy at the first and last
+        sample and on its cadence; temperature and clock on theirs; static facts once."""
+        cadence, key, take = self._cadence, device.key, self._schedule.take
+        groups = {"power"}
+        if take(key, "energy", ts, cadence.energy_s) or final:
+            groups.add("energy")
+        if take(key, "thermal", ts, cadence.thermal_s):
+            groups.add("thermal")
+        if take(key, "static", ts, cadence.static_s):
+            groups.add("static")
+        return frozenset(groups)
+
+    def _retry_failed(self, key: Key, groups: frozenset[str], values: dict[str, Any]) -> None:
+        """A cadenced figure that failed for now (not dropped for good) is due again."""
+        for name, function, _, _, group in DEVICE_METRICS:
+            if group in groups and values.get(name) is None \
+                    and self._nvml.supports(key, function):
+                self._schedule.forget(key, group)
+
+    def _carry_static(self, key: Key, values: dict[str, Any]) -> None:
+        """Static facts read once are carried on every row of the device."""
+        if "power_limit_w" in values:
+            self._static[key] = {"power_limit_w": values["power_limit_w"]}
+        else:
+            values.update(self._static.get(key, {}))
 
     def _attribute(self, readings: list[_Reading], pids: frozenset[int]
                    ) -> tuple[str, set[Key], dict[Key, dict[int, int | None]]]:
@@ -178,18 +229,44 @@ class GpuSampler:
         if not used:
             run_mem = 0 if reading.processes is not None else None
         else:
-            run_mem = _sum_known(run_procs.values())
-            if run_mem is None and method == "visible-devices":
-                device_used = reading.values.get("mem_used_bytes")
-                if device_used is not None:
-                    run_mem = max(0, device_used - self._baseline.get(device.key, 0))
+            run_mem = self._run_memory(reading, method, run_procs)
             # NVML has no per-process utilisation under MIG; with no process listed (some
             # VMs) it has no samples either, and 0 % would be a false figure
             if not device.mig_mode and device.mig_index < 0 and reading.processes:
-                run_sm = self._nvml.process_sm_util(device, pids if method == "pid" else None)
+                run_sm = self._run_sm_util(reading, method, run_procs, pids, ts)
         return GpuSample(ts=ts, gpu_index=device.index, mig_index=device.mig_index,
                          uuid=device.uuid, **reading.values, run_mem_used_bytes=run_mem,
                          run_sm_util_pct=run_sm, used_by_run=used, attribution=method)
+
+    def _run_memory(self, reading: _Reading, method: str,
+                    run_procs: dict[int, int | None]) -> int | None:
+        """The run's memory on a target it uses: its listed processes' memory, plus what the
+        device gained since a list that showed the run's processes alone."""
+        run_mem = _sum_known(run_procs.values())
+        device_used = reading.values.get("mem_used_bytes")
+        if run_mem is None and method == "visible-devices":
+            if device_used is not None:
+                return max(0, device_used - self._baseline.get(reading.device.key, 0))
+            return None
+        listed = reading.listed
+        if (run_mem is not None and listed is not None and not listed.fresh
+                and listed.mem_used is not None and device_used is not None
+                and len(run_procs) == len(listed.processes or {})):
+            run_mem = min(device_used, max(0, run_mem + device_used - listed.mem_used))
+        return run_mem
+
+    def _run_sm_util(self, reading: _Reading, method: str, run_procs: dict[int, int | None],
+                     pids: frozenset[int], ts: float) -> float | None:
+        """The run's SM utilisation: the device's where the run's one process is alone on
+        it; else per-process utilisation on its cadence (None between reads)."""
+        device = reading.device
+        alone = len(run_procs) == 1 and len(reading.processes or {}) == 1
+        if alone and not self._cadence.every_process_util:
+            return reading.values.get("util_gpu_pct")
+        if not self._schedule.take(device.key, "process_util", ts,
+                                   self._cadence.process_util_s):
+            return None
+        return self._nvml.process_sm_util(device, pids if method == "pid" else None)
 
 
 def _sum_known(values: Any) -> int | None:

@@ -33,15 +33,18 @@ PERMANENT_ERRORS = frozenset({_NOT_SUPPORTED, _NO_PERMISSION, _INVALID_ARGUMENT,
 _NOT_FOUND = 6
 _SUCCESS = 0
 
-# Read once per device per sample: (GpuSample field, NVML function, extra args, scale to unit).
-# Utilisation and memory come as structs and are read separately (see Nvml.read_device).
-DEVICE_METRICS: tuple[tuple[str, str, tuple[str, ...], float], ...] = (
-    ("power_w", "nvmlDeviceGetPowerUsage", (), 1e-3),                    # mW -> W
-    ("power_limit_w", "nvmlDeviceGetEnforcedPowerLimit", (), 1e-3),      # mW -> W
-    ("temperature_c", "nvmlDeviceGetTemperature", ("NVML_TEMPERATURE_GPU",), 1.0),  # °C
-    ("sm_clock_mhz", "nvmlDeviceGetClockInfo", ("NVML_CLOCK_SM",), 1.0),  # MHz
-    ("energy_j", "nvmlDeviceGetTotalEnergyConsumption", (), 1e-3),       # mJ -> J
+# Board metrics of whole devices: (GpuSample field, NVML function, extra args, scale to unit,
+# cadence group). Utilisation and memory come as structs and are read at every sample (see
+# Nvml.read_device); which groups a sample reads is the sampler's choice (gpu_cadence).
+DEVICE_METRICS: tuple[tuple[str, str, tuple[str, ...], float, str], ...] = (
+    ("power_w", "nvmlDeviceGetPowerUsage", (), 1e-3, "power"),                 # mW -> W
+    ("power_limit_w", "nvmlDeviceGetEnforcedPowerLimit", (), 1e-3, "static"),  # mW -> W
+    ("temperature_c", "nvmlDeviceGetTemperature", ("NVML_TEMPERATURE_GPU",), 1.0,
+     "thermal"),                                                               # °C
+    ("sm_clock_mhz", "nvmlDeviceGetClockInfo", ("NVML_CLOCK_SM",), 1.0, "thermal"),  # MHz
+    ("energy_j", "nvmlDeviceGetTotalEnergyConsumption", (), 1e-3, "energy"),  # mJ -> J
 )
+BOARD_GROUPS = frozenset(group for *_, group in DEVICE_METRICS)
 
 Key = tuple[int, int]  # (gpu_index, mig_index); mig_index -1 is the whole device
 
@@ -80,7 +83,7 @@ class Nvml:
         self._logged: set[tuple[str, str]] = set()
         self._last_seen_us: dict[Key, int] = {}
         self._constants = {name: getattr(lib, name, 0)
-                           for _, _, args, _ in DEVICE_METRICS for name in args}
+                           for _, _, args, _, _ in DEVICE_METRICS for name in args}
 
     @classmethod
     def open(cls) -> Nvml | None:
@@ -184,11 +187,13 @@ class Nvml:
             yield instance
 
     # -- per sample ---------------------------------------------------------------------------
-    def read_device(self, device: Device, *, utilisation: bool, board: bool) -> dict[str, Any]:
+    def read_device(self, device: Device, *, utilisation: bool,
+                    groups: frozenset[str] = frozenset()) -> dict[str, Any]:
         """Metrics of one device or MIG instance as GpuSample fields (``None`` where unread).
 
-        ``utilisation``: read GPU/memory utilisation (NVML gives none under MIG);
-        ``board``: read power, temperature, clocks and energy (whole devices only).
+        ``utilisation``: read GPU/memory utilisation (NVML gives none under MIG); memory is
+        always read; ``groups``: the board metrics' cadence groups to read this time
+        (:data:`BOARD_GROUPS`; whole devices only). Fields of other groups are left out.
         """
         key, handle = device.key, device.handle
         values: dict[str, Any] = {}
@@ -199,32 +204,41 @@ class Nvml:
         memory = self.query(key, "nvmlDeviceGetMemoryInfo", handle)
         values["mem_used_bytes"] = int(memory.used) if memory is not None else None
         values["mem_total_bytes"] = int(memory.total) if memory is not None else None
-        if board:
-            for name, function, args, scale in DEVICE_METRICS:
+        for name, function, args, scale, group in DEVICE_METRICS:
+            if group in groups:
                 raw = self.query(key, function, handle, *(self._constants[a] for a in args))
                 values[name] = raw * scale if raw is not None else None
         return values
 
-    def processes(self, device: Device) -> dict[int, int | None] | None:
-        """pid -> GPU memory in bytes (``None`` if hidden) of compute and graphics processes.
+    def supports(self, key: Key, function: str) -> bool:
+        """False once ``function`` was dropped for that device (or everywhere)."""
+        return (key, function) not in self._dropped and (None, function) not in self._dropped
 
-        ``None`` when neither list could be read.
+    def processes(self, device: Device, *, graphics: bool = True
+                  ) -> tuple[dict[int, int | None] | None, bool]:
+        """(pid -> GPU memory in bytes, ``None`` if hidden; whether a graphics process was
+        listed) of the compute (and, with ``graphics``, graphics) processes.
+
+        The mapping is ``None`` when no list could be read.
         """
         found: dict[int, int | None] = {}
-        readable = False
-        for function in ("nvmlDeviceGetComputeRunningProcesses",
-                         "nvmlDeviceGetGraphicsRunningProcesses"):
+        readable, graphics_seen = False, False
+        functions = ["nvmlDeviceGetComputeRunningProcesses"]
+        if graphics:
+            functions.append("nvmlDeviceGetGraphicsRunningProcesses")
+        for function in functions:
             listed = self.query(device.key, function, device.handle)
             if listed is None:
                 continue
             readable = True
+            graphics_seen = graphics_seen or (bool(listed) and "Graphics" in function)
             for process in listed:  # a process in both lists: keep the larger known figure
                 memory = getattr(process, "usedGpuMemory", None)
                 known = found.get(process.pid)
                 if process.pid not in found or (memory is not None and
                                                 (known is None or memory > known)):
                     found[process.pid] = int(memory) if memory is not None else None
-        return found if readable else None
+        return (found if readable else None), graphics_seen
 
     def process_sm_util(self, device: Device, pids: frozenset[int] | None) -> float | None:
         """SM utilisation (percent of the device) of ``pids`` since the last call.

@@ -17,11 +17,13 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from xprof.agent import launch
 from xprof.agent.context import HELPER_PIDS, host_identity
+from xprof.agent.gpu_cadence import GpuCadence
 from xprof.agent.gpu_sampler import GpuSampler
 from xprof.agent.host_stats import HostStats
 from xprof.agent.live_checks import LiveChecks
@@ -121,7 +123,7 @@ class Recorder:
                                 ignore_pids=lambda: set(HELPER_PIDS))
         for cpu in self._pending_reaped:
             self.tree.add_reaped(cpu)
-        self.gpu = _create_gpu_sampler()
+        self.gpu = _create_gpu_sampler(self.settings, self.stop_sampling.is_set)
         self.samplers = [self.tree, HostStats(),
                          *([self.gpu] if self.gpu is not None else [])]
         self._tree_ready.set()
@@ -259,10 +261,12 @@ class Recorder:
         self._writer.join(timeout=timeout)
 
 
-def _create_gpu_sampler() -> GpuSampler | None:
-    """A GPU sampler, or None without NVML or a device."""
+def _create_gpu_sampler(settings: Any, final: Callable[[], bool]) -> GpuSampler | None:
+    """A GPU sampler on the settings' cadences (``final()``: the run's last sample), or None
+    without NVML or a device."""
     try:
-        return GpuSampler.create(os.environ.get("CUDA_VISIBLE_DEVICES"))
+        return GpuSampler.create(os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                 GpuCadence.from_settings(settings), final)
     except Exception as exc:
         WARN.warn("gpu-init", f"GPU sampling is off: {exc}")
         return None

@@ -16,10 +16,12 @@ Rules, in order:
   amount is marked an upper bound. An instance type the catalog lacks gives no amount, with
   the reason — never $0.
 - **Off any cloud** (provider none, unknown or not recorded): the configured hourly rate
-  ``offcloud_rate`` if set, else the cheapest on-demand instance of ``offcloud_provider`` /
-  ``offcloud_region`` (default aws / us-east-1) that covers the machine's GPUs (model via
-  :mod:`gpu_names`, and count), vCPUs and memory, shown as an equivalent. When no instance
-  covers the vCPUs and memory too, the cheapest covering the GPUs is used and says so.
+  ``offcloud_rate`` if set, else the host's own hardware priced from the on-demand catalog
+  of ``offcloud_provider`` / ``offcloud_region`` (default aws / us-east-1), shown as an
+  equivalent (:mod:`host_equivalent`): the instance with at least the host's GPUs (model via
+  :mod:`gpu_names`), vCPUs and memory, scaled to the host (``p5en.48xlarge $63.30/h × 1/8
+  GPUs`` for a one-H200 host); a CPU-only host likewise for its vCPUs and memory. When no
+  scaled instance covers the vCPUs and memory too, the GPUs alone decide and it says so.
 - **Share** of the machine: on a GPU machine, the GPUs the run used over the GPUs on the
   machine (the instance's GPUs on a cloud, else those NVML saw). A run that used no GPU on a
   GPU machine, a CPU-only machine, or a run whose GPU use is unknown pays for the whole
@@ -38,7 +40,8 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector import catalog
-from xprof.collector.gpu_names import GpuModel, gcp_n1_key, normalise_gpu
+from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
+from xprof.collector.host_equivalent import NOTE_GPUS_ONLY, HostEquivalent, host_equivalent
 from xprof.collector.writes import replace_estimates
 from xprof.money import format_money, format_rate
 from xprof.settings import Settings
@@ -47,7 +50,6 @@ from xprof.units import duration_text as format_duration
 
 ON_CLOUD = frozenset(catalog.PROVIDERS)
 SPOT_LIFECYCLES = frozenset({"spot", "preemptible", "low-priority", "low priority"})
-NOTE_GPUS_ONLY = "covers the GPUs only"  # no instance also covers the host's vCPUs and memory
 NOTE_NO_GPUS = "without the GPUs"  # the GPUs have no cloud equivalent and the run used none
 _NANO = Decimal("1e-9")
 _SECONDS_PER_HOUR = Decimal(3600)
@@ -74,6 +76,7 @@ class Estimate:
     basis: str = "list"
     until_heartbeat: bool = False  # a crashed run, priced up to its last heartbeat
     note: str | None = None  # how an equivalent differs: NOTE_GPUS_ONLY | NOTE_NO_GPUS
+    equivalent: HostEquivalent | None = None  # off-cloud: the instance scaled to the host
 
     @property
     def share(self) -> Fraction:
@@ -100,6 +103,10 @@ class Estimate:
         if self.method == "equivalent":
             extra = {NOTE_GPUS_ONLY: " for the GPUs only",
                      NOTE_NO_GPUS: " without the GPUs"}.get(self.note or "", "")
+            if self.equivalent is not None and self.equivalent.scaled:
+                return (f"est. {amount} (≈ {self.equivalent.arithmetic()}, on-demand "
+                        f"equivalent{extra}, {p.provider} {p.region}, {rate}{share}, "
+                        f"{duration})")
             return (f"est. {amount} (≈ {p.instance_type} on-demand equivalent{extra}, "
                     f"{p.provider} {p.region}, {rate}{share}, {duration})")
         kind = "spot priced at on-demand" if self.upper_bound else self.lifecycle
@@ -122,6 +129,7 @@ class Estimate:
             "share": {"used_gpus": self.used_gpus, "machine_gpus": self.machine_gpus,
                       "fraction": float(share), "text": f"{share.numerator}/{share.denominator}"},
             "duration_s": self.duration_s,
+            "equivalent": self.equivalent.to_json() if self.equivalent else None,
             "summary": self.summary_line(),
         }
 
@@ -279,32 +287,22 @@ def _equivalent_estimate(store: Store, run: dict[str, Any], hardware: dict[str, 
     # a GPU the catalog cannot name and the run did not use (a laptop's GeForce) is left out
     unnamed_unused = bool(gpu_count) and (gpu is None or not gpu.known) and used is None
     search_gpus, note = (0, NOTE_NO_GPUS) if unnamed_unused else (gpu_count, None)
-    price, note = _equivalent(store, provider, region, gpu, search_gpus, vcpus, memory_gib, note)
-    if price is None or price.on_demand is None:
+    equivalent = host_equivalent(store, provider, region, gpu=gpu, gpu_count=search_gpus,
+                                 vcpus=vcpus, memory_gib=memory_gib)
+    if equivalent is None:
         what = f"{gpu_count}× {gpu.label() if gpu else 'unnamed'} GPU" if search_gpus \
             else f"{vcpus} vCPUs and {memory_gib or 0:.1f} GiB without GPUs"
         return _unknown(run, f"no {provider} {region} instance in the catalog covers this "
                              f"machine ({what}); set offcloud_rate (XPROF_OFFCLOUD_RATE) to "
                              "price it", **base)
     machine = gpu_count if used is not None else None
-    return Estimate(amount=_amount(price.on_demand, duration, used, machine),
+    price = equivalent.price
+    return Estimate(amount=_amount(equivalent.rate, duration, used, machine),
                     currency=price.currency, reason=None, run_id=run["id"], method="equivalent",
-                    price=price, rate=price.on_demand, used_gpus=used if search_gpus else None,
-                    machine_gpus=machine if search_gpus else None, note=note, **base)
-
-
-def _equivalent(store: Store, provider: str, region: str, gpu: GpuModel | None,
-                search_gpus: int, vcpus: int | None, memory_gib: float | None,
-                note: str | None) -> tuple[catalog.Price | None, str | None]:
-    """The cheapest catalog instance covering the machine, else (with GPUs) one covering its
-    GPUs only; and the note that says which."""
-    price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu, gpu_count=search_gpus,
-                                        vcpus=vcpus, memory_gib=memory_gib)
-    if price is None and search_gpus:
-        price = catalog.cheapest_equivalent(store, provider, region, gpu=gpu,
-                                            gpu_count=search_gpus, vcpus=None, memory_gib=None)
-        note = NOTE_GPUS_ONLY if price else None
-    return price, note
+                    price=price, rate=equivalent.rate,
+                    used_gpus=used if search_gpus else None,
+                    machine_gpus=machine if search_gpus else None,
+                    note=equivalent.note or note, equivalent=equivalent, **base)
 
 
 # -- storing -----------------------------------------------------------------------------------

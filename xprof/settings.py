@@ -131,6 +131,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Provider whose catalog prices an off-cloud machine's equivalent."),
     Setting("offcloud_region", "XPROF_OFFCLOUD_REGION", str, "us-east-1",
             "Region whose catalog prices an off-cloud machine's equivalent."),
+    Setting("gpu.energy_interval_s", "XPROF_GPU_ENERGY_INTERVAL", _positive_float, 120.0,
+            "Seconds between reads of each GPU's energy counter (also read at a run's first "
+            "and last sample; power, read every sample, covers the time between)."),
+    Setting("gpu.thermal_interval_s", "XPROF_GPU_THERMAL_INTERVAL", _positive_float, 30.0,
+            "Seconds between reads of each GPU's temperature and SM clock."),
+    Setting("gpu.process_interval_s", "XPROF_GPU_PROCESS_INTERVAL", _positive_float, 60.0,
+            "Seconds between GPU process lists (also read at once when the run's process tree "
+            "changes, or a GPU's memory moves while other processes may be on it)."),
+    Setting("gpu.process_util_interval_s", "XPROF_GPU_PROCESS_UTIL_INTERVAL", _positive_float,
+            30.0, "Seconds between per-process GPU utilisation reads, made only on a GPU "
+            "shared by several of the run's processes or with foreign ones."),
     Setting("budget_warn_fraction", "XPROF_BUDGET_WARN_FRACTION", _positive_float, 0.8,
             "Fraction of a run's --budget at which xprof warns once."),
     Setting("budget_grace_s", "XPROF_BUDGET_GRACE", _positive_float, 30.0,

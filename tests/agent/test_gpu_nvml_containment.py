@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.agent.gpu_helpers import GIB, a100, load_fake_nvml, reap, spawn_tree, tree_pids
+from xprof.agent.gpu_cadence import GpuCadence
 from xprof.agent.gpu_sampler import GpuSampler
 
 
@@ -102,9 +103,11 @@ def tree():
 
 
 def test_process_utilisation_uses_last_seen(monkeypatch, tmp_path, tree):
-    """Per-process SM util asks only for samples newer than the last one it saw."""
+    """Per-process SM util (a foreign process shares the device) asks only for samples newer
+    than the last one it saw."""
     fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(processes=[
-        {"pid": tree.pid, "used_memory": GIB, "sm_util": 64}])]})
+        {"pid": tree.pid, "used_memory": GIB, "sm_util": 64},
+        {"pid": 3_999_999, "used_memory": GIB, "sm_util": 20}])]})
     seen: list[tuple[int, list[int]]] = []
     real = fake.nvmlDeviceGetProcessUtilization
 
@@ -118,7 +121,7 @@ def test_process_utilisation_uses_last_seen(monkeypatch, tmp_path, tree):
         return found
 
     monkeypatch.setattr(fake, "nvmlDeviceGetProcessUtilization", recording)
-    sampler = GpuSampler.create(None)
+    sampler = GpuSampler.create(None, GpuCadence(process_util_s=0.0))
     before = int(time.time() * 1e6)
     fake._set_clock(1.0)
     first = sampler.sample(time.time(), tree_pids(tree))

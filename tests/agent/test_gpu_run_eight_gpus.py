@@ -55,8 +55,10 @@ def test_run_on_two_of_eight_gpus(xprof, store, tmp_path):
     assert {r["power_limit_w"] for r in gpu2} == {400.0}
     assert {r["mem_total_bytes"] for r in gpu2} == {A100_BYTES}
     assert rows[(2, -1)][-1]["util_gpu_pct"] == 85.0
-    energy = [r["energy_j"] for r in rows[(2, -1)]]
-    assert energy == sorted(energy) and energy[-1] > energy[0]  # a counter, in joules
+    energy = [r["energy_j"] for r in rows[(2, -1)]]  # read at the first and the last sample
+    assert energy[0] is not None and energy[-1] is not None
+    counter = [e for e in energy if e is not None]
+    assert counter == sorted(counter) and energy[-1] > energy[0]  # a counter, in joules
 
     gpu5 = [r for r in rows[(5, -1)] if r["used_by_run"]]
     assert {r["run_mem_used_bytes"] for r in gpu5} == {5 * GIB}
@@ -68,5 +70,5 @@ def test_run_on_two_of_eight_gpus(xprof, store, tmp_path):
     assert {r["mem_used_bytes"] for r in foreign} == {10 * GIB}
     for index in (1, 3, 4, 6, 7):
         assert not any(r["used_by_run"] for r in rows[(index, -1)])
-        assert {r["temperature_c"] for r in rows[(index, -1)]} == {33.0}
-        assert {r["sm_clock_mhz"] for r in rows[(index, -1)]} == {1410.0}
+        first = rows[(index, -1)][0]  # then every 30 s (gpu.thermal_interval_s)
+        assert (first["temperature_c"], first["sm_clock_mhz"]) == (33.0, 1410.0)

@@ -29,7 +29,7 @@ def test_power_unsupported_on_one_device(xprof, store, tmp_path):
     assert samples >= 5
     assert {r["power_w"] for r in rows[(1, -1)]} == {None}
     assert {r["power_limit_w"] for r in rows[(1, -1)]} == {400.0}
-    assert {r["temperature_c"] for r in rows[(1, -1)]} == {33.0}
+    assert rows[(1, -1)][0]["temperature_c"] == 33.0  # then on its cadence (30 s)
     assert {r["power_w"] for r in rows[(0, -1)]} == {200.0}
     assert calls[("nvmlDeviceGetPowerUsage", 1, -1)] == 1  # not retried on that device
     assert calls[("nvmlDeviceGetPowerUsage", 0, -1)] == samples
@@ -38,7 +38,8 @@ def test_power_unsupported_on_one_device(xprof, store, tmp_path):
 
 
 def test_transient_errors_are_retried(xprof, store, tmp_path):
-    """Temperature failing twice with Unknown is NULL in two samples, then read again."""
+    """Temperature failing twice with Unknown is NULL in two samples and asked again at each,
+    then read (and left to its 30 s cadence); a failed process list is asked again at once."""
     devices = [a100(fail={"nvmlDeviceGetTemperature": {"error": "Unknown", "times": 2},
                           "nvmlDeviceGetComputeRunningProcesses": {"error": "GpuIsLost",
                                                                    "times": 1}})]
@@ -46,9 +47,9 @@ def test_transient_errors_are_retried(xprof, store, tmp_path):
 
     temperatures = [r["temperature_c"] for r in rows[(0, -1)]]
     assert temperatures[:2] == [None, None]
-    assert set(temperatures[2:]) == {33.0}
-    assert calls[("nvmlDeviceGetTemperature", 0, -1)] == len(temperatures)
-    assert calls[("nvmlDeviceGetComputeRunningProcesses", 0, -1)] == len(temperatures)
+    assert temperatures[2] == 33.0 and set(temperatures[3:]) <= {None}
+    assert calls[("nvmlDeviceGetTemperature", 0, -1)] == 3
+    assert calls[("nvmlDeviceGetComputeRunningProcesses", 0, -1)] >= 2
     assert result.stderr.count("nvmlDeviceGetTemperature") <= 1  # logged once at most
 
 
@@ -66,4 +67,4 @@ def test_every_call_failing_still_records_the_run(xprof, store, tmp_path):
     assert {r["mem_used_bytes"] for r in broken} == {None}
     assert {r["run_mem_used_bytes"] for r in broken} == {None}  # unknown, not 0
     assert {r["uuid"] for r in broken} == {"GPU-00000000-0000-4000-8000-000000000000"}
-    assert {r["temperature_c"] for r in rows[(1, -1)]} == {33.0}
+    assert rows[(1, -1)][0]["temperature_c"] == 33.0

@@ -77,10 +77,10 @@ def test_spot_run_is_sized_at_spot_prices(store):
 
 
 def test_off_cloud_machine_is_compared_with_its_cloud_equivalent(store):
-    """A workstation with 2 T4s (priced as its equivalent, g4dn.12xlarge) that used one: the
-    advice names g4dn.xlarge and saves against the equivalent's price."""
+    """A workstation with 2 T4s (priced as its equivalent, g4dn.12xlarge × 2/4 GPUs) that
+    used one: the advice names g4dn.xlarge and saves against the equivalent's price."""
     run = seed_run(store, provider="none", instance_type=None, region=None, lifecycle=None,
                    gpu_count=2, cpu_count=16, memory_gib=64, gpu_fn=on_gpu(0))
     rec = fires_once(store, run, "idle_gpus")
     assert (rec.current_instance, rec.suggested_instance) == (None, "g4dn.xlarge")
-    assert rec.saving_per_run == Decimal("3.912") - Decimal("0.526")
+    assert rec.saving_per_run == Decimal("3.912") * 2 / 4 - Decimal("0.526")

@@ -4,6 +4,7 @@ GPUs, vCPUs and memory (shown as an equivalent), or at a configured hourly rate.
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from tests.collector.helpers import GIB, cpu_hardware, gpu_hardware, make_run, utc
 from xprof.collector.estimate import estimate_run
@@ -86,3 +87,57 @@ def test_unused_gpu_without_equivalent_is_priced_without_it(store):
     assert estimate.amount == Decimal("0.0256")
     assert estimate.summary_line() == ("est. $0.03 (≈ m5.2xlarge on-demand equivalent without "
                                        "the GPUs, aws us-east-1, $0.38/h, 4m)")
+
+
+# -- the host's own hardware: an instance scaled to the host's GPUs ---------------------------
+P5EN = Decimal("63.296")  # p5en.48xlarge, 8× H200, aws us-east-1 on-demand
+P4D = Decimal("21.957642")  # p4d.24xlarge, 8× A100 40GB
+
+
+def test_one_h200_host_is_an_eighth_of_p5en(store):
+    """1× H200 (16 vCPUs, 128 GiB) off the cloud for an hour: p5en.48xlarge's price / 8, and
+    the summary states the arithmetic."""
+    hw = gpu_hardware("NVIDIA H200", 1, 143771 * 2**20, [0], 16, 128)
+    run_id = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=3600, hardware=hw,
+                      provider="none")
+    estimate = estimate_run(store, run_id, NO_CONFIG)
+    assert estimate.price.instance_type == "p5en.48xlarge"
+    assert estimate.rate == P5EN / 8
+    assert estimate.amount == Decimal("7.912")
+    assert estimate.summary_line() == (
+        "est. $7.91 (≈ p5en.48xlarge $63.30/h × 1/8 GPUs, on-demand equivalent, "
+        "aws us-east-1, $7.91/h, 1h)")
+    assert estimate.detail()["equivalent"]["fraction"] == 0.125
+
+
+def test_four_a100_host_run_on_one_gpu_is_shared_by_the_rule(store):
+    """4× A100 40GB host, a run on 1 GPU for 2 h: the host is p4d.24xlarge × 4/8 GPUs, and the
+    run pays 1/4 of that (its GPUs over the host's)."""
+    hw = gpu_hardware("NVIDIA A100-SXM4-40GB", 4, 40960 * 2**20, [2], 48, 500)
+    run_id = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=7200, hardware=hw,
+                      provider="none")
+    estimate = estimate_run(store, run_id, NO_CONFIG)
+    assert estimate.price.instance_type == "p4d.24xlarge"
+    assert estimate.rate == P4D * 4 / 8
+    assert (estimate.used_gpus, estimate.machine_gpus) == (1, 4)
+    assert estimate.amount == P4D * 4 / 8 * 2 / 4
+    assert estimate.summary_line() == (
+        "est. $5.49 (≈ p4d.24xlarge $21.96/h × 4/8 GPUs, on-demand equivalent, aws us-east-1, "
+        "$10.98/h × 1/4 GPUs, 2h)")
+
+
+def test_cpu_host_is_priced_for_its_vcpus_not_the_next_bundle(store):
+    """A 6-vCPU, 20 GiB host has no bundle of its size: it is priced as the cheapest scaled
+    CPU instance (price × the larger of vCPU and memory fractions), below m5.2xlarge's whole
+    price, and the summary names the fraction."""
+    hw = cpu_hardware(6, 20 * GIB)
+    run_id = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=3600,
+                      hardware=hw, provider="none")
+    estimate = estimate_run(store, run_id, NO_CONFIG)
+    p = estimate.price
+    fraction = max(Fraction(6, p.vcpus), Fraction(20) / Fraction(p.memory_gib))
+    assert estimate.rate == p.on_demand * fraction.numerator / fraction.denominator
+    assert fraction < 1 and estimate.amount < Decimal("0.384")
+    assert f"≈ {p.instance_type} $" in estimate.summary_line()
+    assert " vCPUs, on-demand equivalent" in estimate.summary_line() or \
+        " GiB, on-demand equivalent" in estimate.summary_line()
