@@ -102,7 +102,7 @@ def test_locked_sqlite_store_does_not_hold_the_exit(tmp_path: Path, xprof_home: 
         stdout=subprocess.PIPE, text=True)
     try:
         assert locker.stdout.readline().strip() == "locked"
-        out, err = agent.communicate(timeout=100)
+        _out, err = agent.communicate(timeout=100)
         assert locker.poll() is None, "xprof waited for the lock to go"
     finally:
         locker.kill()
@@ -135,7 +135,7 @@ def test_postgresql_samples_locked_from_psql(tmp_path: Path, pg_server):
         psql.stdin.flush()
         while "held" not in (line := psql.stdout.readline()):
             assert line, "psql ended before taking the lock"
-        out, err = agent.communicate(timeout=100)
+        _out, err = agent.communicate(timeout=100)
         assert psql.poll() is None, "xprof waited for the lock to go"
     finally:
         psql.kill()
@@ -169,7 +169,7 @@ def test_store_flip_keeps_the_whole_run(tmp_path: Path, xprof_home: Path, outage
             server.start()
         else:
             server.stop()
-        out, err = agent.communicate(timeout=120)
+        _out, err = agent.communicate(timeout=120)
         assert agent.returncode == 0, err
         if outage == "down-until-end":
             server.start()
@@ -221,7 +221,7 @@ def test_store_read_only_mid_run(tmp_path: Path, tmpfs: Path, monkeypatch):
     agent = _start(["--name", "ro"], env, repo, "time.sleep(6)", tmp_path / "started")
     time.sleep(2.5)
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
-    out, err = agent.communicate(timeout=120)
+    _out, err = agent.communicate(timeout=120)
     assert agent.returncode == 0, err
     subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
     _sync(env)
@@ -255,7 +255,7 @@ def test_disk_full_then_space_returns(tmp_path: Path, tmpfs: Path, monkeypatch):
     agent = _start(["--name", "full"], env, tmp_path, "time.sleep(6)", tmp_path / "started")
     time.sleep(2)
     filler.unlink()
-    out, err = agent.communicate(timeout=120)
+    _out, err = agent.communicate(timeout=120)
     assert agent.returncode == 0, err
     db = Store.open(f"sqlite:///{tmpfs / 'xprof.db'}")
     if (tmpfs / "spool.db").exists():
