@@ -266,6 +266,7 @@ class Recorder:
         result: list[str | None] = []
 
         def tries() -> None:
+            self.writer.retry_now()  # the end is worth a try of the store, whatever its backoff
             for attempt in range(3):
                 target = self.flush(final)
                 if target or self.left_s() <= 0:

@@ -73,6 +73,10 @@ class RunWriter:
             self.stores[target] = Store.open(self.urls[target])
         return self.stores[target]
 
+    def retry_now(self) -> None:
+        """Try the store at the next write even if it failed moments ago (the run's end)."""
+        self._retry_at = 0.0
+
     def write(self, new_run: Callable[[], NewRun], batch: Batch,
               targets: tuple[str, ...] = ("store", "spool")) -> str | None:
         """Write ``batch``; returns "store", "spool" or None (kept for the next try)."""
