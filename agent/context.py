@@ -15,12 +15,15 @@ import platform
 import shutil
 import socket
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xprof.redact import Redactor
 
 HELPER_PIDS: set[int] = set()
+DIFF_KEPT_BYTES = 64 * 1024  # of a dirty tree's diff, stored with the run (the hash covers all)
+_CHUNK = 64 * 1024
 RECORDED_ENV_PREFIXES = ("CUDA_", "NVIDIA_", "OMP_", "MKL_", "SLURM_", "TORCH", "NCCL_",
                          "XLA_", "TF_", "HF_", "PYTORCH_", "WORLD_SIZE", "RANK", "LOCAL_RANK",
                          "MASTER_", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV")
@@ -45,6 +48,43 @@ def helper_output(argv: Sequence[str], cwd: str | None = None, timeout: float = 
     return out.decode("utf-8", "replace") if proc.returncode == 0 else None
 
 
+def helper_digest(argv: Sequence[str], cwd: str | None = None, timeout: float = 30,
+                  keep: int = DIFF_KEPT_BYTES) -> tuple[str, int, bytes] | None:
+    """(sha256, size, first ``keep`` bytes) of a helper command's stdout, read in chunks:
+    memory stays flat however large the output (a diff of a 1 GB file); None if it failed."""
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    except OSError:
+        return None
+    HELPER_PIDS.add(proc.pid)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    digest, size, head = hashlib.sha256(), 0, bytearray()
+    try:
+        while chunk := proc.stdout.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if len(head) < keep:
+                head += chunk[:keep - len(head)]
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()
+        HELPER_PIDS.discard(proc.pid)
+    return (digest.hexdigest(), size, bytes(head)) if code == 0 else None
+
+
+def bounded_diff(head: bytes, size: int) -> str:
+    """The diff's first bytes as text, with a note of what was left out."""
+    text = head.decode("utf-8", "ignore") if size > len(head) else head.decode("utf-8",
+                                                                             "replace")
+    if size > len(head):
+        text += (f"\n… [xprof: {size - len(head)} more bytes of {size} not stored; "
+                 "diff_sha256 covers the whole diff]\n")
+    return text
+
+
 def repo_root(start: Path) -> Path | None:
     """The enclosing git work tree, found without running git."""
     for folder in (start, *start.parents):
@@ -60,20 +100,23 @@ def default_project(cwd: Path) -> str:
 
 
 def git_state(cwd: Path) -> dict | None:
-    """{repo, commit, branch, dirty, diff_sha256} of the enclosing repo, or None."""
+    """{repo, commit, branch, dirty, diff_sha256, diff_bytes, diff} of the enclosing repo
+    (``diff``: its first 64 KiB), or None."""
     root = repo_root(cwd)
     if root is None or shutil.which("git") is None:
         return None
     commit = helper_output(["git", "rev-parse", "HEAD"], cwd=str(cwd))
     branch = helper_output(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=str(cwd))
-    diff = helper_output(["git", "diff", "HEAD", "--no-color", "--no-ext-diff"], cwd=str(cwd))
+    diff = helper_digest(["git", "diff", "HEAD", "--no-color", "--no-ext-diff"], cwd=str(cwd))
     status = helper_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(cwd))
     return {
         "repo": root.name,
         "commit": commit.strip() if commit else None,
         "branch": branch.strip() if branch else None,
         "dirty": bool(status and status.strip()),
-        "diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+        "diff_sha256": diff[0] if diff and diff[1] else None,
+        "diff_bytes": diff[1] if diff else None,
+        "diff": bounded_diff(diff[2], diff[1]) if diff and diff[1] else None,
     }
 
 

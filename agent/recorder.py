@@ -84,6 +84,13 @@ class Recorder:
         self._writer = threading.Thread(target=self._write_loop, name="xprof-writer", daemon=True)
         self._tree_ready = threading.Event()
         self._pending_reaped: list[float] = []
+        self.exit_wait = float(self.settings.get("exit_wait", 5.0))
+        self._exit_deadline: float | None = None
+        self._drop_lock = threading.Lock()  # written rows leave the queues one flush at a time
+        self._context = threading.Thread(target=self._gather_context, name="xprof-context",
+                                         daemon=True)
+        self._context_lock = threading.Lock()
+        self._context_done = threading.Event()
 
     @property
     def name(self) -> str | None:
@@ -186,7 +193,7 @@ class Recorder:
     def _write_loop(self) -> None:
         self.flush()
         self.checks.start_alerts(self.writer.stores.get(self.writer.last_target or "store"))
-        threading.Thread(target=self._gather_context, name="xprof-context", daemon=True).start()
+        self._start_context()
         while not self.stop_writing.wait(self.flush_interval):
             self.checks.identity_update()
             if self.flush() == "store":
@@ -197,10 +204,18 @@ class Recorder:
     def _live_store(self):
         return self.writer.store(self.writer.last_target or "store")
 
+    def _start_context(self) -> None:
+        with self._context_lock:
+            if self._context.ident is None:
+                self._context.start()
+
     def _gather_context(self) -> None:
         """git state and packages, in their own thread after the first flush; then the
         imports the end of the run needs, so the exit is fast."""
-        self.run_update.update(self.record.gather_context(self.settings["packages"]))
+        try:
+            self.run_update.update(self.record.gather_context(self.settings["packages"]))
+        finally:
+            self._context_done.set()
         for module in END_MODULES:
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
@@ -211,7 +226,8 @@ class Recorder:
             self._tree_ready.wait(5)  # the samplers' hardware (GPUs) goes in the first record
         return self.record.new_run(self.writer, self.samplers_hardware)
 
-    def flush(self, final_update: dict[str, Any] | None = None) -> str | None:
+    def flush(self, final_update: dict[str, Any] | None = None,
+              targets: tuple[str, ...] = ("store", "spool")) -> str | None:
         """Write what is pending (to the store, else the spool); keep it for the next try."""
         self.intake.collect_safely()
         samples = list(self.samples)
@@ -228,37 +244,90 @@ class Recorder:
         batch = Batch(samples=samples, gpu_samples=gpu_samples, metrics=metrics,
                       run_update=run_update, host_update=host_update,
                       finished=final_update is not None)
-        target = self.writer.write(self.new_run, batch)
+        target = self.writer.write(self.new_run, batch, targets)
         if target is None:
             return None
         self.record.write_params(self.writer, target)
-        for _ in samples:
-            self.samples.popleft()
-        for _ in gpu_samples:
-            self.gpu_samples.popleft()
-        del self.intake.pending[:len(metrics)]
-        for key, value in pending.items():
-            if self.run_update.get(key) is value:
-                del self.run_update[key]
+        with self._drop_lock:  # the writer and the end of the run may both have written them
+            _drop_written(self.samples, samples)
+            _drop_written(self.gpu_samples, gpu_samples)
+            _drop_written_list(self.intake.pending, metrics)
+            for key, value in pending.items():
+                if self.run_update.get(key) is value:
+                    del self.run_update[key]
         return target
 
     def flush_final(self, final: dict[str, Any], backoff_s: float) -> str | None:
-        """Write the run's end: three tries, ``backoff_s`` × try number apart."""
-        for attempt in range(3):
-            target = self.flush(final)
-            if target:
-                return target
-            time.sleep(backoff_s * (attempt + 1))
-        return None
+        """Write the run's end: three tries, ``backoff_s`` × try number apart, until the exit
+        deadline; a store still busy then (locked, slow) gets nothing more: the end goes to
+        the spool, for ``xprof sync``."""
+        if self._writer.is_alive():  # the writer is stuck in the store: do not queue behind it
+            return self._spool_final(final)
+        result: list[str | None] = []
+
+        def tries() -> None:
+            self.writer.retry_now()  # the end is worth a try of the store, whatever its backoff
+            for attempt in range(3):
+                target = self.flush(final)
+                if target or self.left_s() <= 0:
+                    result.append(target)
+                    return
+                time.sleep(min(backoff_s * (attempt + 1), self.left_s()))
+            result.append(None)
+
+        thread = threading.Thread(target=tries, name="xprof-final", daemon=True)
+        thread.start()
+        thread.join(timeout=self.left_s())
+        if result:
+            return result[0]
+        return self._spool_final(final)
+
+    def _spool_final(self, final: dict[str, Any]) -> str | None:
+        self.writer.warn("store-slow", f"the store did not answer within {self.exit_wait:g} s "
+                         "(setting exit_wait); spooling the rest of the run: upload it with "
+                         "`xprof sync`")
+        return self.flush(final, targets=("spool",))
 
     # -- stopping ---------------------------------------------------------------------------
+    def left_s(self) -> float:
+        """Seconds left before the run's exit deadline (``exit_wait`` after the child ended;
+        the clock starts at the first call)."""
+        if self._exit_deadline is None:
+            self._exit_deadline = time.monotonic() + self.exit_wait
+        return max(0.0, self._exit_deadline - time.monotonic())
+
     def stop_sampler(self, timeout: float) -> None:
+        self.left_s()  # the child has ended: the exit clock starts
         self.stop_sampling.set()
         self._sampler.join(timeout=timeout)
 
     def stop_writer(self, timeout: float) -> None:
+        """Stop the writer thread; wait for its flush at most ``timeout`` and the exit
+        deadline (a store locked for minutes must not hold the exit)."""
         self.stop_writing.set()
-        self._writer.join(timeout=timeout)
+        self._writer.join(timeout=min(timeout, self.left_s()))
+
+    def await_context(self) -> None:
+        """git and environment before the run's end is written, even for a run shorter than
+        the first flush (bounded by the exit deadline)."""
+        self._start_context()
+        self._context_done.wait(self.left_s())
+
+
+def _drop_written(queue: deque, written: list) -> None:
+    """Take the rows just written off the left of ``queue`` (rows another flush already
+    took, or that ``maxlen`` pushed out, are skipped: never an empty pop)."""
+    for item in written:
+        if queue and queue[0] is item:
+            queue.popleft()
+
+
+def _drop_written_list(pending: list, written: list) -> None:
+    count = 0
+    for item in written:
+        if count < len(pending) and pending[count] is item:
+            count += 1
+    del pending[:count]
 
 
 def _create_gpu_sampler(settings: Any, final: Callable[[], bool]) -> GpuSampler | None:

@@ -11,6 +11,7 @@ from typing import Any
 from xprof.agent.once import WARN
 from xprof.agent.recorder import Recorder
 from xprof.agent.summary import render_summary
+from xprof.terminal import printable
 
 
 def finish_run(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
@@ -18,6 +19,7 @@ def finish_run(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
     """Write the end of a run whose threads have stopped; True if it was stored.
     ``status``: a wait status; ``tail``: the output tail (None in-process)."""
     rec.intake.collect_safely()  # the last lines and xprof.log calls, before judging them
+    rec.await_context()  # git and environment, even for a run shorter than the first flush
     final = final_fields(rec, status, code, ended_at, tail, rec.checks.final_identity())
     target = rec.flush_final(final, backoff_s)
     written = target is not None
@@ -26,7 +28,7 @@ def finish_run(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
     if written:
         extra = price_and_advise(rec, rec.writer.store(target))
     else:
-        WARN.warn("final", "the run's end could not be stored; it will show as crashed")
+        WARN.warn("final", lost_line(rec))
     alerts = rec.checks.alerts
     if alerts is not None:
         estimate = rec.checks.final_estimate
@@ -35,9 +37,25 @@ def finish_run(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
             "currency": estimate.currency if estimate else "USD",
             "metrics": rec.stats.last_metrics()})
     if not rec.opts.quiet:
-        print(render_summary(rec, final, extra, stored=written, spooled=rec.writer.spooled),
+        print(printable(render_summary(rec, final, extra, stored=written,
+                                       spooled=rec.writer.spooled), lines=True),
               file=sys.stderr)
     return written
+
+
+def lost_line(rec: Recorder) -> str:
+    """What of the run is lost when neither the store nor the spool took its end."""
+    writer = rec.writer
+    reasons = "; ".join(f"{target}: {error}" for target, error in writer.errors.items())
+    rows = (f"{len(rec.samples)} samples, {len(rec.gpu_samples)} GPU samples, "
+            f"{len(rec.intake.pending)} metrics")
+    if writer.created:
+        where = " and ".join(sorted(writer.created))
+        return (f"run {rec.run_id[:8]} lost its end and its last {rows}: neither the store nor "
+                f"the spool could be written ({reasons}); its record in the {where} will show "
+                "as crashed")
+    return (f"run {rec.run_id[:8]} was not recorded anywhere: neither the store nor the spool "
+            f"could be written ({reasons}); lost: the run's record, {rows}")
 
 
 def final_fields(rec: Recorder, status: int, code: int, ended_at: dt.datetime,

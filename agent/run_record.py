@@ -151,6 +151,8 @@ class RunRecord:
         ``environment`` fields, or {} if they cannot be read."""
         try:
             git = context.git_state(Path.cwd())
+            if git and git.get("diff"):
+                git["diff"] = self.redactor.text(git["diff"])
             env = context.environment(os.environ, self.redactor)
             env["packages"] = (context.installed_packages(self.opts.command)
                                if packages else None)

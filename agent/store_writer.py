@@ -4,6 +4,10 @@ The training never waits on the network: a store that cannot be reached or fails
 sends the flush to a local SQLite spool (``$XPROF_HOME/spool.db``; a warning, once), the
 store is retried every few seconds in the writer thread, and ``xprof sync`` uploads the
 spool later. If even the spool fails, the rows wait in memory for the next flush.
+
+Whichever side gets the run first or later gets all of it: the run's first record, and every
+field written so far (git, environment, packages, identity) go with the first batch a store
+or spool sees, so either side can make the whole run again (``xprof sync``).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class RunWriter:
         self.created: set[str] = set()
         self.spooled = False
         self.last_target: str | None = None
+        self.sent_run: dict[str, Any] = {}  # every run field written somewhere so far
+        self.sent_host: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}  # the last failure of each target
         self._retry_at = 0.0
 
     def store(self, target: str = "store"):
@@ -66,9 +73,14 @@ class RunWriter:
             self.stores[target] = Store.open(self.urls[target])
         return self.stores[target]
 
-    def write(self, new_run: Callable[[], NewRun], batch: Batch) -> str | None:
+    def retry_now(self) -> None:
+        """Try the store at the next write even if it failed moments ago (the run's end)."""
+        self._retry_at = 0.0
+
+    def write(self, new_run: Callable[[], NewRun], batch: Batch,
+              targets: tuple[str, ...] = ("store", "spool")) -> str | None:
         """Write ``batch``; returns "store", "spool" or None (kept for the next try)."""
-        if time.monotonic() >= self._retry_at:
+        if "store" in targets and time.monotonic() >= self._retry_at:
             try:
                 self._write("store", new_run, batch)
                 self.last_target = "store"
@@ -76,12 +88,15 @@ class RunWriter:
             except Exception as exc:
                 self._retry_at = time.monotonic() + RETRY_STORE_S
                 self.stores.pop("store", None)
+                self.errors["store"] = _first_line(exc)
                 self.warn("store-down", f"store {redact_url(self.urls['store'])} unavailable "
                           f"({_first_line(exc)}); spooling to {redact_url(self.urls['spool'])}"
                           "; upload it later with `xprof sync`")
         try:
             self._write("spool", new_run, batch)
         except Exception as exc:
+            self.stores.pop("spool", None)
+            self.errors["spool"] = _first_line(exc)
             self.warn("spool-down", f"spool unavailable too ({_first_line(exc)}); keeping "
                       "samples in memory")
             return None
@@ -91,16 +106,22 @@ class RunWriter:
 
     def _write(self, target: str, new_run: Callable[[], NewRun], batch: Batch) -> None:
         store = self.store(target)
-        if target not in self.created:
+        run_update, host_update = batch.run_update, batch.host_update
+        first = target not in self.created
+        if first:
             spec = new_run()
             store.create_run(spec.run, params=spec.params, tags=spec.tags, host=spec.host)
-            self.created.add(target)
+            run_update = {**self.sent_run, **run_update}
+            host_update = {**self.sent_host, **host_update}  # all the other side has
         # records become rows here, and only here
         store.write_batch(self.run_id, self.host, samples=[as_row(s) for s in batch.samples],
                           gpu_samples=[as_row(g) for g in batch.gpu_samples],
                           metrics=[as_row(m) for m in batch.metrics],
-                          run_update=batch.run_update, host_update=batch.host_update,
+                          run_update=run_update, host_update=host_update,
                           finished=batch.finished)
+        self.created.add(target)
+        self.sent_run.update(batch.run_update)
+        self.sent_host.update(batch.host_update)
 
 
 def _first_line(exc: Exception) -> str:

@@ -16,6 +16,7 @@ from xprof.cli import BadInput, parse_pairs
 from xprof.money import format_money
 from xprof.settings import ConfigError, Settings
 from xprof.storeurl import StoreError
+from xprof.terminal import printable
 from xprof.units import human_bytes, human_duration
 
 
@@ -107,6 +108,7 @@ def format_cost(cost: dict[str, Any] | None) -> str:
 
 
 def print_table(rows: list[list[str]], headers: list[str]) -> None:
+    rows = [[printable(c) for c in row] for row in rows]  # stored user text: no escapes
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
@@ -202,8 +204,8 @@ def show(run_ref, store, as_json) -> None:
     if as_json:
         click.echo(json.dumps(to_jsonable(record), indent=2))
         return
-    click.echo("\n".join(_identity_lines(run, record["cost"]) + _story_lines(run)
-                         + _detail_lines(details)))
+    click.echo(printable("\n".join(_identity_lines(run, record["cost"]) + _story_lines(run)
+                                   + _detail_lines(details)), lines=True))
 
 
 def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None) -> list[str]:
@@ -278,7 +280,7 @@ def rm(run_refs, yes, store) -> None:
         runs = [db.find_run(ref) for ref in run_refs]
     except StoreError as exc:
         raise BadInput(str(exc)) from exc
-    names = ", ".join(f"{r['name']} ({r['id'][:8]})" for r in runs)
+    names = printable(", ".join(f"{r['name']} ({r['id'][:8]})" for r in runs))
     if not yes:
         click.confirm(f"Delete {names}?", abort=True, err=True)
     count = db.delete_runs(r["id"] for r in runs)

@@ -9,6 +9,7 @@ Standard library only: this module is on the agent's import path.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -48,13 +49,42 @@ def _bool(value: Any) -> bool:
 
 def _positive_float(value: Any) -> float:
     number = float(value)
-    if not number > 0:
+    if not number > 0 or not math.isfinite(number):
         raise ValueError(f"expected a positive number, got {value!r}")
     return number
 
 
+MAX_SECONDS = 86_400.0  # a day: longer waits overflow the timers (threading caps ~9e9 s)
+
+
+def _seconds(value: Any) -> float:
+    """A positive, finite number of seconds, at most a day (``inf``, ``nan``, ``1e10``: no)."""
+    number = _positive_float(value)
+    if number > MAX_SECONDS:
+        raise ValueError(f"expected a positive number of seconds up to {MAX_SECONDS:g}, "
+                         f"got {value!r}")
+    return number
+
+
+def _whole(value: Any) -> int:
+    """A whole number written as one: ``12``, ``"12"``; not ``1.5``, ``"1e3"`` or ``true``."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
+def _non_negative_int(value: Any) -> int:
+    number = _whole(value)
+    if number < 0:
+        raise ValueError(f"expected a whole number of 0 or more, got {value!r}")
+    return number
+
+
 def _positive_int(value: Any) -> int:
-    number = int(value)
+    number = _whole(value)
     if number <= 0:
         raise ValueError(f"expected a positive whole number, got {value!r}")
     return number
@@ -96,9 +126,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("spool", "XPROF_SPOOL", str, None,
             "SQLite file where the agent keeps a run while the store is unreachable; "
             "default: $XPROF_HOME/spool.db. `xprof sync` uploads it."),
-    Setting("interval", "XPROF_INTERVAL", _positive_float, 1.0,
+    Setting("interval", "XPROF_INTERVAL", _seconds, 1.0,
             "Seconds between samples of `xprof run`."),
-    Setting("flush_interval", "XPROF_FLUSH_INTERVAL", _positive_float, 2.0,
+    Setting("flush_interval", "XPROF_FLUSH_INTERVAL", _seconds, 2.0,
             "Seconds between store writes (and heartbeats) of a running agent; "
             "a run whose heartbeat is older than 3 of these is `crashed`."),
     Setting("provider", "XPROF_PROVIDER", _choice("aws", "gcp", "azure", "none"), None,
@@ -121,7 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dmi_dir", "XPROF_DMI_DIR", str, "/sys/class/dmi/id",
             "Folder of the DMI files (sys_vendor, ...) read to tell which cloud this machine "
             "is on; a folder that does not exist means the machine has none."),
-    Setting("identity_timeout", "XPROF_IDENTITY_TIMEOUT", _positive_float, 2.0,
+    Setting("identity_timeout", "XPROF_IDENTITY_TIMEOUT", _seconds, 2.0,
             "Seconds `xprof run` waits at the end for cloud identity before recording "
             "`unknown (timeout)`."),
     Setting("offcloud_rate", "XPROF_OFFCLOUD_RATE", _positive_float, None,
@@ -144,10 +174,13 @@ SETTINGS: tuple[Setting, ...] = (
             "shared by several of the run's processes or with foreign ones."),
     Setting("budget_warn_fraction", "XPROF_BUDGET_WARN_FRACTION", _positive_float, 0.8,
             "Fraction of a run's --budget at which xprof warns once."),
-    Setting("budget_grace_s", "XPROF_BUDGET_GRACE", _positive_float, 30.0,
+    Setting("budget_grace_s", "XPROF_BUDGET_GRACE", _seconds, 30.0,
             "Seconds between SIGTERM and SIGKILL when --on-budget stop ends a run."),
-    Setting("tail_bytes", "XPROF_TAIL_BYTES", int, 65536,
+    Setting("tail_bytes", "XPROF_TAIL_BYTES", _non_negative_int, 65536,
             "Bytes of the command's output kept with the run."),
+    Setting("exit_wait", "XPROF_EXIT_WAIT", _seconds, 5.0,
+            "Seconds `xprof run` waits, after the command exits, for a slow or locked store "
+            "before it spools what is left (`xprof sync` uploads it) and exits."),
     Setting("packages", "XPROF_RECORD_PACKAGES", _bool, True,
             "Record the installed Python packages with each run."),
     Setting("advise.min_duration_s", "XPROF_ADVISE_MIN_DURATION_S", _positive_float, 300.0,
@@ -231,6 +264,10 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        line = text_line(path.read_bytes(), exc.start)
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte {exc.start}: "
+                          f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -248,6 +285,11 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
     return flat
+
+
+def text_line(data: bytes, offset: int) -> int:
+    """The 1-based line number of byte ``offset``."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 class Settings:

@@ -3,7 +3,9 @@ local SQLite into the team's PostgreSQL.
 
 Every row is keyed (runs by id, series by run/host/time or sequence), so a copy inserts only
 what the target lacks and running it twice changes nothing. A run's own fields are taken from
-whichever side saw it last (the newer heartbeat).
+whichever side saw it last (the newer heartbeat); a field only the other side knows (git,
+environment, written before the store went away) is kept, never blanked. The run's estimate
+comes along when the target has none.
 """
 
 from __future__ import annotations
@@ -43,6 +45,33 @@ def _count(conn, table: sa.Table, run_id: str) -> int:
                         .where(table.c.run_id == run_id)).scalar()
 
 
+def merged_fields(theirs: dict, ours: dict) -> dict:
+    """The fields of the target's run (``theirs``) to change given the source's (``ours``):
+    the newer heartbeat wins field by field, but a known value is never replaced by None."""
+    ours_newer = theirs["heartbeat_at"] is None or (
+        ours["heartbeat_at"] is not None and theirs["heartbeat_at"] < ours["heartbeat_at"])
+    changes = {}
+    for key, value in ours.items():
+        if key == "id" or value is None or value == theirs.get(key):
+            continue
+        if ours_newer or theirs.get(key) is None:
+            changes[key] = value
+    return changes
+
+
+def _copy_estimate(sconn, tconn, run_id: str) -> None:
+    """The run's estimate (made at its end, where its end was written), if the target has
+    none."""
+    c = schema.costs
+    where = (c.c.run_id == run_id, c.c.source == "estimate")
+    if tconn.execute(sa.select(sa.func.count()).select_from(c).where(*where)).scalar():
+        return
+    rows = [{k: v for k, v in dict(x).items() if k != "id"}
+            for x in sconn.execute(sa.select(c).where(*where)).mappings()]
+    if rows:
+        tconn.execute(c.insert(), rows)
+
+
 def sync_runs(source: Store, target: Store, run_ids: Sequence[str] | None = None,
               progress: Callable[[str], None] | None = None) -> SyncResult:
     """Copy runs (all, or ``run_ids``) with their hosts, params, tags and series."""
@@ -64,15 +93,17 @@ def _sync_one(source: Store, target: Store, run: dict, result: SyncResult) -> No
     run_id = run["id"]
     r = schema.runs
     with target.write() as tconn:
-        existing = tconn.execute(sa.select(r.c.heartbeat_at).where(r.c.id == run_id)).first()
+        existing = tconn.execute(sa.select(r).where(r.c.id == run_id)).mappings().first()
         if existing is None:
             tconn.execute(r.insert().values(**run))
             result.runs_new += 1
-        elif existing.heartbeat_at < run["heartbeat_at"]:
-            tconn.execute(r.update().where(r.c.id == run_id)
-                          .values(**{k: v for k, v in run.items() if k != "id"}))
-            result.runs_updated += 1
+        else:
+            changes = merged_fields(dict(existing), run)
+            if changes:
+                tconn.execute(r.update().where(r.c.id == run_id).values(**changes))
+                result.runs_updated += 1
         with source.read() as sconn:
+            _copy_estimate(sconn, tconn, run_id)
             for table in (schema.run_params, schema.run_tags):
                 rows = [dict(x) for x in sconn.execute(
                     sa.select(table).where(table.c.run_id == run_id)).mappings()]

@@ -91,3 +91,28 @@ def test_config_with_bad_value(xprof, xprof_home, marker_cmd):
     xprof_home.mkdir(parents=True)
     (xprof_home / "config.toml").write_text("interval = 'often'\n")
     _assert_rejected(xprof("run", "--", *cmd), marker, "config.toml: interval")
+
+
+@pytest.mark.parametrize(("args", "env", "config", "needle"), [
+    (["--interval", "inf"], {}, None, "--interval: expected a positive number"),
+    (["--interval", "nan"], {}, None, "--interval: expected a positive number"),
+    (["--interval", "0"], {}, None, "--interval: expected a positive number"),
+    (["--interval", "-0.5"], {}, None, "--interval: expected a positive number"),
+    ([], {}, b"interval = 1e10\n", "interval: expected a positive number of seconds up to"),
+    ([], {"XPROF_INTERVAL": "inf"}, None, "XPROF_INTERVAL: expected a positive number"),
+    ([], {"XPROF_TAIL_BYTES": "-1"}, None, "XPROF_TAIL_BYTES: expected a whole number of 0"),
+    ([], {}, b"tail_bytes = 1.5\n", "tail_bytes: expected a whole number, got 1.5"),
+    ([], {}, "interval = 2\n".encode("utf-16"), "line 1: not UTF-8 text"),
+    ([], {}, b"# caf\xe9\ninterval = 2\n", "config.toml: line 1: not UTF-8 text"),
+])
+def test_bad_values_are_one_line(xprof, xprof_home, marker_cmd, args, env, config, needle):
+    """Infinite, NaN, zero, negative or huge intervals, negative or fractional tail sizes and a
+    config file that is not UTF-8: one line naming the place, exit 2, no child, no traceback."""
+    marker, cmd = marker_cmd
+    if config is not None:
+        xprof_home.mkdir(parents=True)
+        (xprof_home / "config.toml").write_bytes(config)
+    result = xprof("run", *args, "--", *cmd, env=env)
+    _assert_rejected(result, marker, needle)
+    assert "Traceback" not in result.stderr
+    assert not (xprof_home / "xprof.db").exists()
