@@ -8,7 +8,8 @@ a day, 1 to 8 GPUs). Then times, in one process:
 1. **read**: the CUR normaliser reads and checks every row of the Parquet files (the same
    code and rules as ``xprof collect``), into DuckDB;
 2. **allocate**: the allocation query (:func:`xprof.collector.allocate.run_allocation`) over
-   all items and runs: matching, capacity, overlap × share, idle, largest-remainder rounding;
+   all items and runs: matching, capacity, the interval rule (sub-intervals at every run's
+   start and end, GPU shares), idle, largest-remainder rounding;
 3. **write**: the cost rows (per run, resource, day and basis, and idle per resource and day)
    written into a fresh SQLite store.
 
@@ -124,7 +125,7 @@ def one_round(files: list[Path], runs_path: Path, work: Path, memory: str) -> di
     con.execute(f"CREATE OR REPLACE TEMP VIEW bench_items AS SELECT 'aws-cur:bench' AS source, "
                 f"* FROM {normaliser._table}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW bench_runs AS SELECT run_id, key, start_us, "
-                f"start_us + dur_us AS end_us, share, ended, "
+                f"start_us + dur_us AS end_us, share AS gpu_share, 1.0 AS weight, ended, "
                 f"printf('%d/8 GPUs', (share * 8)::INTEGER) AS share_text "
                 f"FROM read_parquet('{runs_path}')")
     t1 = time.perf_counter()

@@ -11,13 +11,18 @@ runs ran on (instance-hours, and data transfer or storage billed to the same res
    used: CUR, then FOCUS / Azure / BigQuery exports, then Cost Explorer (then by name); an
    item that overlaps a better source's item of another length on the same day (a daily row
    against hourly ones) is dropped too. Nothing is counted twice.
-3. **Split.** A run's weight on an item is the time it overlapped the item's charge period ×
-   its share of the machine (GPUs it used / GPUs on the machine from ``runs.hardware``; a run
-   that used no GPU, or whose GPU use is unknown, holds the whole machine). Its fraction of the
-   item is weight / running time of the period. The running time is the period, unless the
-   resource's hourly usage says the instance ran only part of it (0.3 Hours in an hour): then
-   it is that part, so a run that covered all the running time pays all of it. If the runs'
-   weights exceed the running time (runs overlapping on one machine), they are scaled to it.
+3. **Split, interval by interval** (:mod:`~xprof.collector.machine_share`). The item's period
+   is cut at every run's start and end; in each sub-interval the runs active in it hold the
+   machine: GPU runs by GPUs held (used / machine GPUs from ``runs.hardware``, scaled to the
+   machine if they claim more), CPU-only runs (no GPU used, or unknown) share the rest by
+   time, weighted by their measured CPU/memory share where the summary has one. A run's
+   held time is Σ sub-interval length × what it held; its fraction of the item is held time
+   / the machine's running time in the period. The running time is the period, unless the
+   bill states the usage: hours (0.3 Hours in an hour: the largest such figure), or seconds
+   (GCP's ``usage.unit`` "seconds": the smallest figure no longer than the period; larger
+   ones are several vCPUs' or GPUs' seconds and byte-seconds say nothing of time). So a run
+   that covered all the running time pays all of it. If the held time exceeds the stated
+   running time (inconsistent usage), the fractions are scaled to the whole item.
 4. **Idle.** What no run occupied is idle cost, one row per resource, UTC day, currency and
    basis, ``kind='idle'``, ``run_id`` NULL. Machines billed with no run at all are idle too
    (resources that look like instances: an EC2 ``i-`` id, an Azure virtual machine, a GCP
@@ -51,6 +56,7 @@ import sqlalchemy as sa
 from xprof import schema
 from xprof.collector.billing.normalise import connect, resource_key, to_arrow
 from xprof.collector.billing.store_items import fetch_batches, to_us
+from xprof.collector.machine_share import gpu_share, measured_weight
 from xprof.collector.writes import RAW_ITEMS, SQLITE_TIME, replace_billed_costs
 from xprof.store import Store, effective_status, utcnow
 
@@ -62,13 +68,15 @@ DAY_US = 86_400_000_000
 BILLED_SOURCES = ("billed", "billed-partial")
 BASES = ("billed", "list", "effective")
 HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h", "1 hour")
+SECOND_UNITS = ("seconds", "second", "secs", "sec", "s")
 # Which source wins when several bill one resource on one day (lower is better).
 SOURCE_RANK_SQL = """CASE
     WHEN source LIKE 'aws-cur:%' THEN 0
     WHEN source LIKE 'focus:%' OR source LIKE 'azure:%' OR source LIKE 'gcp-bq:%' THEN 1
     WHEN source LIKE 'aws-ce:%' THEN 2 ELSE 3 END"""
 
-RUN_COLUMNS = ("run_id", "key", "start_us", "end_us", "share", "ended", "share_text")
+RUN_COLUMNS = ("run_id", "key", "start_us", "end_us", "gpu_share", "weight", "ended",
+               "share_text")
 ITEM_COLUMNS = ("source", "resource_id", "period_start_us", "period_end_us", "usage_quantity",
                 "usage_unit", "instance_type", "list_nanos", "billed_nanos", "effective_nanos",
                 "currency")
@@ -77,27 +85,29 @@ ITEM_COLUMNS = ("source", "resource_id", "period_start_us", "period_end_us", "us
 # -- runs ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunSpan:
-    """A run as allocation sees it: when it held which resources, and its share of them."""
+    """A run as allocation sees it: when it held which resources, and what it claims of them
+    (:mod:`~xprof.collector.machine_share`)."""
 
     run_id: str
     keys: tuple[str, ...]
     start: dt.datetime
     end: dt.datetime
-    used_gpus: int | None  # None: the whole machine
+    used_gpus: int | None  # None: a CPU-only run (no GPU used, or GPU use unknown)
     machine_gpus: int | None
     ended: bool
+    weight: Fraction = Fraction(1)  # a CPU-only run's measured weight among CPU-only runs
 
     @property
-    def share(self) -> Fraction:
+    def gpu_share(self) -> Fraction | None:
         if not self.used_gpus or not self.machine_gpus:
-            return Fraction(1)
-        return Fraction(min(self.used_gpus, self.machine_gpus), self.machine_gpus)
+            return None
+        return Fraction(self.used_gpus, self.machine_gpus)
 
     @property
     def share_text(self) -> str:
-        if self.share == 1:
-            return "whole machine"
-        return f"{min(self.used_gpus or 0, self.machine_gpus or 0)}/{self.machine_gpus} GPUs"
+        if self.gpu_share is None:
+            return "CPU-only: the machine, time-sliced with overlapping runs"
+        return f"{self.used_gpus}/{self.machine_gpus} GPUs"
 
 
 def run_span(run: dict[str, Any], now: dt.datetime | None = None) -> RunSpan | None:
@@ -119,10 +129,9 @@ def run_span(run: dict[str, Any], now: dt.datetime | None = None) -> RunSpan | N
         ended = status != "running"
     if end <= start:
         return None
-    hardware = run.get("hardware") or {}
-    used = len(set(hardware.get("gpus_used") or [])) or None
-    total = int(hardware.get("gpu_count") or 0) or None
-    return RunSpan(run["id"], keys, start, end, used, total, ended)
+    used, total = gpu_share(run.get("hardware"))
+    return RunSpan(run["id"], keys, start, end, used, total, ended,
+                   measured_weight(run.get("hardware"), run.get("summary")))
 
 
 def load_runs(store: Store, now: dt.datetime | None = None) -> list[RunSpan]:
@@ -130,7 +139,7 @@ def load_runs(store: Store, now: dt.datetime | None = None) -> list[RunSpan]:
     r = schema.runs
     query = sa.select(r.c.id, r.c.instance_id, r.c.cloud, r.c.hardware, r.c.started_at,
                       r.c.ended_at, r.c.duration_s, r.c.heartbeat_at, r.c.status,
-                      r.c.flush_interval_s).where(sa.or_(r.c.instance_id.is_not(None),
+                      r.c.flush_interval_s, r.c.summary).where(sa.or_(r.c.instance_id.is_not(None),
                                                          r.c.cloud.is_not(None)))
     with store.read() as conn:
         rows = [dict(m) for m in conn.execute(query).mappings()]
@@ -149,14 +158,17 @@ def runs_table(spans: Iterable[RunSpan]) -> pa.Table:
             cols["key"].append(key)
             cols["start_us"].append(to_us(span.start))
             cols["end_us"].append(to_us(span.end))
-            cols["share"].append(float(span.share))
+            share = span.gpu_share
+            cols["gpu_share"].append(None if share is None else float(share))
+            cols["weight"].append(float(span.weight))
             cols["ended"].append(span.ended)
             cols["share_text"].append(span.share_text)
     return pa.table({
         "run_id": pa.array(cols["run_id"], pa.string()), "key": pa.array(cols["key"], pa.string()),
         "start_us": pa.array(cols["start_us"], pa.int64()),
         "end_us": pa.array(cols["end_us"], pa.int64()),
-        "share": pa.array(cols["share"], pa.float64()),
+        "gpu_share": pa.array(cols["gpu_share"], pa.float64()),
+        "weight": pa.array(cols["weight"], pa.float64()),
         "ended": pa.array(cols["ended"], pa.bool_()),
         "share_text": pa.array(cols["share_text"], pa.string())})
 
@@ -215,21 +227,40 @@ UNION SELECT DISTINCT key FROM {runs};
 CREATE OR REPLACE TEMP TABLE _it0 AS
 SELECT r.key, i.source, {rank} AS src_rank,
        i.period_start_us AS ps, i.period_end_us AS pe, i.period_start_us // {day} AS day,
-       i.usage_quantity AS qty,
-       lower(trim(coalesce(i.usage_unit, ''))) IN ({hour_units}) AS hour_unit,
+       i.usage_quantity AS qty, lower(trim(coalesce(i.usage_unit, ''))) AS unit,
        i.list_nanos AS ln, i.billed_nanos AS bn, i.effective_nanos AS en, i.currency
 FROM {items} i JOIN _res r USING (resource_id)
 WHERE r.key IN (SELECT key FROM _keys);
 {choose}
 CREATE OR REPLACE TEMP TABLE _cap AS
-SELECT key, ps, pe, least(pe - ps, coalesce(max(CASE WHEN hour_unit AND qty > 0
-       THEN qty * 3600000000.0 END), pe - ps))::DOUBLE AS cap
+SELECT key, ps, pe, least(pe - ps, coalesce(
+           max(CASE WHEN unit IN ({hour_units}) AND qty > 0 THEN qty * 3600000000.0 END),
+           min(CASE WHEN unit IN ({second_units}) AND qty > 0
+                         AND qty * 1000000.0 <= pe - ps THEN qty * 1000000.0 END),
+           pe - ps))::DOUBLE AS cap
 FROM _it GROUP BY key, ps, pe;
 
-CREATE OR REPLACE TEMP TABLE _rb AS
-SELECT run_id, key, start_us AS rs, end_us AS re, share,
-       unnest(generate_series(start_us // {day}, (end_us - 1) // {day})) AS bucket
-FROM {runs} WHERE end_us > start_us AND key IN (SELECT DISTINCT key FROM _it);
+CREATE OR REPLACE TEMP TABLE _seg AS
+WITH r AS (
+    SELECT run_id, key, start_us AS rs, end_us AS re, gpu_share AS g,
+           CASE WHEN gpu_share IS NULL THEN coalesce(weight, 1.0) END AS w
+    FROM {runs} WHERE end_us > start_us AND key IN (SELECT DISTINCT key FROM _it)
+), cuts AS (
+    SELECT DISTINCT key, t FROM (SELECT key, rs AS t FROM r UNION ALL SELECT key, re FROM r)
+), seg AS (
+    SELECT key, t AS s0, lead(t) OVER (PARTITION BY key ORDER BY t) AS s1 FROM cuts
+), active AS (
+    SELECT r.run_id, r.key, s.s0, s.s1, r.g, r.w
+    FROM seg s JOIN r ON r.key = s.key AND r.rs <= s.s0 AND r.re >= s.s1
+    WHERE s.s1 IS NOT NULL
+), tot AS (
+    SELECT key, s0, coalesce(sum(g), 0) AS g, sum(w) AS w FROM active GROUP BY key, s0
+)
+SELECT a.run_id, a.key, a.s0, a.s1,
+       CASE WHEN a.g IS NOT NULL THEN a.g / greatest(1.0, t.g)
+            ELSE (1.0 - least(1.0, t.g)) * a.w / t.w END AS h,
+       unnest(generate_series(a.s0 // {day}, (a.s1 - 1) // {day})) AS bucket
+FROM active a JOIN tot t USING (key, s0);
 
 CREATE OR REPLACE TEMP TABLE _pf AS
 WITH ib AS (
@@ -238,18 +269,18 @@ WITH ib AS (
     SELECT iid, key, ps, pe, unnest(generate_series(ps // {day}, (pe - 1) // {day})) AS bucket
     FROM _it WHERE (pe - 1) // {day} > ps // {day}
 ), pairs AS (
-    SELECT b.iid, b.key, b.ps, b.pe, r.run_id, r.share,
-           sum(least(b.pe, r.re, (b.bucket + 1) * {day})
-               - greatest(b.ps, r.rs, b.bucket * {day})) AS ov,
-           min(greatest(b.ps, r.rs)) AS p0, max(least(b.pe, r.re)) AS p1
-    FROM ib b JOIN _rb r ON b.key = r.key AND b.bucket = r.bucket
-    WHERE least(b.pe, r.re, (b.bucket + 1) * {day}) > greatest(b.ps, r.rs, b.bucket * {day})
-    GROUP BY b.iid, b.key, b.ps, b.pe, r.run_id, r.share
+    SELECT b.iid, b.key, b.ps, b.pe, s.run_id,
+           sum((least(b.pe, s.s1, (b.bucket + 1) * {day})
+                - greatest(b.ps, s.s0, b.bucket * {day})) * s.h) AS held,
+           min(greatest(b.ps, s.s0)) AS p0, max(least(b.pe, s.s1)) AS p1
+    FROM ib b JOIN _seg s ON b.key = s.key AND b.bucket = s.bucket
+    WHERE least(b.pe, s.s1, (b.bucket + 1) * {day}) > greatest(b.ps, s.s0, b.bucket * {day})
+    GROUP BY b.iid, b.key, b.ps, b.pe, s.run_id
 )
-SELECT p.iid, p.run_id, p.ov, p.p0, p.p1,
-       p.ov * p.share / greatest(c.cap, sum(p.ov * p.share) OVER (PARTITION BY p.iid)) AS f
+SELECT p.iid, p.run_id, p.p0, p.p1,
+       p.held / greatest(c.cap, sum(p.held) OVER (PARTITION BY p.iid)) AS f
 FROM pairs p JOIN _cap c ON c.key = p.key AND c.ps = p.ps AND c.pe = p.pe;
-DROP TABLE _rb;
+DROP TABLE _seg;
 
 CREATE OR REPLACE TEMP TABLE _tot AS
 SELECT key, day, currency, string_agg(DISTINCT source, ' | ' ORDER BY source) AS source,
@@ -351,6 +382,7 @@ def run_allocation(con: duckdb.DuckDBPyConnection, items: str, runs: str) -> str
     several = con.execute(f"SELECT count(DISTINCT source) > 1 FROM {items}").fetchall()[0][0]
     sql = _ALLOCATION_SQL.format(rank=SOURCE_RANK_SQL, day=DAY_US, items=items, runs=runs,
                                  hour_units=", ".join(f"'{u}'" for u in HOUR_UNITS),
+                                 second_units=", ".join(f"'{u}'" for u in SECOND_UNITS),
                                  choose=_CHOOSE_SOURCES if several else _ONE_SOURCE)
     con.execute(sql)
     for table in ALLOC_TABLES:
@@ -412,7 +444,7 @@ SELECT a.kind, a.run_id, a.key AS resource_id,
                 'day', strftime(DATE '1970-01-01' + a.day::INTEGER, '%Y-%m-%d'),
                 'billing_source', a.source, 'items', a.items)
             ELSE json_object(
-                'method', 'overlap time × share of the machine',
+                'method', 'held time (interval rule) / running time',
                 'day', strftime(DATE '1970-01-01' + a.day::INTEGER, '%Y-%m-%d'),
                 'share', s.share_text, 'billing_source', a.source, 'items', a.items,
                 'coverage', CASE WHEN a.complete THEN 'complete' ELSE 'partial' END)

@@ -25,7 +25,12 @@ Rules, in order:
 - **Share** of the machine: on a GPU machine, the GPUs the run used over the GPUs on the
   machine (the instance's GPUs on a cloud, else those NVML saw). A run that used no GPU on a
   GPU machine, a CPU-only machine, or a run whose GPU use is unknown pays for the whole
-  machine: it held the machine and nobody else could be billed for it.
+  machine when it is alone on it: nobody else could be billed for it.
+- **Runs overlapping on one machine** (other runs recorded with the same instance id whose
+  times overlap) share it by the billing rule (:mod:`~xprof.collector.machine_share`):
+  interval by interval, GPU runs by GPUs held, CPU-only runs the rest by time. The run pays
+  its held time × the rate, so the estimates of overlapping runs never add up to more than
+  the machine. Estimating a run re-estimates the ended runs it overlaps.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from xprof import schema
 from xprof.collector import catalog
 from xprof.collector.gpu_names import gcp_n1_key, normalise_gpu
 from xprof.collector.host_equivalent import NOTE_GPUS_ONLY, HostEquivalent, host_equivalent
+from xprof.collector.machine_share import Holder, gpu_share, held_seconds, measured_weight
 from xprof.collector.writes import replace_estimates
 from xprof.money import format_money, format_rate
 from xprof.settings import Settings
@@ -77,6 +83,8 @@ class Estimate:
     until_heartbeat: bool = False  # a crashed run, priced up to its last heartbeat
     note: str | None = None  # how an equivalent differs: NOTE_GPUS_ONLY | NOTE_NO_GPUS
     equivalent: HostEquivalent | None = None  # off-cloud: the instance scaled to the host
+    overlapping: int = 0  # other runs on the same machine during this one
+    held_s: float | None = None  # machine-seconds held, when shared with overlapping runs
 
     @property
     def share(self) -> Fraction:
@@ -96,6 +104,9 @@ class Estimate:
         duration = format_duration(self.duration_s or 0)
         if self.until_heartbeat:
             duration += " until last heartbeat"
+        if self.overlapping:
+            duration += f", time-sliced with {self.overlapping} overlapping run" + \
+                ("s" if self.overlapping > 1 else "")
         if self.method == "configured-rate":
             return f"est. {amount} (off-cloud rate {rate}{share}, {duration})"
         p = self.price
@@ -127,7 +138,8 @@ class Estimate:
             "rate_per_hour": None if self.rate is None else str(self.rate),
             "lifecycle": self.lifecycle,
             "share": {"used_gpus": self.used_gpus, "machine_gpus": self.machine_gpus,
-                      "fraction": float(share), "text": f"{share.numerator}/{share.denominator}"},
+                      "fraction": float(share), "text": f"{share.numerator}/{share.denominator}",
+                      "overlapping_runs": self.overlapping, "held_s": self.held_s},
             "duration_s": self.duration_s,
             "equivalent": self.equivalent.to_json() if self.equivalent else None,
             "summary": self.summary_line(),
@@ -193,8 +205,52 @@ def compute_estimate(store: Store, run: dict[str, Any], settings: Settings) -> E
     hardware = run.get("hardware") or {}
     provider = (run.get("cloud_provider") or "none").lower()
     if provider in ON_CLOUD:
-        return _on_cloud(store, run, provider, hardware, duration, base)
-    return _off_cloud(store, run, hardware, duration, base, settings)
+        estimate = _on_cloud(store, run, provider, hardware, duration, base)
+    else:
+        estimate = _off_cloud(store, run, hardware, duration, base, settings)
+    return _shared(estimate, run, overlapping_runs(store, run, end))
+
+
+# -- runs overlapping on one machine -----------------------------------------------------------
+def overlapping_runs(store: Store, run: dict[str, Any],
+                     end: dt.datetime | None) -> list[dict[str, Any]]:
+    """Other runs on the run's instance (same instance id) whose times overlap its own."""
+    if not run.get("instance_id") or end is None:
+        return []
+    r = schema.runs
+    query = sa.select(r.c.id, r.c.started_at, r.c.ended_at, r.c.heartbeat_at, r.c.hardware,
+                      r.c.summary).where(r.c.instance_id == run["instance_id"],
+                                         r.c.id != run["id"], r.c.started_at < end)
+    with store.read() as conn:
+        rows = [dict(m) for m in conn.execute(query).mappings()]
+    return [row for row in rows if (row["ended_at"] or row["heartbeat_at"]) > run["started_at"]]
+
+
+def _shared(estimate: Estimate, run: dict[str, Any],
+            others: list[dict[str, Any]]) -> Estimate:
+    """The estimate priced for the time the run held the machine among ``others``."""
+    if not others or estimate.amount is None or estimate.rate is None \
+            or estimate.duration_s is None:
+        return estimate
+    start = run["started_at"]
+
+    def seconds(t: dt.datetime) -> Fraction:
+        return Fraction(repr((t - start).total_seconds()))
+
+    own = Holder(run["id"], Fraction(0), Fraction(repr(estimate.duration_s)),
+                 None if estimate.share == 1 and estimate.used_gpus is None else estimate.share,
+                 measured_weight(run.get("hardware"), run.get("summary")))
+    holders = [own]
+    for other in others:
+        used, total = gpu_share(other["hardware"], estimate.machine_gpus)
+        holders.append(Holder(other["id"], seconds(other["started_at"]),
+                              seconds(other["ended_at"] or other["heartbeat_at"]),
+                              None if used is None else Fraction(used, total),
+                              measured_weight(other["hardware"], other["summary"])))
+    held = held_seconds(holders, own.start, own.end)[run["id"]]
+    amount = (estimate.rate * Decimal(held.numerator) / Decimal(held.denominator)
+              / _SECONDS_PER_HOUR).quantize(_NANO, rounding=ROUND_HALF_EVEN).normalize()
+    return replace(estimate, amount=amount, overlapping=len(others), held_s=float(held))
 
 
 def _on_cloud(store: Store, run: dict[str, Any], provider: str, hardware: dict[str, Any],
@@ -347,10 +403,21 @@ def estimate_run(store: Store, run_id: str, settings: Settings | None = None) ->
 
     A multi-node run gets one row per host, each on its own machine; the returned estimate
     then carries the hosts' total. A run still running gets an unknown estimate (``reason``
-    says so) and nothing is stored.
+    says so) and nothing is stored. The ended runs it overlaps on its machine are
+    re-estimated: they now share the machine with it.
     """
-    run = store.find_run(run_id)
     settings = settings if settings is not None else Settings()
+    estimate = store_estimate(store, run_id, settings)
+    run = store.find_run(run_id)
+    for other in overlapping_runs(store, run, estimate.period_end):
+        if other["ended_at"] is not None:
+            store_estimate(store, other["id"], settings)
+    return estimate
+
+
+def store_estimate(store: Store, run_id: str, settings: Settings) -> Estimate:
+    """Compute and store the estimate of one run (:func:`estimate_run` without neighbours)."""
+    run = store.find_run(run_id)
     rows = host_runs(run, store.run_hosts(run_id))
     estimates = [compute_estimate(store, row, settings) for row in rows]
     if all(e.period_end is not None for e in estimates):

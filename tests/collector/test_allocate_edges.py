@@ -117,13 +117,13 @@ def test_partly_billed_run_keeps_its_estimate_until_the_rest_arrives(store, tmp_
 
 
 def test_overlapping_cpu_runs_share_the_machine(store, tmp_path):
-    """Two runs that each hold a CPU-only machine at the same time split its cost evenly."""
+    """Two CPU-only runs on one machine time-slice it: 10:00-10:30 a holds it alone
+    (0.60), 10:30-11:00 a and b hold half each (0.30 + 0.30): a pays 0.90, b 0.30."""
     a = run_on(store, BOX, utc(2024, 9, 2, 10), 3600)
     b = run_on(store, BOX, utc(2024, 9, 2, 10, 30), 1800)
     _bill(store, tmp_path, hourly(BOX, utc(2024, 9, 2, 10), 1, "1.20"))
-    # 10:00-10:30 a alone (0.6 × 1/2 h... a has 3600 s weight, b 1800 s, 5400 > 3600)
-    assert run_amount(store, a) == Decimal("0.8")
-    assert run_amount(store, b) == Decimal("0.4")
+    assert run_amount(store, a) == Decimal("0.9")
+    assert run_amount(store, b) == Decimal("0.3")
     assert idle_amount(store, BOX) == 0
 
 
