@@ -135,6 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Cloud provider of this machine: aws, gcp, azure, or none to skip detection."),
     Setting("instance_type", "XPROF_INSTANCE_TYPE", str, None,
             "Instance type to record instead of asking the metadata service."),
+    Setting("instance_id", "XPROF_INSTANCE_ID", str, None,
+            "Instance id billing joins on (EC2 i-…, GCP instance id, Azure resource id), for "
+            "machines without a metadata service; replaces what detection found."),
     Setting("region", "XPROF_REGION", str, None,
             "Region to record instead of asking the metadata service."),
     Setting("lifecycle", "XPROF_LIFECYCLE", _choice("on-demand", "spot"), None,
