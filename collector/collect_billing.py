@@ -13,7 +13,8 @@ Sources and their settings (``~/.xprof/config.toml``, environment, or arguments 
 (``billing.gcp.project`` names the project that runs the query; the sources are
 :data:`xprof.collector.billing.sources.SOURCES`.) Then the resources whose
 items changed, and those of runs still without a complete billed
-cost, are allocated (:mod:`xprof.collector.allocate`). A source that cannot be reached
+cost, are allocated (:mod:`xprof.collector.allocate`). The summary ends with the whole bill on
+record per currency (:mod:`xprof.collector.billing.bill`): billed total = runs + idle + other. A source that cannot be reached
 (credentials, permissions) is reported in ``errors`` and the others go on; bad data
 (:class:`~xprof.collector.billing.BillingInputError`) stops the step with its one-line
 message, after allocating what was already imported, and nothing of the bad file is stored.
@@ -30,6 +31,7 @@ import click
 
 from xprof.collector.allocate import AllocationResult, allocate_store, runs_needing_allocation
 from xprof.collector.billing import BillingInputError, BillingSourceError
+from xprof.collector.billing.bill import CurrencyBill, bill_line, whole_bill
 from xprof.collector.billing.sources import SOURCE_KINDS, SOURCES, BillingSource, ImportJob
 from xprof.collector.billing.store_items import ImportResult
 from xprof.money import format_money
@@ -77,8 +79,14 @@ def _import_all(job: ImportJob, sources: list[BillingSource]
     return tried, results, errors, None
 
 
+def _plain_bill(bill: CurrencyBill) -> dict[str, Any]:
+    data = bill.as_dict()
+    return {k: ([{**r, "amount": str(r["amount"])} for r in v] if isinstance(v, list)
+                else str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}
+
+
 def _summary(tried: int, results: Imported, allocation: AllocationResult,
-             errors: list[str]) -> dict[str, Any]:
+             errors: list[str], bills: list[CurrencyBill]) -> dict[str, Any]:
     inserted = sum(r.inserted for _, _, r in results)
     updated = sum(r.updated for _, _, r in results)
     deleted = sum(r.deleted for _, _, r in results)
@@ -93,6 +101,7 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
     if allocation.runs_partial:
         parts.append(f"{allocation.runs_partial:,} billed in part so far (still estimated)")
     parts.append(f"idle {_money(allocation.idle)} on {allocation.resources:,} resource(s)")
+    parts += [f"bill on record {bill_line(b, format_money)}" for b in bills]
     if errors:
         parts.append(f"{len(errors)} source(s) failed")
     return {
@@ -105,6 +114,7 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
         "runs_partial": allocation.runs_partial,
         "billed": {c: str(v) for c, v in sorted(allocation.allocated.items())},
         "idle": {c: str(v) for c, v in sorted(allocation.idle.items())},
+        "bill": [_plain_bill(b) for b in bills],
         "errors": errors,
         "summary": "; ".join(parts),
     }
@@ -142,4 +152,4 @@ def collect_billing(store: Store, settings: Settings, *,
     allocation = allocate_store(store, keys, echo=echo, now=now)
     if bad_input is not None:
         raise bad_input
-    return _summary(tried, results, allocation, errors)
+    return _summary(tried, results, allocation, errors, whole_bill(store))
