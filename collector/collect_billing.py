@@ -9,15 +9,18 @@ Sources and their settings (``~/.xprof/config.toml``, environment, or arguments 
 | AWS Cost Explorer | ``billing.aws_ce.enabled`` | ``XPROF_AWS_CE`` |
 | Azure Cost Management | ``billing.azure.scope`` | ``XPROF_AZURE_BILLING_SCOPE`` |
 | GCP BigQuery export | ``billing.gcp.table`` | ``XPROF_GCP_BILLING_TABLE`` |
+| Azure cost details export files | ``billing.azure_export.paths`` | ``XPROF_AZURE_EXPORT_PATHS`` |
+| GCP billing export files | ``billing.gcp_export.paths`` | ``XPROF_GCP_EXPORT_PATHS`` |
 
 (``billing.gcp.project`` names the project that runs the query; the sources are
 :data:`xprof.collector.billing.sources.SOURCES`.) Then the resources whose
 items changed, and those of runs still without a complete billed
 cost, are allocated (:mod:`xprof.collector.allocate`). The summary ends with the whole bill on
-record per currency (:mod:`xprof.collector.billing.bill`): billed total = runs + idle + other. A source that cannot be reached
-(credentials, permissions) is reported in ``errors`` and the others go on; bad data
-(:class:`~xprof.collector.billing.BillingInputError`) stops the step with its one-line
-message, after allocating what was already imported, and nothing of the bad file is stored.
+record per currency (:mod:`xprof.collector.billing.bill`): billed total = runs + idle + other.
+A source that cannot be reached (credentials, permissions) is reported in ``errors`` and the
+others go on; bad data (:class:`~xprof.collector.billing.BillingInputError`) stops the step
+with its one-line message, after allocating what was already imported, and nothing of the
+bad file is stored.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
         parts.append(f"{allocation.runs_partial:,} billed in part so far (still estimated)")
     parts.append(f"idle {_money(allocation.idle)} on {allocation.resources:,} resource(s)")
     parts += [f"bill on record {bill_line(b, format_money)}" for b in bills]
+    parts += [r.extra["note"] for _, _, r in results if r.extra.get("note")]
     if errors:
         parts.append(f"{len(errors)} source(s) failed")
     return {
@@ -127,6 +131,9 @@ def collect_billing(store: Store, settings: Settings, *,
                     aws_ce: bool | None = None,
                     azure_scope: str | None = None,
                     gcp_table: str | None = None,
+                    azure_export_paths: Iterable[str] | None = None,
+                    azure_cost_type: str | None = None,
+                    gcp_export_paths: Iterable[str] | None = None,
                     clients: Mapping[str, Any] | None = None,
                     force: bool = False, reallocate: bool = False,
                     now: dt.datetime | None = None,
@@ -144,7 +151,12 @@ def collect_billing(store: Store, settings: Settings, *,
     overrides = {"billing.focus.paths": None if focus_paths is None else list(focus_paths),
                  "billing.cur.paths": None if cur_paths is None else list(cur_paths),
                  "billing.aws_ce.enabled": aws_ce, "billing.azure.scope": azure_scope or None,
-                 "billing.gcp.table": gcp_table or None}
+                 "billing.gcp.table": gcp_table or None,
+                 "billing.azure_export.paths":
+                     None if azure_export_paths is None else list(azure_export_paths),
+                 "billing.azure_export.cost_type": azure_cost_type or None,
+                 "billing.gcp_export.paths":
+                     None if gcp_export_paths is None else list(gcp_export_paths)}
     job = ImportJob(store, settings, now, overrides, dict(clients or {}), force, echo)
     tried, results, errors, bad_input = _import_all(job, chosen)
     changed = set().union(*(result.keys for _, _, result in results))
