@@ -16,8 +16,8 @@ from html import escape
 from typing import Any
 
 from xprof.dashboard import report_charts
-from xprof.dashboard.report_bill import bill_headline, bill_tables
 from xprof.dashboard.formatting import duration, money, number, per_money_label
+from xprof.dashboard.report_bill import bill_headline, bill_tables
 
 FORMATS = ("html", "md", "json")
 STATUS_WORDS = {"failed": "failed (non-zero exit)", "killed": "killed (by a signal)",
