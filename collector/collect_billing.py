@@ -15,8 +15,9 @@ Sources and their settings (``~/.xprof/config.toml``, environment, or arguments 
 (``billing.gcp.project`` names the project that runs the query; the sources are
 :data:`xprof.collector.billing.sources.SOURCES`.) Then the resources whose
 items changed, and those of runs still without a complete billed
-cost, are allocated (:mod:`xprof.collector.allocate`). The summary ends with the whole bill on
-record per currency (:mod:`xprof.collector.billing.bill`): billed total = runs + idle + other.
+cost, are allocated (:mod:`xprof.collector.allocate`). The summary ends with the whole bill
+(:mod:`xprof.collector.billing.bill`) of the months this collect imported items for, per
+currency: billed total = runs + idle + other.
 A source that cannot be reached (credentials, permissions) is reported in ``errors`` and the
 others go on; bad data (:class:`~xprof.collector.billing.BillingInputError`) stops the step
 with its one-line message, after allocating what was already imported, and nothing of the
@@ -34,7 +35,13 @@ import click
 
 from xprof.collector.allocate import AllocationResult, allocate_store, runs_needing_allocation
 from xprof.collector.billing import BillingInputError, BillingSourceError
-from xprof.collector.billing.bill import CurrencyBill, bill_line, whole_bill
+from xprof.collector.billing.bill import (
+    CurrencyBill,
+    bill_line,
+    imported_months,
+    months_label,
+    whole_bill,
+)
 from xprof.collector.billing.sources import SOURCE_KINDS, SOURCES, BillingSource, ImportJob
 from xprof.collector.billing.store_items import ImportResult
 from xprof.money import format_money
@@ -88,8 +95,16 @@ def _plain_bill(bill: CurrencyBill) -> dict[str, Any]:
                 else str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}
 
 
+def _imported_bill(store: Store, since: dt.datetime) -> tuple[str, list[CurrencyBill]]:
+    """The whole bill of the months this collect imported items for (label, bills)."""
+    months = imported_months(store, since)
+    if months is None:
+        return "", []
+    return months_label(*months), whole_bill(store, start=months[0], end=months[1])
+
+
 def _summary(tried: int, results: Imported, allocation: AllocationResult,
-             errors: list[str], bills: list[CurrencyBill]) -> dict[str, Any]:
+             errors: list[str], bill: tuple[str, list[CurrencyBill]]) -> dict[str, Any]:
     inserted = sum(r.inserted for _, _, r in results)
     updated = sum(r.updated for _, _, r in results)
     deleted = sum(r.deleted for _, _, r in results)
@@ -104,7 +119,8 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
     if allocation.runs_partial:
         parts.append(f"{allocation.runs_partial:,} billed in part so far (still estimated)")
     parts.append(f"idle {_money(allocation.idle)} on {allocation.resources:,} resource(s)")
-    parts += [f"bill on record {bill_line(b, format_money)}" for b in bills]
+    label, bills = bill
+    parts += [f"bill {label} {bill_line(b, format_money)}" for b in bills]
     parts += [r.extra["note"] for _, _, r in results if r.extra.get("note")]
     if errors:
         parts.append(f"{len(errors)} source(s) failed")
@@ -118,7 +134,7 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
         "runs_partial": allocation.runs_partial,
         "billed": {c: str(v) for c, v in sorted(allocation.allocated.items())},
         "idle": {c: str(v) for c, v in sorted(allocation.idle.items())},
-        "bill": [_plain_bill(b) for b in bills],
+        "bill": {"months": label, "currencies": [_plain_bill(b) for b in bills]},
         "errors": errors,
         "summary": "; ".join(parts),
     }
@@ -164,4 +180,4 @@ def collect_billing(store: Store, settings: Settings, *,
     allocation = allocate_store(store, keys, echo=echo, now=now)
     if bad_input is not None:
         raise bad_input
-    return _summary(tried, results, allocation, errors, whole_bill(store))
+    return _summary(tried, results, allocation, errors, _imported_bill(store, now))

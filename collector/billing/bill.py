@@ -19,6 +19,7 @@ An item belongs to a period by its charge period start; a cost row by its ``peri
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -55,6 +56,7 @@ _STORAGE_UNITS = ("gb-mo", "gb-month", "gib-mo", "gib month", "gibibyte month", 
 _SOURCE_RANK = (("aws-cur:", 0), ("focus:", 1), ("azure", 1), ("gcp-", 1), ("aws-ce:", 2))
 
 
+@functools.lru_cache(maxsize=4096)
 def other_category(charge_category: str | None, service: str | None,
                    unit: str | None = None) -> str:
     """The bucket of an item on no allocated resource: by its charge category, else storage
@@ -107,18 +109,41 @@ class CurrencyBill:
                 **{f"by_{name}": rows(self.by.get(name, {})) for name in DIMENSIONS}}
 
 
-def _nanos(value: Any) -> Decimal:
-    return (Decimal(int(value or 0)) * NANO).normalize() if value else Decimal(0)
+_key = functools.lru_cache(maxsize=65_536)(resource_key)
 
 
-def _add(target: dict[str, Decimal], key: str | None, amount: Decimal) -> None:
+def _money(nanos: int) -> Decimal:
+    return (Decimal(nanos) * NANO).normalize() if nanos else Decimal(0)
+
+
+def _add(target: dict[str, int], key: str | None, nanos: int) -> None:
     name = key if key not in (None, "") else "(none)"
-    target[name] = target.get(name, Decimal(0)) + amount
+    target[name] = target.get(name, 0) + nanos
+
+
+@dataclass
+class _Sums:
+    """One currency's sums in integer nano-units while the bill is added up."""
+
+    runs: int = 0
+    idle: int = 0
+    other: int = 0
+    items_total: int = 0
+    items: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+    by: dict[str, dict[str, int]] = field(default_factory=lambda: {d: {} for d in DIMENSIONS})
+
+    def bill(self, currency: str) -> CurrencyBill:
+        return CurrencyBill(
+            currency, runs=_money(self.runs), idle=_money(self.idle), other=_money(self.other),
+            items_total=_money(self.items_total), items=self.items,
+            other_by_category={k: _money(v) for k, v in self.categories.items()},
+            by={d: {k: _money(v) for k, v in values.items()} for d, values in self.by.items()})
 
 
 def _cost_sums(store: Store, basis: str, start: dt.datetime | None,
-               end: dt.datetime | None) -> list[tuple[str, str, str, Decimal]]:
-    """(kind, resource key, currency, amount) of the billed cost rows in the period."""
+               end: dt.datetime | None) -> list[tuple[str, str, str, int]]:
+    """(kind, resource key, currency, nano-units) of the billed cost rows in the period."""
     c = schema.costs
     raw = sa.type_coerce(c.c.amount, sa.BigInteger)
     query = (sa.select(c.c.kind, c.c.resource_id, c.c.currency, sa.func.sum(raw))
@@ -129,12 +154,13 @@ def _cost_sums(store: Store, basis: str, start: dt.datetime | None,
     if end is not None:
         query = query.where(c.c.period_start < end)
     with store.read() as conn:
-        return [(k, rid, cur, _nanos(v)) for k, rid, cur, v in conn.execute(query)]
+        return [(k, rid, cur, int(v or 0)) for k, rid, cur, v in conn.execute(query)]
 
 
 def _item_groups(store: Store, basis: str, start: dt.datetime | None,
-                 end: dt.datetime | None) -> list[dict[str, Any]]:
-    """The period's items summed per resource, source, dimensions, category and currency."""
+                 end: dt.datetime | None) -> list[Any]:
+    """The period's items summed per resource, source, dimensions, category and currency
+    (rows with those names as attributes, and ``nanos``, ``n``)."""
     b = schema.billing_items
     amount = sa.type_coerce(b.c[BASIS_COLUMNS[basis]], sa.BigInteger)
     keys = (b.c.resource_id, b.c.source, b.c.provider, b.c.service, b.c.region,
@@ -147,17 +173,17 @@ def _item_groups(store: Store, basis: str, start: dt.datetime | None,
     if end is not None:
         query = query.where(b.c.charge_period_start < end)
     with store.read() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return conn.execute(query).all()
 
 
-def _best_sources(groups: Iterable[dict[str, Any]], machines: set[str]) -> dict[str, str]:
+def _best_sources(groups: Iterable[Any], machines: set[str]) -> dict[str, str]:
     """For each allocated machine key, the source allocation counts."""
     best: dict[str, str] = {}
     for g in groups:
-        key = resource_key(g["resource_id"])
+        key = _key(g.resource_id)
         if key in machines and (key not in best or
-                                source_rank(g["source"]) < source_rank(best[key])):
-            best[key] = g["source"]
+                                source_rank(g.source) < source_rank(best[key])):
+            best[key] = g.source
     return best
 
 
@@ -166,36 +192,57 @@ def whole_bill(store: Store, *, start: dt.datetime | None = None,
     """The bill of [start, end) per currency (see the module docstring), by currency."""
     if basis not in BASIS_COLUMNS:
         raise ValueError(f"cost basis must be one of {', '.join(BASIS_COLUMNS)}, got {basis!r}")
-    bills: dict[str, CurrencyBill] = {}
-
-    def bill(currency: str) -> CurrencyBill:
-        return bills.setdefault(currency, CurrencyBill(currency))
-
+    sums: dict[str, _Sums] = {}
     machines: set[str] = set()
-    for kind, key, currency, amount in _cost_sums(store, basis, start, end):
+    for kind, key, currency, nanos in _cost_sums(store, basis, start, end):
         machines.add(key)
-        entry = bill(currency)
+        entry = sums.setdefault(currency, _Sums())
         if kind == "idle":
-            entry.idle += amount
+            entry.idle += nanos
         else:
-            entry.runs += amount
+            entry.runs += nanos
     groups = _item_groups(store, basis, start, end)
     best = _best_sources(groups, machines)
     for g in groups:
-        key = resource_key(g["resource_id"])
-        if key in machines and best.get(key) != g["source"]:
+        key = _key(g.resource_id)
+        if key in machines and best.get(key) != g.source:
             continue  # a second source of an allocated machine: counted once, as allocation
-        entry, amount = bill(g["currency"]), _nanos(g["nanos"])
-        entry.items_total += amount
-        entry.items += int(g["n"])
-        for name, column in zip(DIMENSIONS, ("provider", "service", "region", "account_id"),
-                                strict=True):
-            _add(entry.by.setdefault(name, {}), g[column], amount)
+        entry, nanos = sums.setdefault(g.currency, _Sums()), int(g.nanos or 0)
+        entry.items_total += nanos
+        entry.items += int(g.n)
+        for name, value in zip(DIMENSIONS, (g.provider, g.service, g.region, g.account_id),
+                               strict=True):
+            _add(entry.by[name], value, nanos)
         if key not in machines:
-            entry.other += amount
-            _add(entry.other_by_category,
-                 other_category(g["charge_category"], g["service"], g["usage_unit"]), amount)
-    return [bills[c] for c in sorted(bills)]
+            entry.other += nanos
+            _add(entry.categories,
+                 other_category(g.charge_category, g.service, g.usage_unit), nanos)
+    return [sums[c].bill(c) for c in sorted(sums)]
+
+
+def _month(value: dt.datetime) -> dt.datetime:
+    return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def imported_months(store: Store, since: dt.datetime
+                    ) -> tuple[dt.datetime, dt.datetime] | None:
+    """The whole UTC months holding the charge periods of the items imported at or after
+    ``since`` ([first month's start, the start of the month after the last)), or None."""
+    b = schema.billing_items
+    with store.read() as conn:
+        first, last = conn.execute(sa.select(
+            sa.func.min(b.c.charge_period_start), sa.func.max(b.c.charge_period_start))
+            .where(b.c.imported_at >= since)).one()
+    if first is None:
+        return None
+    end = _month(last) + dt.timedelta(days=32)
+    return _month(first), _month(end)
+
+
+def months_label(start: dt.datetime, end: dt.datetime) -> str:
+    """``2024-09`` or ``2024-08..2024-09`` for [start, end) of whole months."""
+    last = _month(end - dt.timedelta(days=1))
+    return f"{start:%Y-%m}" if last == start else f"{start:%Y-%m}..{last:%Y-%m}"
 
 
 def bill_line(bill: CurrencyBill, money: Any) -> str:

@@ -107,7 +107,7 @@ def test_azure_actual_csv_bills_the_vm_run(store, xprof, tmp_path):
     assert bill.other_by_category == {"storage": _cost("0.6334"), "credits": Decimal("-5")}
     assert bill.by["region"] == {"eastus": bill.total}
     assert bill.by["account"] == {SUB: bill.total}
-    assert "bill on record billed $" in result.stdout
+    assert "bill 2024-09 billed $" in result.stdout
 
 
 def test_azure_hours_units_are_scaled(store, tmp_path):

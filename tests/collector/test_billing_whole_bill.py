@@ -65,7 +65,7 @@ def test_report_json_bill_is_the_files_sum(store, sample_runs, xprof, tmp_path):
     assert collected.returncode == 0, collected.stdout + collected.stderr
     file_total = sum(_cost(r) for r in _rows())
     assert file_total.quantize(Decimal("0.01")) == Decimal("20.52")
-    assert "bill on record billed $20.52 = runs $" in collected.stdout
+    assert "bill 2024-09 billed $20.52 = runs $0.65 + idle $" in collected.stdout
 
     out = tmp_path / "report.json"
     made = xprof("report", "--from", "2024-09-01", "--to", "2024-09-30", "--format", "json",
