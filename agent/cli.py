@@ -68,7 +68,10 @@ def resolve_resume(ref: str, store_url: str) -> dict:
                    "when it ends.")
 @click.option("--provider", type=click.Choice(["aws", "gcp", "azure", "none"]),
               help="Cloud provider of this machine, instead of asking its metadata service.")
-@click.option("--instance-type", help="Instance type to record and price, e.g. p3.2xlarge.")
+@click.option("--instance-type", help="Instance type to record and price, e.g. p3.2xlarge "
+                                      "(the metadata service is still asked for the rest).")
+@click.option("--instance-id", help="Instance id billing joins on, for machines without a "
+                                    "metadata service (EC2 i-…, GCP id, Azure resource id).")
 @click.option("--region", help="Region to record and price, e.g. us-east-1.")
 @click.option("--lifecycle", type=click.Choice(["on-demand", "spot"]),
               help="On-demand or spot, instead of asking the metadata service.")
@@ -95,8 +98,8 @@ def resolve_resume(ref: str, store_url: str) -> dict:
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary at the end.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[--] COMMAND [ARGS]...")
 def run(name, project, tags, params, objective, interval, store, metric_pattern, metrics_file,
-        provider, instance_type, region, lifecycle, run_id, hypothesis, expect, experiment,
-        resume_ref, budget, on_budget, quiet, command) -> None:
+        provider, instance_type, instance_id, region, lifecycle, run_id, hypothesis, expect,
+        experiment, resume_ref, budget, on_budget, quiet, command) -> None:
     """Run COMMAND, sample its whole process tree and GPUs, record it, and print what it cost.
 
     \b
@@ -132,8 +135,8 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
     objective_pair = parse_objective(objective)
     try:
         settings = Settings(flags={"store": store, "interval": interval, "provider": provider,
-                                   "instance_type": instance_type, "region": region,
-                                   "lifecycle": lifecycle})
+                                   "instance_type": instance_type, "instance_id": instance_id,
+                                   "region": region, "lifecycle": lifecycle})
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
     try:

@@ -4,17 +4,22 @@ Resolved once per run in a daemon thread while the child runs, so it never delay
 child's start; the runner takes ``result(timeout)`` at the end and records
 ``unknown (timeout)`` if nothing came in time. Order of detection:
 
-1. ``provider`` with ``instance_type`` given (flags or ``XPROF_*``): recorded as given, no
-   network (source ``override``);
-2. ``provider = none``: nothing is asked (source ``disabled``);
-3. ``provider`` alone: only that provider's metadata service is asked;
-4. otherwise the DMI files name the cloud (``Amazon EC2``, ``Google``, Microsoft with Azure's
+1. ``provider = none``: nothing is asked (source ``disabled``);
+2. ``provider`` given: only that provider's metadata service is asked. If it does not answer
+   and ``instance_type`` or ``instance_id`` is given, the identity is recorded as given
+   (source ``override``, no error): flags fill what metadata cannot tell, they never switch
+   detection off (on EC2 with IMDS reachable the instance id is still recorded);
+3. otherwise the DMI files name the cloud (``Amazon EC2``, ``Google``, Microsoft with Azure's
    chassis asset tag) and only that one is asked; DMI files naming no cloud mean off-cloud at
    once; without DMI files all three services are probed in parallel with short timeouts
    (``PROBE_BUDGET_S`` in all).
 
-``instance_type``, ``region`` and ``lifecycle`` settings replace what detection found. For a
-spot VM, a poller in the same thread watches for an interruption notice until ``stop()``.
+``instance_type``, ``instance_id``, ``region`` and ``lifecycle`` settings replace what
+detection found (``--instance-id`` names the machine billing joins on where there is no
+metadata service; an Azure ``/subscriptions/…`` id becomes the resource id too). If the
+answer does not come within the runner's wait, what the settings give is recorded instead
+of ``unknown (timeout)``. For a spot VM, a poller in the same thread watches for an
+interruption notice until ``stop()``.
 A failing request never raises: it ends as an ``error`` on the identity.
 """
 
@@ -113,6 +118,7 @@ class IdentityResolver:
         self._identity: CloudIdentity | None = None
         self._interruption: dict[str, Any] | None = None
         self._thread: threading.Thread | None = None
+        self._given: CloudIdentity | None = None  # what the settings fix, if detection is late
 
     @classmethod
     def start(cls, settings: Settings, *,
@@ -120,10 +126,11 @@ class IdentityResolver:
         """Start resolving; returns at once (the network, if any, is used by a daemon thread)."""
         self = cls(settings, poll_interval)
         given = identity_without_network(settings)
-        if given is not None:
+        if given is not None and given.provider not in CLOUDS:
             self._identity = given
             self._done.set()
             return self
+        self._given = given
         self._thread = threading.Thread(target=self._run, name="xprof-identity", daemon=True)
         self._thread.start()
         return self
@@ -132,7 +139,7 @@ class IdentityResolver:
         """The identity, waiting at most ``timeout`` seconds; then ``unknown (timeout)``."""
         if self._done.wait(max(timeout, 0.0)) and self._identity is not None:
             return self._identity
-        return TIMED_OUT
+        return self._given or TIMED_OUT
 
     def ready(self) -> bool:
         """True once the identity is known (never blocks)."""
@@ -189,11 +196,12 @@ class IdentityResolver:
 
 
 def identity_without_network(settings: Settings) -> CloudIdentity | None:
-    """The identity the settings fix without asking anything, or None if detection must run."""
+    """The identity the settings fix without asking anything (``provider = none``, or a
+    provider with an instance type or id: then still asked, see :func:`detect`), or None."""
     provider = settings.get("provider")
     if provider == "none":
         return with_overrides(CloudIdentity(provider="none", source="disabled"), settings)
-    if provider and settings.get("instance_type"):
+    if provider and (settings.get("instance_type") or settings.get("instance_id")):
         return with_overrides(
             CloudIdentity(provider=provider, lifecycle="on-demand", source="override"),
             settings)
@@ -204,8 +212,12 @@ def detect(settings: Settings) -> tuple[CloudIdentity, MetadataClient | None]:
     """Ask the metadata service(s) this machine's identity; also the client that answered."""
     provider = settings.get("provider")
     if provider in CLOUDS:
+        given = identity_without_network(settings)
         identity, client = ask(make_client(provider, settings), REQUEST_TIMEOUT_S,
-                               fallback=CloudIdentity(provider=provider, source="override"))
+                               fallback=given or CloudIdentity(provider=provider,
+                                                               source="override"))
+        if client is None and given is not None:
+            return given, None  # no metadata here: the flags say it all
         return with_overrides(identity, settings), client
     dmi = read_dmi(Path(settings.get("dmi_dir") or DMI_DIR))
     if dmi is None:
@@ -271,9 +283,15 @@ def probe(clients: dict[str, MetadataClient]) -> tuple[CloudIdentity, MetadataCl
 
 
 def with_overrides(identity: CloudIdentity, settings: Settings) -> CloudIdentity:
-    """``identity`` with the instance type, region and lifecycle the settings give."""
+    """``identity`` with the instance type and id, region and lifecycle the settings give."""
     given = {key: settings.get(key) for key in ("instance_type", "region", "lifecycle")}
     given = {key: value for key, value in given.items() if value}
+    instance_id = settings.get("instance_id")
+    if instance_id:
+        given["instance_id"] = instance_id
+        if instance_id.lower().startswith("/subscriptions/") or \
+                identity.resource_id in (None, identity.instance_id):
+            given["resource_id"] = instance_id
     return replace(identity, **given) if given else identity
 
 

@@ -128,6 +128,15 @@ def update(provider: str, regions: tuple[str, ...], store: str | None) -> None:
                    "billing.azure.scope).")
 @click.option("--gcp-table", metavar="PROJECT.DATASET.TABLE",
               help="BigQuery detailed billing export table (setting billing.gcp.table).")
+@click.option("--azure-export", "azure_export_paths", multiple=True, metavar="PATH",
+              help="Azure cost details export (CSV or Parquet file or folder; repeatable); "
+                   "default: setting billing.azure_export.paths.")
+@click.option("--azure-cost-type", type=click.Choice(["actual", "amortized"]), default=None,
+              help="What the Azure exports hold (setting billing.azure_export.cost_type, "
+                   "default actual).")
+@click.option("--gcp-export", "gcp_export_paths", multiple=True, metavar="PATH",
+              help="GCP billing export table exported to files (Parquet, JSON or CSV; "
+                   "repeatable); default: setting billing.gcp_export.paths.")
 @click.option("--source", "billing_sources", multiple=True,
               type=click.Choice(SOURCE_KINDS),
               help="Only these billing sources (repeatable).")
@@ -135,7 +144,9 @@ def update(provider: str, regions: tuple[str, ...], store: str | None) -> None:
 @output_options
 def collect(recompute_all: bool, focus_paths: tuple[str, ...], cur_paths: tuple[str, ...],
             aws_ce: bool | None, azure_scope: str | None, gcp_table: str | None,
-            billing_sources: tuple[str, ...], store: str | None, as_json: bool) -> None:
+            azure_export_paths: tuple[str, ...], azure_cost_type: str | None,
+            gcp_export_paths: tuple[str, ...], billing_sources: tuple[str, ...],
+            store: str | None, as_json: bool) -> None:
     """Price runs: import billing, allocate it to runs and idle, estimate runs with no bill
     yet, advise, and check alert rules.
 
@@ -147,6 +158,7 @@ def collect(recompute_all: bool, focus_paths: tuple[str, ...], cur_paths: tuple[
       xprof collect
       xprof collect --focus exports/focus-2026-11.parquet
       xprof collect --cur s3://billing-bucket/cur2/ --aws-ce
+      xprof collect --azure-export exports/costdetails.csv --gcp-export billing.parquet
       xprof prices update --provider aws && xprof collect --all
     """
     try:
@@ -156,7 +168,10 @@ def collect(recompute_all: bool, focus_paths: tuple[str, ...], cur_paths: tuple[
     db = open_store(store)
     options = {"all": recompute_all, "focus_paths": list(focus_paths),
                "cur_paths": list(cur_paths), "aws_ce": aws_ce, "azure_scope": azure_scope,
-               "gcp_table": gcp_table, "billing_sources": list(billing_sources)}
+               "gcp_table": gcp_table, "billing_sources": list(billing_sources),
+               "azure_export_paths": list(azure_export_paths),
+               "azure_cost_type": azure_cost_type,
+               "gcp_export_paths": list(gcp_export_paths)}
     try:
         results = run_collect(db, settings, options)
     except BillingInputError as exc:

@@ -74,7 +74,8 @@ def collect_billing_step(db: Store, settings: Settings, options: dict[str, Any])
 
     Reads these ``options`` when present (the command's flags): ``all`` (re-read every export
     and reallocate everything), ``billing_sources`` (only these kinds), ``focus_paths``,
-    ``cur_paths``, ``aws_ce``, ``azure_scope``, ``gcp_table``. Bad billing data raises
+    ``cur_paths``, ``aws_ce``, ``azure_scope``, ``gcp_table``, ``azure_export_paths``,
+    ``azure_cost_type``, ``gcp_export_paths``. Bad billing data raises
     :class:`~xprof.collector.billing.BillingInputError` (the command makes it exit 2).
     """
     everything = bool(options.get("all"))
@@ -83,6 +84,9 @@ def collect_billing_step(db: Store, settings: Settings, options: dict[str, Any])
         focus_paths=options.get("focus_paths") or None,
         cur_paths=options.get("cur_paths") or None, aws_ce=options.get("aws_ce"),
         azure_scope=options.get("azure_scope"), gcp_table=options.get("gcp_table"),
+        azure_export_paths=options.get("azure_export_paths") or None,
+        azure_cost_type=options.get("azure_cost_type"),
+        gcp_export_paths=options.get("gcp_export_paths") or None,
         force=everything, reallocate=everything)
     return StepResult("billing", summary["summary"], summary["errors"], summary)
 

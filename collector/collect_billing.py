@@ -9,14 +9,19 @@ Sources and their settings (``~/.xprof/config.toml``, environment, or arguments 
 | AWS Cost Explorer | ``billing.aws_ce.enabled`` | ``XPROF_AWS_CE`` |
 | Azure Cost Management | ``billing.azure.scope`` | ``XPROF_AZURE_BILLING_SCOPE`` |
 | GCP BigQuery export | ``billing.gcp.table`` | ``XPROF_GCP_BILLING_TABLE`` |
+| Azure cost details export files | ``billing.azure_export.paths`` | ``XPROF_AZURE_EXPORT_PATHS`` |
+| GCP billing export files | ``billing.gcp_export.paths`` | ``XPROF_GCP_EXPORT_PATHS`` |
 
 (``billing.gcp.project`` names the project that runs the query; the sources are
 :data:`xprof.collector.billing.sources.SOURCES`.) Then the resources whose
 items changed, and those of runs still without a complete billed
-cost, are allocated (:mod:`xprof.collector.allocate`). A source that cannot be reached
-(credentials, permissions) is reported in ``errors`` and the others go on; bad data
-(:class:`~xprof.collector.billing.BillingInputError`) stops the step with its one-line
-message, after allocating what was already imported, and nothing of the bad file is stored.
+cost, are allocated (:mod:`xprof.collector.allocate`). The summary ends with the whole bill
+(:mod:`xprof.collector.billing.bill`) of the months this collect imported items for, per
+currency: billed total = runs + idle + other.
+A source that cannot be reached (credentials, permissions) is reported in ``errors`` and the
+others go on; bad data (:class:`~xprof.collector.billing.BillingInputError`) stops the step
+with its one-line message, after allocating what was already imported, and nothing of the
+bad file is stored.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ import click
 
 from xprof.collector.allocate import AllocationResult, allocate_store, runs_needing_allocation
 from xprof.collector.billing import BillingInputError, BillingSourceError
+from xprof.collector.billing.bill import (
+    CurrencyBill,
+    bill_line,
+    imported_months,
+    months_label,
+    whole_bill,
+)
 from xprof.collector.billing.sources import SOURCE_KINDS, SOURCES, BillingSource, ImportJob
 from xprof.collector.billing.store_items import ImportResult
 from xprof.money import format_money
@@ -77,8 +89,22 @@ def _import_all(job: ImportJob, sources: list[BillingSource]
     return tried, results, errors, None
 
 
+def _plain_bill(bill: CurrencyBill) -> dict[str, Any]:
+    data = bill.as_dict()
+    return {k: ([{**r, "amount": str(r["amount"])} for r in v] if isinstance(v, list)
+                else str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}
+
+
+def _imported_bill(store: Store, since: dt.datetime) -> tuple[str, list[CurrencyBill]]:
+    """The whole bill of the months this collect imported items for (label, bills)."""
+    months = imported_months(store, since)
+    if months is None:
+        return "", []
+    return months_label(*months), whole_bill(store, start=months[0], end=months[1])
+
+
 def _summary(tried: int, results: Imported, allocation: AllocationResult,
-             errors: list[str]) -> dict[str, Any]:
+             errors: list[str], bill: tuple[str, list[CurrencyBill]]) -> dict[str, Any]:
     inserted = sum(r.inserted for _, _, r in results)
     updated = sum(r.updated for _, _, r in results)
     deleted = sum(r.deleted for _, _, r in results)
@@ -93,6 +119,9 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
     if allocation.runs_partial:
         parts.append(f"{allocation.runs_partial:,} billed in part so far (still estimated)")
     parts.append(f"idle {_money(allocation.idle)} on {allocation.resources:,} resource(s)")
+    label, bills = bill
+    parts += [f"bill {label} {bill_line(b, format_money)}" for b in bills]
+    parts += [r.extra["note"] for _, _, r in results if r.extra.get("note")]
     if errors:
         parts.append(f"{len(errors)} source(s) failed")
     return {
@@ -105,6 +134,7 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
         "runs_partial": allocation.runs_partial,
         "billed": {c: str(v) for c, v in sorted(allocation.allocated.items())},
         "idle": {c: str(v) for c, v in sorted(allocation.idle.items())},
+        "bill": {"months": label, "currencies": [_plain_bill(b) for b in bills]},
         "errors": errors,
         "summary": "; ".join(parts),
     }
@@ -117,6 +147,9 @@ def collect_billing(store: Store, settings: Settings, *,
                     aws_ce: bool | None = None,
                     azure_scope: str | None = None,
                     gcp_table: str | None = None,
+                    azure_export_paths: Iterable[str] | None = None,
+                    azure_cost_type: str | None = None,
+                    gcp_export_paths: Iterable[str] | None = None,
                     clients: Mapping[str, Any] | None = None,
                     force: bool = False, reallocate: bool = False,
                     now: dt.datetime | None = None,
@@ -134,7 +167,12 @@ def collect_billing(store: Store, settings: Settings, *,
     overrides = {"billing.focus.paths": None if focus_paths is None else list(focus_paths),
                  "billing.cur.paths": None if cur_paths is None else list(cur_paths),
                  "billing.aws_ce.enabled": aws_ce, "billing.azure.scope": azure_scope or None,
-                 "billing.gcp.table": gcp_table or None}
+                 "billing.gcp.table": gcp_table or None,
+                 "billing.azure_export.paths":
+                     None if azure_export_paths is None else list(azure_export_paths),
+                 "billing.azure_export.cost_type": azure_cost_type or None,
+                 "billing.gcp_export.paths":
+                     None if gcp_export_paths is None else list(gcp_export_paths)}
     job = ImportJob(store, settings, now, overrides, dict(clients or {}), force, echo)
     tried, results, errors, bad_input = _import_all(job, chosen)
     changed = set().union(*(result.keys for _, _, result in results))
@@ -142,4 +180,4 @@ def collect_billing(store: Store, settings: Settings, *,
     allocation = allocate_store(store, keys, echo=echo, now=now)
     if bad_input is not None:
         raise bad_input
-    return _summary(tried, results, allocation, errors)
+    return _summary(tried, results, allocation, errors, _imported_bill(store, now))

@@ -58,6 +58,7 @@ ON_CLOUD = frozenset(catalog.PROVIDERS)
 SPOT_LIFECYCLES = frozenset({"spot", "preemptible", "low-priority", "low priority"})
 NOTE_NO_GPUS = "without the GPUs"  # the GPUs have no cloud equivalent and the run used none
 _NANO = Decimal("1e-9")
+STALE_AFTER = dt.timedelta(days=183)  # a catalog price older than this (six months) is stale
 _SECONDS_PER_HOUR = Decimal(3600)
 
 
@@ -93,9 +94,25 @@ class Estimate:
             return Fraction(1)
         return Fraction(self.used_gpus, self.machine_gpus)
 
+    @property
+    def stale(self) -> bool:
+        """The catalog price is older than :data:`STALE_AFTER` at the run's end (or today)."""
+        if self.price is None:
+            return False
+        when = self.period_end.date() if self.period_end else dt.date.today()
+        return when - self.price.as_of > STALE_AFTER
+
+    def _as_of(self) -> str:
+        """``, price as of 2024-04-04, stale`` for a stale catalog price, else nothing."""
+        if not self.stale:
+            return ""
+        return (f", price as of {self.price.as_of.isoformat()}, stale: "
+                f"`xprof prices update --provider {self.price.provider}`")
+
     def summary_line(self) -> str:
         """One line for the run summary, e.g. ``est. $4.12 (p3.2xlarge on-demand, us-east-1,
-        $3.06/h, 1h21m)``."""
+        $3.06/h, 1h21m)``; a catalog price older than six months says so and how to refresh
+        it."""
         if self.amount is None:
             return f"cost unknown: {self.reason}"
         amount = ("≤ " if self.upper_bound else "") + format_money(self.amount, self.currency)
@@ -119,9 +136,10 @@ class Estimate:
                         f"equivalent{extra}, {p.provider} {p.region}, {rate}{share}, "
                         f"{duration})")
             return (f"est. {amount} (≈ {p.instance_type} on-demand equivalent{extra}, "
-                    f"{p.provider} {p.region}, {rate}{share}, {duration})")
+                    f"{p.provider} {p.region}, {rate}{share}, {duration}{self._as_of()})")
         kind = "spot priced at on-demand" if self.upper_bound else self.lifecycle
-        return f"est. {amount} ({p.instance_type} {kind}, {p.region}, {rate}{share}, {duration})"
+        return (f"est. {amount} ({p.instance_type} {kind}, {p.region}, {rate}{share}, "
+                f"{duration}{self._as_of()})")
 
     def detail(self) -> dict[str, Any]:
         """The ``costs.detail`` JSON: price copy, its date and source, share, method."""
@@ -133,6 +151,7 @@ class Estimate:
             "until_last_heartbeat": self.until_heartbeat,
             "price": self.price.to_json() if self.price else None,
             "price_as_of": self.price.as_of.isoformat() if self.price else None,
+            "price_stale": self.stale,
             "price_source": self.price.source if self.price else
             ("offcloud_rate setting" if self.method == "configured-rate" else None),
             "rate_per_hour": None if self.rate is None else str(self.rate),
@@ -258,10 +277,11 @@ def _on_cloud(store: Store, run: dict[str, Any], provider: str, hardware: dict[s
     instance_type = run.get("instance_type")
     region = _region(run, provider)
     if not instance_type:
-        return _unknown(run, f"the {provider} instance type was not recorded", **base)
+        return _unknown(run, f"the {provider} instance type was not recorded (no metadata "
+                             "service answered; run with --instance-type and --region)", **base)
     if not region:
-        return _unknown(run, f"the {provider} region of {instance_type} was not recorded",
-                        **base)
+        return _unknown(run, f"the {provider} region of {instance_type} was not recorded "
+                             "(run with --region)", **base)
     gpu_count = int(hardware.get("gpu_count") or 0)
     key = _catalog_key(provider, instance_type, hardware, gpu_count)
     price = catalog.price_of(store, provider, key, region)
@@ -269,7 +289,8 @@ def _on_cloud(store: Store, run: dict[str, Any], provider: str, hardware: dict[s
         return _unknown(run, _no_price_reason(store, provider, key, region), **base)
     lifecycle, rate, upper_bound = _rate(price, run)
     if rate is None:
-        return _unknown(run, f"the catalog has no {lifecycle} price for {key} in {region}",
+        return _unknown(run, f"the catalog has no {lifecycle} price for {key} in {region}; "
+                             f"try `xprof prices update --provider {provider} --region {region}`",
                         price=price, lifecycle=lifecycle, **base)
     used = _used_gpus(hardware)
     total = price.gpus or gpu_count or None
@@ -294,7 +315,8 @@ def _catalog_key(provider: str, instance_type: str, hardware: dict[str, Any],
 def _no_price_reason(store: Store, provider: str, key: str, region: str) -> str:
     elsewhere = catalog.regions_of(store, provider, key)
     if not elsewhere:
-        return f"instance type {key} not in the {provider} catalog"
+        return (f"instance type {key} ({region}) not in the {provider} catalog; try "
+                f"`xprof prices update --provider {provider} --region {region}`")
     shown = ", ".join(elsewhere[:5]) + (", …" if len(elsewhere) > 5 else "")
     return (f"{key} has no {provider} price for {region} in the catalog (priced in "
             f"{shown}); try `xprof prices update --provider {provider} --region {region}`")

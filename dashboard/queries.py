@@ -474,3 +474,15 @@ def total_by_currency(frame: pd.DataFrame, amount: str = "amount") -> dict[str, 
         if value is not None and not pd.isna(value):
             totals[currency] = totals.get(currency, Decimal(0)) + Decimal(value)
     return totals
+
+
+# -- the whole bill -------------------------------------------------------------------------
+
+def whole_bill(store: Store, *, basis: str = "billed", start: dt.datetime | None = None,
+               end: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The billing data of [start, end) per currency: total = runs + idle + other spend, with
+    other spend by category and the bill by provider, service, region and account
+    (:func:`xprof.collector.billing.bill.whole_bill`)."""
+    from xprof.collector.billing.bill import whole_bill as bill_of
+
+    return [b.as_dict() for b in bill_of(store, start=start, end=end, basis=basis)]

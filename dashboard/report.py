@@ -5,6 +5,9 @@ report's time zone, scores as floats or None). Its keys:
 
 - ``period`` / ``previous``: label, start, end (exclusive), tz; ``project``, ``basis``,
   ``generated_at``, ``empty`` (no run started and no cost in the period);
+- ``bill``: the whole bill of the period per currency (team report only): total = runs +
+  idle + other (other spend by category), and by provider, service, region, account
+  (:mod:`xprof.dashboard.report_bill`);
 - ``totals``: per currency: total, billed, estimated (billed + estimated = total), idle (part
   of the total), runs_billed, runs_estimated, unknown (cost rows without an amount),
   previous_total, change, change_pct (None when there was nothing before);
@@ -34,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from xprof.dashboard import queries, ranking, report_gpu, report_queries
+from xprof.dashboard.report_bill import bill_section
 from xprof.dashboard.report_period import Period, zone
 from xprof.dashboard.tables import spend_table
 from xprof.efficiency import cost_as_float
@@ -305,6 +309,7 @@ def build_report(store: Store, period: Period, *, project: str | None = None,
         "project": project, "basis": basis,
         "generated_at": _local(now or dt.datetime.now(dt.UTC), period.tz),
         "totals": totals,
+        "bill": bill_section(store, period.start, period.end, basis, project),
         "spend": {by: _spend_rows(store, by, period, basis, project) for by in DIMENSIONS},
         "idle_line": [{"currency": t["currency"], "amount": t["idle"]}
                       for t in totals if t["idle"]] if project is None else [],
@@ -316,5 +321,5 @@ def build_report(store: Store, period: Period, *, project: str | None = None,
         "recommendations": _recommendations(store, project, period.tz),
     }
     has_cost = not now_totals.empty and int(now_totals["rows"].sum()) > 0
-    report["empty"] = report["runs"]["started"] == 0 and not has_cost
+    report["empty"] = report["runs"]["started"] == 0 and not has_cost and not report["bill"]
     return report

@@ -17,6 +17,7 @@ from typing import Any
 
 from xprof.dashboard import report_charts
 from xprof.dashboard.formatting import duration, money, number, per_money_label
+from xprof.dashboard.report_bill import bill_headline, bill_tables
 
 FORMATS = ("html", "md", "json")
 STATUS_WORDS = {"failed": "failed (non-zero exit)", "killed": "killed (by a signal)",
@@ -82,6 +83,7 @@ def headline(report: dict[str, Any]) -> list[str]:
                      f"{_change(t)} vs {report['previous']['label']}")
     if not report["totals"]:
         lines.append("No priced spend in this period.")
+    lines += bill_headline(report)
     np = report["not_priced"]
     if np["unpriced"] or np["unknown_runs"]:
         lines.append(f"Not priced yet: {len(np['unpriced'])} run(s) without a cost, "
@@ -119,6 +121,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
                             money(t["estimated"], c), money(t["idle"], c),
                             money(t["previous_total"], c), _change(t)])
     out.append(totals)
+    out += bill_tables(report, Table)
     for by, title in (("project", "Spend by project"), ("user", "Spend by user"),
                       ("instance_type", "Spend by instance type"),
                       ("provider", "Spend by provider")):
@@ -368,7 +371,7 @@ GROUPS = {"spend": "Where the money went", "efficiency": "Value for money per pr
 
 
 def _group(table_id: str) -> str | None:
-    if table_id.startswith("spend-"):
+    if table_id.startswith(("spend-", "bill-")):
         return "spend"
     if table_id.startswith(("best-", "frontier-")):
         return "efficiency"

@@ -204,11 +204,28 @@ def show(run_ref, store, as_json) -> None:
     if as_json:
         click.echo(json.dumps(to_jsonable(record), indent=2))
         return
-    click.echo(printable("\n".join(_identity_lines(run, record["cost"]) + _story_lines(run)
-                                   + _detail_lines(details)), lines=True))
+    click.echo(printable("\n".join(_identity_lines(run, record["cost"], details["costs"])
+                                   + _story_lines(run) + _detail_lines(details)), lines=True))
 
 
-def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None) -> list[str]:
+def _estimate_note(cost: dict[str, Any] | None, rows: list[dict[str, Any]]) -> str:
+    """What an estimate's cost line adds: a stale catalog price (with its date), or why the
+    cost is unknown."""
+    if not cost or cost.get("source") != "estimate":
+        return ""
+    details = [r.get("detail") or {} for r in rows
+               if r.get("source") == "estimate" and r.get("kind") == "run"]
+    reason = next((d["reason"] for d in details if d.get("reason")), None)
+    if cost.get("amount") is None and reason:
+        return f" ({reason})"
+    stale = next((d for d in details if d.get("price_stale")), None)
+    if stale:
+        return f" (price as of {stale.get('price_as_of')}, stale: `xprof prices update`)"
+    return ""
+
+
+def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None,
+                    cost_rows: list[dict[str, Any]] = ()) -> list[str]:
     """``xprof show``: who, where, when, what it used and cost."""
     summary = run.get("summary") or {}
     lines = [
@@ -223,7 +240,7 @@ def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None) -> list[st
         f"{run['cloud_region'] or ''} {run['lifecycle'] or ''}".rstrip(),
         f"  cpu        p50 {summary.get('cpu_cores_p50')} p95 {summary.get('cpu_cores_p95')} "
         f"cores; {run['cpu_seconds']} CPU-s; peak RSS {human_bytes(run['peak_rss_bytes'])}",
-        f"  cost       {format_cost(cost)}",
+        f"  cost       {format_cost(cost)}{_estimate_note(cost, list(cost_rows))}",
     ]
     return lines
 

@@ -135,6 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Cloud provider of this machine: aws, gcp, azure, or none to skip detection."),
     Setting("instance_type", "XPROF_INSTANCE_TYPE", str, None,
             "Instance type to record instead of asking the metadata service."),
+    Setting("instance_id", "XPROF_INSTANCE_ID", str, None,
+            "Instance id billing joins on (EC2 i-…, GCP instance id, Azure resource id), for "
+            "machines without a metadata service; replaces what detection found."),
     Setting("region", "XPROF_REGION", str, None,
             "Region to record instead of asking the metadata service."),
     Setting("lifecycle", "XPROF_LIFECYCLE", _choice("on-demand", "spot"), None,
@@ -205,6 +208,15 @@ SETTINGS: tuple[Setting, ...] = (
             "BigQuery table of the GCP detailed billing export: project.dataset.table."),
     Setting("billing.gcp.project", "XPROF_GCP_BILLING_PROJECT", str, None,
             "GCP project that runs the billing query (default: the client's project)."),
+    Setting("billing.azure_export.paths", "XPROF_AZURE_EXPORT_PATHS", _str_list, [],
+            "Azure cost details export files or folders (CSV/Parquet, Cost Management "
+            "exports) to import."),
+    Setting("billing.azure_export.cost_type", "XPROF_AZURE_EXPORT_COST_TYPE",
+            _choice("actual", "amortized"), "actual",
+            "Which cost the Azure exports hold: actual (as invoiced) or amortized."),
+    Setting("billing.gcp_export.paths", "XPROF_GCP_EXPORT_PATHS", _str_list, [],
+            "GCP billing export files or folders (the BigQuery table exported to "
+            "Parquet, JSON or CSV) to import."),
     Setting("billing.lookback_days", "XPROF_BILLING_LOOKBACK_DAYS", _positive_int, 31,
             "Days of Azure and BigQuery billing the first import reaches back."),
     Setting("report.smtp_host", "XPROF_REPORT_SMTP_HOST", str, None,

@@ -16,12 +16,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xprof.collector.billing.locations import fetch, groups, is_s3, list_files, signature
+from xprof.collector.billing.locations import (
+    SUFFIXES,
+    fetch,
+    groups,
+    is_s3,
+    list_files,
+    signature,
+)
 from xprof.collector.billing.normalise import Normaliser, Spec
 from xprof.collector.billing.store_items import ImportResult, Scope, read_cursor, write_items
 from xprof.store import Store
 
 Echo = Callable[[str], None]
+AddFile = Callable[[Normaliser, Path, str], None]
+"""Reads one local file into the normaliser (``label`` names it in messages)."""
 
 
 def source_name(kind: str, location: str) -> str:
@@ -37,11 +46,16 @@ def source_name(kind: str, location: str) -> str:
 def import_location(store: Store, *, kind: str, location: str, spec: Spec,
                     rename: Callable[[str], str] | None = None, s3_client: Any = None,
                     force: bool = False, echo: Echo | None = None,
-                    now: dt.datetime | None = None) -> ImportResult:
-    """Import every changed billing-period group of ``location``; see the module docstring."""
+                    now: dt.datetime | None = None, suffixes: tuple[str, ...] = SUFFIXES,
+                    add_file: AddFile | None = None) -> ImportResult:
+    """Import every changed billing-period group of ``location``; see the module docstring.
+
+    ``add_file`` reads one file (default: :meth:`Normaliser.add_file` with ``rename``);
+    ``suffixes`` are the file names read.
+    """
     source = source_name(kind, location)
     result = ImportResult(source=source)
-    for group, members in groups(list_files(location, s3_client)).items():
+    for group, members in groups(list_files(location, s3_client, suffixes)).items():
         import_key = f"{source}#{group}"
         stamp = signature(members)
         if not force and read_cursor(store, import_key) == stamp:
@@ -56,7 +70,10 @@ def import_location(store: Store, *, kind: str, location: str, spec: Spec,
             try:
                 for f in members:
                     path = fetch(f, Path(tmp), s3_client)
-                    normaliser.add_file(path, label=f.uri, rename=rename)
+                    if add_file is None:
+                        normaliser.add_file(path, label=f.uri, rename=rename)
+                    else:
+                        add_file(normaliser, path, f.uri)
                 result.merge(write_items(store, normaliser, group, source=source,
                                          scope=Scope.group(group), import_key=import_key,
                                          cursor=stamp, now=now))

@@ -1,4 +1,4 @@
-"""FOCUS 1.0–1.2 billing files (CSV, gzip CSV or Parquet) from any provider.
+"""FOCUS 0.5 and 1.0–1.2 billing files (CSV, gzip CSV or Parquet) from any provider.
 
 The portable path: AWS Data Exports, Azure Cost Management exports, Google's FOCUS BigQuery
 view and others all write FOCUS. Columns read (names compare case-insensitively):
@@ -8,11 +8,16 @@ view and others all write FOCUS. Columns read (names compare case-insensitively)
 | BilledCost, ListCost, EffectiveCost | billed / list / effective cost | BilledCost required |
 | BillingCurrency | currency | required, ISO 4217 |
 | ChargePeriodStart, ChargePeriodEnd | charge period | required; no zone means UTC |
-| ChargeCategory | charge category | required column; usage, purchase, tax, credit, adjustment |
+| ChargeCategory (0.5: ChargeType) | charge category | usage, purchase, tax, credit, adjustment |
 | ResourceId | resource id | what runs are matched on |
 | ConsumedQuantity / ConsumedUnit | usage quantity / unit | UsageQuantity/UsageUnit (0.5) too |
 | ProviderName, SubAccountId (else BillingAccountId), RegionId, ServiceName | as named | |
 | SkuPriceId (else SkuId), ChargeDescription | sku, description | |
+
+FOCUS 0.5 files (``ChargeType``, ``UsageQuantity``/``UsageUnit``) are read through those
+aliases: 0.5's ChargeType takes the same values as 1.0's ChargeCategory. A file of another
+format gets a message naming the option that reads it (an Azure cost details export, a GCP
+billing export, a CUR).
 
 The EC2 instance type is read from AWS charge descriptions ("… c5.2xlarge Instance Hour").
 """
@@ -39,7 +44,7 @@ COLUMNS: dict[str, Column] = {
     "BillingCurrency": Column("currency", required=True, not_null=True),
     "ChargePeriodStart": Column("time", required=True, not_null=True),
     "ChargePeriodEnd": Column("time", required=True, not_null=True),
-    "ChargeCategory": Column("category", required=True),
+    "ChargeCategory": Column("category", required=True, aliases=("ChargeType",)),
     "ChargeClass": Column("lower"),
     "BillingPeriodStart": Column("time"),
     "ConsumedQuantity": Column("number", aliases=("UsageQuantity",)),
@@ -83,6 +88,11 @@ SPEC = Spec(
     field_columns={"period_start_us": "ChargePeriodStart", "period_end_us": "ChargePeriodEnd",
                    "billed_nanos": "BilledCost", "currency": "BillingCurrency",
                    "charge_category": "ChargeCategory"},
+    hints={"CostInBillingCurrency": "an Azure cost details export: import it with "
+                                    "--azure-export",
+           "usage_start_time": "a GCP billing export: import it with --gcp-export",
+           "line_item_unblended_cost": "an AWS CUR: import it with --cur",
+           "lineItem/UnblendedCost": "an AWS CUR: import it with --cur"},
 )
 
 

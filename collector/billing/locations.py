@@ -62,13 +62,17 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def list_files(location: str, s3_client: Any = None) -> list[ExportFile]:
-    """Every data file at ``location`` (sorted by path); BillingInputError if there is none."""
+def list_files(location: str, s3_client: Any = None,
+               suffixes: tuple[str, ...] = SUFFIXES) -> list[ExportFile]:
+    """Every data file at ``location`` (sorted by path) whose name ends with one of
+    ``suffixes``; BillingInputError if there is none."""
     files = _list_s3(location, s3_client) if is_s3(location) else _list_local(location)
-    files = [f for f in files if f.relative.lower().endswith(SUFFIXES)
+    files = [f for f in files if f.relative.lower().endswith(suffixes)
              and not PurePosixPath(f.relative).name.startswith((".", "_"))]
     if not files:
-        raise BillingInputError(f"{location}: no CSV or Parquet billing files found")
+        kinds = "CSV, Parquet or JSON" if any("json" in s for s in suffixes) else \
+            "CSV or Parquet"
+        raise BillingInputError(f"{location}: no {kinds} billing files found")
     return sorted(files, key=lambda f: f.relative)
 
 

@@ -152,7 +152,8 @@ def quote_literal(text: str) -> str:
 class Column:
     """A column a source reads: its kind, whether it must exist and/or be filled, other names.
 
-    Kinds: ``text``, ``time``, ``money``, ``number``, ``currency``, ``category`` (one of
+    Kinds: ``text``, ``time``, ``date`` (a time, or a US ``MM/DD/YYYY`` date as Azure cost
+    details files write it), ``money``, ``number``, ``currency``, ``category`` (one of
     :data:`CHARGE_CATEGORIES`, any case) and ``lower`` (text compared case-insensitively).
     """
 
@@ -177,6 +178,7 @@ class Spec:
     fields: Mapping[str, str]
     identity: Sequence[str]
     field_columns: Mapping[str, str] = field(default_factory=dict)
+    hints: Mapping[str, str] = field(default_factory=dict)  # column found -> what to do instead
 
 
 _NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
@@ -272,7 +274,10 @@ class Normaliser:
                           if n.lower() in actual), None)
             if found is None:
                 if column.required:
-                    raise BillingInputError(f"{label}: {header}: missing column {canon}")
+                    hint = next((text for name, text in self.spec.hints.items()
+                                 if name.lower() in actual), None)
+                    raise BillingInputError(f"{label}: {header}: missing column {canon}"
+                                            + (f" ({hint})" if hint else ""))
                 raw_cols.append(f"NULL::VARCHAR AS {quote_ident(canon)}")
                 typed_cols.append(f"{_null_of(column.kind)} AS {quote_ident(canon)}")
                 continue
@@ -370,12 +375,13 @@ class Normaliser:
 
 def _problem(kind: str) -> str:
     return {"money": "not an amount of money", "number": "not a number",
-            "time": "not a date/time", "currency": "unknown currency",
+            "time": "not a date/time", "date": "not a date", "currency": "unknown currency",
             "category": f"not one of {', '.join(CHARGE_CATEGORIES)}"}.get(kind, "invalid")
 
 
 def _null_of(kind: str) -> str:
-    return {"money": "NULL::BIGINT", "number": "NULL::DOUBLE", "time": "NULL::BIGINT"}.get(
+    return {"money": "NULL::BIGINT", "number": "NULL::DOUBLE", "time": "NULL::BIGINT",
+            "date": "NULL::BIGINT"}.get(
         kind, "NULL::VARCHAR")
 
 
@@ -399,11 +405,12 @@ def _column_sql(name: str, duck_type: str, kind: str) -> tuple[str, str, str | N
                 "{x} IS NOT NULL AND NOT isfinite(CAST({x} AS DOUBLE))"
         return f"xclean(CAST({name} AS VARCHAR))", "TRY_CAST({x} AS DOUBLE)", \
             "{x} IS NOT NULL AND NOT coalesce(isfinite(TRY_CAST({x} AS DOUBLE)), false)"
-    if kind == "time":
+    if kind in ("time", "date"):
         if temporal:
             return name, "epoch_us(CAST({x} AS TIMESTAMPTZ))", None
-        return f"xclean(CAST({name} AS VARCHAR))", "xtime({x})", \
-            "{x} IS NOT NULL AND xtime({x}) IS NULL"
+        typed = "xtime({x})" if kind == "time" else \
+            "coalesce(xtime({x}), epoch_us(try_strptime({x}, '%m/%d/%Y')))"
+        return f"xclean(CAST({name} AS VARCHAR))", typed, f"{{x}} IS NOT NULL AND {typed} IS NULL"
     raw = f"xclean(CAST({name} AS VARCHAR))"
     if kind == "currency":
         codes = ", ".join(quote_literal(c) for c in sorted(CURRENCIES))

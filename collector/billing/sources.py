@@ -18,8 +18,10 @@ from xprof.collector.allocate import load_runs
 from xprof.collector.billing.aws_cost_explorer import import_cost_explorer
 from xprof.collector.billing.aws_cur import import_cur
 from xprof.collector.billing.azure_cost import import_azure
+from xprof.collector.billing.azure_export import import_azure_export
 from xprof.collector.billing.focus import import_focus
 from xprof.collector.billing.gcp_bigquery import import_bigquery
+from xprof.collector.billing.gcp_export import import_gcp_export
 from xprof.collector.billing.store_items import ImportResult
 from xprof.settings import Settings
 from xprof.store import Store
@@ -124,8 +126,31 @@ class GcpBigQuery(BillingSource):
                                force=job.force)
 
 
+class AzureExportFiles(BillingSource):
+    """Azure cost details exports (CSV or Parquet, actual or amortized cost)."""
+
+    kind, setting = "azure-export", "billing.azure_export.paths"
+
+    def import_from(self, job: ImportJob, location: str) -> ImportResult:
+        return import_azure_export(job.store, location,
+                                   cost_type=job.setting("billing.azure_export.cost_type"),
+                                   s3_client=job.clients.get("s3"), force=job.force,
+                                   echo=job.echo)
+
+
+class GcpExportFiles(BillingSource):
+    """The GCP billing export table exported to files (Parquet, JSON or CSV)."""
+
+    kind, setting = "gcp-export", "billing.gcp_export.paths"
+
+    def import_from(self, job: ImportJob, location: str) -> ImportResult:
+        return import_gcp_export(job.store, location, s3_client=job.clients.get("s3"),
+                                 force=job.force, echo=job.echo)
+
+
 SOURCES: list[BillingSource] = [FocusFiles(), AwsCur(), AwsCostExplorer(),
-                                AzureCostManagement(), GcpBigQuery()]
+                                AzureCostManagement(), GcpBigQuery(), AzureExportFiles(),
+                                GcpExportFiles()]
 """Every billing source, in import order."""
 
 SOURCE_KINDS = tuple(source.kind for source in SOURCES)

@@ -1,9 +1,12 @@
-"""Spend: run cost by day, project, instance type, user and provider; idle cost on its own."""
+"""Spend: run cost by day, project, instance type, user and provider; idle cost on its own;
+the whole bill (billed total = runs + idle + other spend) by category, provider, service,
+region and account."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import streamlit as st
 
 from xprof.dashboard import charts, queries, ui
@@ -27,11 +30,12 @@ period = {"basis": basis, "start": start, "end": end}
 by_day = ui.query(queries.spend, by="day", **period)
 idle = ui.query(queries.idle_spend, **period)
 unpriced = ui.query(queries.unpriced_runs, **period)
+bills = ui.query(queries.whole_bill, **period)
 
 run_totals = total_by_currency(by_day)
 idle_totals = total_by_currency(idle)
 currencies = sorted(set(run_totals) | set(idle_totals))
-if not currencies:
+if not currencies and not bills:
     st.info("Nothing priced yet. `xprof collect` estimates each run's cost from the price "
             "catalog and replaces estimates with billed cost when billing data arrives.")
 billed = total_by_currency(by_day[by_day["source"] == "billed"]) if len(by_day) else {}
@@ -44,6 +48,18 @@ for currency in currencies:
               help="Paid for while no run used the machine; never spread over runs.")
 if unpriced:
     st.caption(f"{unpriced} run(s) not yet priced are not in these totals.")
+
+if bills:
+    st.subheader("The whole bill")
+    st.caption("Every billed amount in exactly one bucket: runs, idle machine time, other spend "
+               "(storage, network, managed services, support, tax, credits, adjustments).")
+for bill in bills:
+    c = bill["currency"]
+    b1, b2, b3, b4 = st.columns(4)
+    b1.metric(f"Billed total ({c})", money(bill["total"], c))
+    b2.metric(f"Bill: runs ({c})", money(bill["runs"], c))
+    b3.metric(f"Bill: idle ({c})", money(bill["idle"], c))
+    b4.metric(f"Bill: other spend ({c})", money(bill["other"], c))
 
 for currency in currencies:
     if currency in run_totals:
@@ -61,3 +77,17 @@ with tabs[5]:
         st.caption("No idle cost recorded (it comes from billing data: `xprof collect`).")
     else:
         st.dataframe(money_columns(idle, ["amount"]), hide_index=True, placeholder="—", key="idle")
+
+if bills:
+    parts = st.tabs(["Other spend by category", "Bill by provider", "Bill by service",
+                     "Bill by region", "Bill by account"])
+    for tab, (name, key) in zip(parts, (("category", "other_by_category"),
+                                        ("provider", "by_provider"), ("service", "by_service"),
+                                        ("region", "by_region"), ("account", "by_account")),
+                                strict=True):
+        rows = [{name: r["key"], "currency": b["currency"], "amount": r["amount"]}
+                for b in bills for r in b[key]]
+        with tab:
+            st.dataframe(money_columns(pd.DataFrame(rows, columns=[name, "currency", "amount"]),
+                                       ["amount"]),
+                         hide_index=True, placeholder="—", key=f"bill_{name}")

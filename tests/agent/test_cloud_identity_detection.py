@@ -1,4 +1,5 @@
-"""Which metadata service is asked: DMI picks one, off-cloud asks none, overrides ask none."""
+"""Which metadata service is asked: DMI picks one, off-cloud asks none, a named provider
+only its own (flags fill what metadata cannot tell, they never switch detection off)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from tests.agent.imds_servers import (
     SERVERS,
     AzureImdsServer,
     EventLog,
+    closed_port_url,
     make_dmi_dir,
     pinned_settings,
 )
@@ -104,17 +106,34 @@ def test_provider_none_asks_nothing(tmp_path, servers):
     assert all(s.requests == [] for s in servers.values())
 
 
-def test_provider_with_instance_type_is_recorded_as_given(tmp_path, servers):
-    """--provider with --instance-type (and --region) is recorded as given: no request."""
+def test_provider_with_instance_type_still_asks_for_the_instance_id(tmp_path, servers):
+    """--provider with --instance-type (and --region) asks that provider's service: the
+    flags' values are recorded, the instance id (what billing joins on) comes from it."""
     settings = pinned_settings(make_dmi_dir(tmp_path / "dmi", "aws"), urls(servers),
                                provider="gcp", instance_type="a2-highgpu-1g",
-                               region="us-central1")
-    identity = IdentityResolver.start(settings).result(0)
+                               region="europe-west4")
+    identity = IdentityResolver.start(settings).result(WAIT_S)
+    fields = identity.run_fields()
+    assert (fields["cloud_provider"], fields["instance_type"], fields["cloud_region"],
+            fields["instance_id"], fields["cloud"]["source"]) == (
+        "gcp", "a2-highgpu-1g", "europe-west4", "4520539719284738291", "imds")
+    assert {name: bool(s.requests) for name, s in servers.items()} == {
+        "aws": False, "gcp": True, "azure": False}
+
+
+def test_flags_alone_where_no_metadata_answers(tmp_path):
+    """No metadata service (connection refused): the flags are recorded as given, with the
+    --instance-id setting as the id billing joins on, and no error."""
+    settings = pinned_settings(make_dmi_dir(tmp_path / "dmi", None),
+                               {"aws": closed_port_url()}, provider="aws",
+                               instance_type="m5.2xlarge", region="us-east-1",
+                               instance_id="i-0feed0000000000001")
+    identity = IdentityResolver.start(settings).result(WAIT_S)
     assert identity.run_fields() == {
-        "cloud_provider": "gcp", "cloud_account": None, "cloud_region": "us-central1",
-        "cloud_zone": None, "instance_id": None, "instance_type": "a2-highgpu-1g",
-        "lifecycle": "on-demand", "cloud": {"source": "override"}}
-    assert all(s.requests == [] for s in servers.values())
+        "cloud_provider": "aws", "cloud_account": None, "cloud_region": "us-east-1",
+        "cloud_zone": None, "instance_id": "i-0feed0000000000001",
+        "instance_type": "m5.2xlarge", "lifecycle": "on-demand",
+        "cloud": {"source": "override", "resource_id": "i-0feed0000000000001"}}
 
 
 def test_provider_alone_asks_that_provider_only(tmp_path, servers):

@@ -103,8 +103,9 @@ def test_hanging_service_never_holds_the_child(tmp_path, xprof, store):
     assert run["cloud"]["error"] == "unknown (timeout)"
 
 
-def test_flags_override_without_a_request(tmp_path, xprof, store):
-    """--provider/--instance-type/--region/--lifecycle are recorded as given; IMDS is not asked."""
+def test_flags_fill_and_imds_still_gives_the_instance_id(tmp_path, xprof, store):
+    """--provider/--instance-type/--region/--lifecycle are recorded as given, and IMDS is
+    still asked: the instance id billing joins on is recorded (issue 15 #3)."""
     with AwsImdsServer() as server:
         result = xprof("run", "--quiet", "--provider", "aws", "--instance-type", "g5.2xlarge",
                        "--region", "us-west-2", "--lifecycle", "spot", "--", PY, "-c", "pass",
@@ -112,9 +113,9 @@ def test_flags_override_without_a_request(tmp_path, xprof, store):
     assert result.returncode == 0, result.stderr
     run = row(store)
     assert (run["cloud_provider"], run["instance_type"], run["cloud_region"],
-            run["lifecycle"], run["cloud"]["source"]) == (
-        "aws", "g5.2xlarge", "us-west-2", "spot", "override")
-    assert server.requests == []
+            run["lifecycle"], run["instance_id"], run["cloud"]["source"]) == (
+        "aws", "g5.2xlarge", "us-west-2", "spot", "i-0abc1234def567890", "imds")
+    assert server.requests
 
 
 def test_provider_none_asks_nothing(tmp_path, xprof, store):

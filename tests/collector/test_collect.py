@@ -40,7 +40,8 @@ def test_collect_prices_ended_runs_and_skips_running_ones(store):
     lines = done.stdout.splitlines()
     assert lines[0].startswith("billing: no source configured")
     assert lines[1] == ("estimates: 2 run(s) priced ($3.19 in all), 1 unknown "
-                        "(e.g. instance type x9.huge not in the aws catalog)")
+                        "(e.g. instance type x9.huge (us-east-1) not in the aws catalog; try "
+                        "`xprof prices update --provider aws --region us-east-1`)")
     assert lines[-1] == f"collect: {len(COLLECT_STEPS)} step(s) done, no problems"
     rows = _estimates(store)
     assert set(rows) == {p3, laptop, odd}

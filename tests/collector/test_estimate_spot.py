@@ -28,7 +28,8 @@ def test_spot_and_on_demand_runs_differ_by_the_catalog_prices(store):
     on_demand = estimate_run(store, _run(store, "us-west-2", "on-demand"), NO_CONFIG)
     assert spot.amount == Decimal("0.8568") and spot.upper_bound is False
     assert on_demand.amount == Decimal("3.06")
-    assert spot.summary_line() == "est. $0.86 (p3.2xlarge spot, us-west-2, $0.86/h, 1h)"
+    assert spot.summary_line() == ("est. $0.86 (p3.2xlarge spot, us-west-2, $0.86/h, 1h, price "
+                                   "as of 2024-04-04, stale: `xprof prices update --provider aws`)")
 
 
 def test_spot_without_a_spot_price_is_an_on_demand_upper_bound(store):

@@ -27,10 +27,12 @@ def test_unknown_instance_type_is_unknown_with_a_reason(store):
                       instance_type="x9.huge", region="us-east-1")
     estimate = estimate_run(store, run_id, NO_CONFIG)
     assert estimate.amount is None
-    assert estimate.summary_line() == "cost unknown: instance type x9.huge not in the aws catalog"
+    reason = ("instance type x9.huge (us-east-1) not in the aws catalog; try "
+              "`xprof prices update --provider aws --region us-east-1`")
+    assert estimate.summary_line() == f"cost unknown: {reason}"
     [row] = _rows(store, run_id)
     assert row["amount"] is None
-    assert row["detail"]["reason"] == "instance type x9.huge not in the aws catalog"
+    assert row["detail"]["reason"] == reason
 
 
 def test_known_type_in_an_unpriced_region_names_where_it_is_priced(store):
@@ -51,10 +53,11 @@ def test_missing_identity_fields_are_reasons_not_zero(store):
     no_region = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=60,
                          hardware=cpu_hardware(2, 8 * GIB), provider="azure",
                          instance_type="Standard_D2s_v5")
-    assert estimate_run(store, no_type, NO_CONFIG).reason == \
-        "the gcp instance type was not recorded"
+    assert estimate_run(store, no_type, NO_CONFIG).reason == (
+        "the gcp instance type was not recorded (no metadata service answered; run with "
+        "--instance-type and --region)")
     assert estimate_run(store, no_region, NO_CONFIG).reason == \
-        "the azure region of Standard_D2s_v5 was not recorded"
+        "the azure region of Standard_D2s_v5 was not recorded (run with --region)"
 
 
 def test_a_running_run_is_not_estimated_yet(store):
