@@ -57,6 +57,11 @@ def import_location(store: Store, *, kind: str, location: str, spec: Spec,
                 for f in members:
                     path = fetch(f, Path(tmp), s3_client)
                     normaliser.add_file(path, label=f.uri, rename=rename)
+                repeats, first = normaliser.drop_repeats()
+                if repeats and echo:
+                    echo(f"billing: skipped {repeats:,} duplicate row(s) of {group} "
+                         f"(the same line item again, e.g. {first})")
+                result.extra["duplicates"] = result.extra.get("duplicates", 0) + repeats
                 result.merge(write_items(store, normaliser, group, source=source,
                                          scope=Scope.group(group), import_key=import_key,
                                          cursor=stamp, now=now))

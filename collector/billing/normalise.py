@@ -231,7 +231,12 @@ class Normaliser:
                     f"{quote_ident(n)} AS {quote_ident(n if n in hidden else rename(n))}"
                     for n in names) + f" FROM ({relation})"
             self.add_relation(relation, label, row_sql=row_sql, header=header, hidden=hidden)
-        except duckdb.Error as exc:
+        except (duckdb.Error, BillingInputError) as exc:
+            short = _short_row(path, label) if header == "header row" else None
+            if short:  # a truncated or ragged row confuses the CSV sniffer: name the row
+                raise BillingInputError(short) from exc
+            if isinstance(exc, BillingInputError):
+                raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BillingInputError(f"{label}: cannot read: {first}") from exc
 
@@ -339,6 +344,33 @@ class Normaliser:
             _, column, problem = conds[code]
             raise BillingInputError(f"{label}: data row {number}, column {column}: {problem}")
 
+    def drop_repeats(self) -> tuple[int, str | None]:
+        """Drop rows that repeat an earlier row exactly (same line-item identity and the same
+        values, in any file read so far): a copy of an export, a row delivered twice.
+
+        Returns how many were dropped and, if any, a note naming the first one
+        (``copy.csv data row 1 = focus.csv data row 1``)."""
+        values = " || chr(31) || ".join(f"coalesce(CAST({name} AS VARCHAR), '')"
+                                        for name in ITEM_FIELDS)
+        ranked = (f"SELECT rowid AS _id, _file, _row, first_value(_file) OVER w AS _f0, "
+                  f"first_value(_row) OVER w AS _r0, row_number() OVER w AS _n "
+                  f"FROM {self._table} WINDOW w AS (PARTITION BY _ident, md5({values}) "
+                  "ORDER BY _file, _row)")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _repeats AS SELECT * FROM ({ranked}) "
+                         "WHERE _n > 1")
+        try:
+            count = int(self.con.execute("SELECT count(*) FROM _repeats").fetchall()[0][0])
+            if not count:
+                return 0, None
+            file, row, file0, row0 = self.con.execute(
+                "SELECT _file, _row, _f0, _r0 FROM _repeats ORDER BY _file, _row LIMIT 1"
+                ).fetchall()[0]
+            self.con.execute(f"DELETE FROM {self._table} WHERE rowid IN "
+                             "(SELECT _id FROM _repeats)")
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _repeats")
+        return count, f"{file} data row {row} = {file0} data row {row0}"
+
     # -- output --------------------------------------------------------------------------------
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0])
@@ -366,6 +398,28 @@ class Normaliser:
 
     def close(self) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {self._table}")
+
+
+def _short_row(path: str, label: str) -> str | None:
+    """The first row of a CSV file whose field count differs from its header's, as a message
+    naming its line (``file: line 7: 3 field(s) where the header has 20 ...``); None if every
+    row matches. Read only when DuckDB could not make sense of the file."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.lower().endswith((".gz", ".gzip")) else open
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = next(reader, None)
+            for record in reader:
+                if header and record and len(record) != len(header):
+                    return (f"{label}: line {reader.line_num}: {len(record)} field(s) where "
+                            f"the header has {len(header)} (a truncated or ragged row)")
+    except (OSError, csv.Error, EOFError):
+        return None
+    return None
 
 
 def _problem(kind: str) -> str:
