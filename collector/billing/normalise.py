@@ -8,7 +8,8 @@ returns one Arrow table with :data:`ITEM_COLUMNS`. The rules:
 - a time without a zone is UTC; with a zone it is converted to UTC;
 - an empty field and a literal ``NULL`` (any case) are null;
 - enumerated values compare case-insensitively (stored lowercase), currencies uppercase;
-- money is parsed as a decimal and kept as integer nano-units (round half to even), never a float;
+- money is parsed as a decimal and kept as integer nano-units (round half to even, 128-bit: any
+  currency's amounts fit), never a float;
 - the first bad value stops the import with one line naming the file, the row and the column,
   e.g. ``focus.csv: data row 7, column BilledCost: not a number ('12,5')``; nothing of that
   input is written, because writing happens only after :meth:`Normaliser.result`.
@@ -22,7 +23,7 @@ restated row (same identity, new amounts) replaces the old one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ ITEM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("charge_category", "VARCHAR"), ("charge_description", "VARCHAR"),
     ("period_start_us", "BIGINT"), ("period_end_us", "BIGINT"),
     ("usage_quantity", "DOUBLE"), ("usage_unit", "VARCHAR"), ("instance_type", "VARCHAR"),
-    ("list_nanos", "BIGINT"), ("billed_nanos", "BIGINT"), ("effective_nanos", "BIGINT"),
+    ("list_nanos", "HUGEINT"), ("billed_nanos", "HUGEINT"), ("effective_nanos", "HUGEINT"),
     ("currency", "VARCHAR"),
 )
 ITEM_FIELDS = tuple(name for name, _ in ITEM_COLUMNS)
@@ -66,7 +67,7 @@ _MACROS = """
 CREATE OR REPLACE MACRO xclean(x) AS CASE WHEN x IS NULL OR trim(x) = '' OR upper(trim(x)) = 'NULL'
     THEN NULL ELSE trim(x) END;
 CREATE OR REPLACE MACRO xnanos(x) AS
-    TRY_CAST(round_even(TRY_CAST(x AS DECIMAL(38,12)) * 1000000000, 0) AS BIGINT);
+    TRY_CAST(round_even(TRY_CAST(x AS DECIMAL(38,12)) * 1000000000, 0) AS HUGEINT);
 CREATE OR REPLACE MACRO xtime(x) AS epoch_us(TRY_CAST(x AS TIMESTAMPTZ));
 CREATE OR REPLACE MACRO xprovider(p) AS CASE
     WHEN p IS NULL THEN NULL
@@ -400,6 +401,21 @@ class Normaliser:
         self.con.execute(f"DROP TABLE IF EXISTS {self._table}")
 
 
+def oversize_nanos_sql(*columns: str) -> str:
+    """SQL that is true where a nano-unit column is beyond SQLite's 64-bit integers."""
+    return " OR ".join(f"abs({c}) > 9223372036854775807" for c in columns)
+
+
+def oversize_as_blobs(batches: Iterable[Sequence[tuple]]) -> Iterator[list[tuple]]:
+    """Batches for SQLite with integers beyond 64 bits as their digits in a BLOB (how
+    ``schema.Money`` keeps an amount beyond ±9.2e9 units exactly)."""
+    from xprof.schema import fits_int64
+
+    for batch in batches:
+        yield [tuple(str(v).encode() if v.__class__ is int and not fits_int64(v) else v
+                     for v in row) for row in batch]
+
+
 def _short_row(path: str, label: str) -> str | None:
     """The first row of a CSV file whose field count differs from its header's, as a message
     naming its line (``file: line 7: 3 field(s) where the header has 20 ...``); None if every
@@ -429,7 +445,7 @@ def _problem(kind: str) -> str:
 
 
 def _null_of(kind: str) -> str:
-    return {"money": "NULL::BIGINT", "number": "NULL::DOUBLE", "time": "NULL::BIGINT"}.get(
+    return {"money": "NULL::HUGEINT", "number": "NULL::DOUBLE", "time": "NULL::BIGINT"}.get(
         kind, "NULL::VARCHAR")
 
 
@@ -440,10 +456,10 @@ def _column_sql(name: str, duck_type: str, kind: str) -> tuple[str, str, str | N
     if kind == "money":
         if numeric and upper.startswith("DECIMAL"):  # exact
             typed = ("TRY_CAST(round_even(TRY_CAST({x} AS DECIMAL(38,12)) * 1000000000, 0) "
-                     "AS BIGINT)")
+                     "AS HUGEINT)")
             return name, typed, f"{{x}} IS NOT NULL AND ({typed}) IS NULL"
         if numeric:  # a binary float (CUR Parquet): as exact as the float itself
-            typed = "TRY_CAST(round_even(CAST({x} AS DOUBLE) * 1000000000, 0) AS BIGINT)"
+            typed = "TRY_CAST(round_even(CAST({x} AS DOUBLE) * 1000000000, 0) AS HUGEINT)"
             return name, typed, f"{{x}} IS NOT NULL AND ({typed}) IS NULL"
         return f"xclean(CAST({name} AS VARCHAR))", "xnanos({x})", \
             "{x} IS NOT NULL AND xnanos({x}) IS NULL"
