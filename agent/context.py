@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from xprof.redact import Redactor
+from xprof.redact import Redactor, is_secret_name
 
 HELPER_PIDS: set[int] = set()
 DIFF_KEPT_BYTES = 64 * 1024  # of a dirty tree's diff, stored with the run (the hash covers all)
@@ -150,7 +150,8 @@ def params_from_argv(argv: Sequence[str]) -> dict[str, str]:
             if "=" in arg:
                 name, value = arg[2:].split("=", 1)
                 params[name] = value
-            elif i + 1 < len(argv) and not _is_flag(argv[i + 1]):
+            elif i + 1 < len(argv) and (not _is_flag(argv[i + 1]) or (
+                    is_secret_name(arg) and not argv[i + 1].startswith("--"))):
                 params[arg[2:]] = argv[i + 1]
                 i += 1
             else:

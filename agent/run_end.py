@@ -88,9 +88,18 @@ def final_fields(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
         "peak_rss_bytes": rec.stats.rss_peak,
         "summary": rec.stats.summary(),
         "hardware": hardware,
-        "output_tail": rec.record.redactor.text(tail) if tail is not None else None,
+        "output_tail": _stored_tail(rec, tail),
         **identity,
     }
+
+
+def _stored_tail(rec: Recorder, tail: str | None) -> str | None:
+    """The output tail, secrets scrubbed; a tail cut by the size limit loses its partial
+    first line (it may hold the end of a secret)."""
+    if tail is None:
+        return None
+    cut = len(tail.encode("utf-8", "replace")) >= int(rec.settings["tail_bytes"]) - 3
+    return rec.record.redactor.tail(tail, cut)
 
 
 def price_and_advise(rec: Recorder, store: Any) -> list[str]:

@@ -69,7 +69,7 @@ class RunRecord:
             "objective_name": opts.objective[0] if opts.objective else None,
             "objective_mode": opts.objective[1] if opts.objective else None,
             "agent_version": __version__,
-            "hypothesis": opts.hypothesis,
+            "hypothesis": self.redactor.text(opts.hypothesis) if opts.hypothesis else None,
             "expectation": str(opts.expectation) if opts.expectation else None,
             "budget": opts.budget,
             **self._experiment_fields(writer),

@@ -54,7 +54,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from xprof import schema
-from xprof.collector.billing.normalise import connect, resource_key, to_arrow
+from xprof.collector.billing.normalise import (
+    connect,
+    oversize_as_blobs,
+    oversize_nanos_sql,
+    resource_key,
+    to_arrow,
+)
 from xprof.collector.billing.store_items import fetch_batches, to_us
 from xprof.collector.machine_share import gpu_share, measured_weight
 from xprof.collector.writes import RAW_ITEMS, SQLITE_TIME, replace_billed_costs
@@ -197,12 +203,13 @@ def items_table(store: Store, keys: set[str] | None = None) -> pa.Table:
                 rows.extend(conn.execute(query.where(bi.c.resource_id.in_(ids[i:i + 500]))).all())
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in ITEM_COLUMNS]
     data = dict(zip(ITEM_COLUMNS, columns, strict=True))
-    types = {"usage_quantity": pa.float64(), "list_nanos": pa.int64(),
-             "billed_nanos": pa.int64(), "effective_nanos": pa.int64()}
+    types = {"usage_quantity": pa.float64()}
     out = {}
     for name in ITEM_COLUMNS:
         values = list(data[name])
-        if name in ("period_start_us", "period_end_us"):
+        if name in ("list_nanos", "billed_nanos", "effective_nanos"):
+            out[name] = _nanos_array(values)
+        elif name in ("period_start_us", "period_end_us"):
             if store.is_sqlite:
                 out[name] = pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(
                     pa.int64())
@@ -211,6 +218,17 @@ def items_table(store: Store, keys: set[str] | None = None) -> pa.Table:
         else:
             out[name] = pa.array(values, types.get(name, pa.string()))
     return pa.table(out)
+
+
+def _nanos_array(values: list[Any]) -> pa.Array:
+    """Stored nano-units as Arrow: int64 while every value fits (SQLite integers, the usual
+    case), else 128-bit decimals (PostgreSQL NUMERIC, or amounts beyond ±9.2e9 units)."""
+    import pyarrow as pa  # heavy, optional (xprof[billing]): only when allocating
+
+    nanos = [None if v is None else schema.nanos_of(v) for v in values]
+    if all(v is None or schema.fits_int64(v) for v in nanos):
+        return pa.array(nanos, pa.int64())
+    return pa.array([None if v is None else Decimal(v) for v in nanos], pa.decimal128(38, 0))
 
 
 # -- the allocation query -----------------------------------------------------------------------
@@ -339,8 +357,8 @@ WITH f AS (
 )
 SELECT CASE WHEN r.run_id IS NULL THEN 'idle' ELSE 'run' END AS kind, r.run_id, r.key,
        r.basis, r.day, r.currency,
-       (r.fl + floor(r.rest / r.cnt) + CASE WHEN r.rk <= r.rest - floor(r.rest / r.cnt) * r.cnt
-                                          THEN 1 ELSE 0 END)::BIGINT AS amount_nanos,
+       r.fl::HUGEINT + (floor(r.rest / r.cnt) + CASE WHEN r.rk <= r.rest - floor(r.rest / r.cnt)
+                                          * r.cnt THEN 1 ELSE 0 END)::HUGEINT AS amount_nanos,
        r.p0 AS period_start_us, r.p1 AS period_end_us, r.n AS items, r.source,
        coalesce(c.complete, true) AS complete
 FROM r LEFT JOIN _complete c ON c.run_id = r.run_id;
@@ -392,14 +410,18 @@ def run_allocation(con: duckdb.DuckDBPyConnection, items: str, runs: str) -> str
 
 def allocate_tables(items: pa.Table, runs: pa.Table,
                     con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
-    """The allocation of Arrow ``items`` over Arrow ``runs``, as an Arrow table (pure)."""
+    """The allocation of Arrow ``items`` over Arrow ``runs``, as an Arrow table (pure);
+    ``amount_nanos`` is int64 unless an amount is beyond it (then 128-bit decimals)."""
     con = con or connect()
     con.register("_items_in", items)
     con.register("_runs_in", runs)
     try:
         name = run_allocation(con, "_items_in", "_runs_in")
-        return to_arrow(con, f"SELECT * FROM {name} ORDER BY key, day, currency, basis, "
-                             "kind, run_id")
+        oversize = con.execute(f"SELECT count(*) FROM {name} WHERE "
+                               f"{oversize_nanos_sql('amount_nanos')}").fetchall()[0][0]
+        columns = "*" if oversize else "* REPLACE (amount_nanos::BIGINT AS amount_nanos)"
+        return to_arrow(con, f"SELECT {columns} FROM {name} ORDER BY key, day, currency, "
+                             "basis, kind, run_id")
     finally:
         con.unregister("_items_in")
         con.unregister("_runs_in")
@@ -486,8 +508,11 @@ def write_costs(store: Store, con: duckdb.DuckDBPyConnection, alloc: str, runs: 
     """
     sql = _COST_ROWS_SQL.format(fmt=SQLITE_TIME, alloc=alloc, runs=runs,
                                 now=now.astimezone(dt.UTC).strftime(SQLITE_TIME))
+    oversize = store.is_sqlite and con.execute(
+        f"SELECT count(*) FROM {alloc} WHERE {oversize_nanos_sql('amount_nanos')}").fetchall()[0][0]
+    batches = fetch_batches(con.execute(sql))
     replace_billed_costs(store, BILLED_SOURCES, keys, COST_COLUMNS,
-                         fetch_batches(con.execute(sql)))
+                         oversize_as_blobs(batches) if oversize else batches)
 
 
 def allocate_store(store: Store, keys: set[str] | None = None, *,

@@ -109,9 +109,11 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
     updated = sum(r.updated for _, _, r in results)
     deleted = sum(r.deleted for _, _, r in results)
     skipped = sum(r.groups_skipped for _, _, r in results)
+    duplicates = sum(r.extra.get("duplicates", 0) for _, _, r in results)
     parts = [f"billing: {inserted + updated:,} item(s) imported from {len(results)} "
              f"source(s) ({inserted:,} new, {updated:,} restated, {deleted:,} removed"
-             + (f", {skipped} unchanged export(s) skipped)" if skipped else ")")]
+             + (f", {skipped} unchanged export(s) skipped" if skipped else "")
+             + (f", {duplicates:,} duplicate row(s) skipped)" if duplicates else ")")]
     if not tried:
         parts = ["billing: no source configured ("
                  + ", ".join(source.setting for source in SOURCES) + ")"]

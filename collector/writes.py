@@ -29,7 +29,8 @@ _CHUNK = 500
 
 def _raw_table(table: sa.Table) -> sa.Table:
     """``table`` with Money columns as plain integers (nano-units), for bulk reads and writes."""
-    columns = [sa.Column(c.name, sa.BigInteger() if isinstance(c.type, schema.Money) else c.type,
+    nanos = sa.BigInteger().with_variant(sa.Numeric(38, 0), "postgresql")  # as schema.Money
+    columns = [sa.Column(c.name, nanos if isinstance(c.type, schema.Money) else c.type,
                          primary_key=c.primary_key) for c in table.columns]
     return sa.Table(table.name, sa.MetaData(), *columns)
 

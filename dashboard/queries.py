@@ -39,7 +39,7 @@ def _run_cost_totals(basis: str) -> sa.Subquery:
         sa.func.max(cc.c.source).label("cost_source"),
         sa.func.count().label("cost_rows"),
         sa.func.count(cc.c.amount).label("cost_known"),
-        sa.func.sum(cc.c.amount).label("cost_sum"),
+        schema.money_sum(cc.c.amount).label("cost_sum"),
         sa.func.min(cc.c.currency).label("currency_min"),
         sa.func.max(cc.c.currency).label("currency_max"),
         sa.func.max(sa.case((cc.c.upper_bound, 1), else_=0)).label("upper_bound"),
@@ -372,11 +372,11 @@ def saving_totals(store: Store, by: str | None = None, status: str = "open") -> 
     elif by is not None:
         raise ValueError(f"saving totals by rule or project, not {by!r}")
     query = (sa.select(*keys, base.c.currency, sa.func.count().label("n"),
-                       sa.func.sum(base.c.saving_per_run).label("saving_per_run"),
-                       sa.func.sum(base.c.saving_per_month).label("saving_per_month"))
+                       schema.money_sum(base.c.saving_per_run).label("saving_per_run"),
+                       schema.money_sum(base.c.saving_per_month).label("saving_per_month"))
              .select_from(base.outerjoin(_r, _r.c.id == base.c.run_id))
              .group_by(*keys, base.c.currency)
-             .order_by(sa.func.sum(base.c.saving_per_month).desc().nulls_last()))
+             .order_by(schema.money_sum(base.c.saving_per_month).desc().nulls_last()))
     if by != "rule":
         query = query.where(base.c.rank == 1)
     with store.read() as conn:
@@ -418,7 +418,7 @@ def spend(store: Store, by: str, *, basis: str = "billed", start: dt.datetime | 
            "project": _r.c.project, "instance_type": _r.c.instance_type, "user": _r.c.user,
            "provider": _r.c.cloud_provider}[by].label(by)
     query = (sa.select(dim, cc.c.currency, cc.c.source,
-                       sa.func.sum(cc.c.amount).label("amount"),
+                       schema.money_sum(cc.c.amount).label("amount"),
                        sa.func.count(sa.distinct(cc.c.run_id)).label("runs"),
                        (sa.func.count() - sa.func.count(cc.c.amount)).label("unknown"))
              .select_from(cc.join(_r, _r.c.id == cc.c.run_id))
@@ -440,7 +440,7 @@ def idle_spend(store: Store, *, basis: str = "billed", start: dt.datetime | None
                end: dt.datetime | None = None) -> pd.DataFrame:
     """Idle cost (paid, no run on it) per resource and currency: amount, first and last hour."""
     c = schema.costs
-    query = (sa.select(c.c.resource_id, c.c.currency, sa.func.sum(c.c.amount).label("amount"),
+    query = (sa.select(c.c.resource_id, c.c.currency, schema.money_sum(c.c.amount).label("amount"),
                        sa.func.min(c.c.period_start).label("from"),
                        sa.func.max(c.c.period_end).label("to"))
              .where(c.c.kind == "idle", c.c.basis == basis)

@@ -43,7 +43,7 @@ def period_totals(store: Store, start: dt.datetime, end: dt.datetime, *,
     """
     cc = _counted(basis, start, end)
     runs_q = (sa.select(sa.literal("run").label("kind"), cc.c.source, cc.c.currency,
-                        sa.func.sum(cc.c.amount).label("amount"),
+                        schema.money_sum(cc.c.amount).label("amount"),
                         sa.func.count().label("rows"),
                         (sa.func.count() - sa.func.count(cc.c.amount)).label("unknown"),
                         sa.func.count(sa.distinct(cc.c.run_id)).label("runs"))
@@ -51,7 +51,7 @@ def period_totals(store: Store, start: dt.datetime, end: dt.datetime, *,
     if project is not None:
         runs_q = runs_q.join_from(cc, _r, _r.c.id == cc.c.run_id).where(_r.c.project == project)
     idle_q = (sa.select(sa.literal("idle").label("kind"), _c.c.source, _c.c.currency,
-                        sa.func.sum(_c.c.amount).label("amount"),
+                        schema.money_sum(_c.c.amount).label("amount"),
                         sa.func.count().label("rows"),
                         (sa.func.count() - sa.func.count(_c.c.amount)).label("unknown"),
                         sa.literal(0).label("runs"))
@@ -74,12 +74,12 @@ def spend_by_start(store: Store, start: dt.datetime, end: dt.datetime, *,
     for days in any time zone: the caller buckets ``period_start`` into local days."""
     cc = _counted(basis, start, end)
     runs_q = (sa.select(cc.c.period_start, cc.c.currency, cc.c.source,
-                        sa.func.sum(cc.c.amount).label("amount"))
+                        schema.money_sum(cc.c.amount).label("amount"))
               .group_by(cc.c.period_start, cc.c.currency, cc.c.source))
     if project is not None:
         runs_q = runs_q.join_from(cc, _r, _r.c.id == cc.c.run_id).where(_r.c.project == project)
     idle_q = (sa.select(_c.c.period_start, _c.c.currency, sa.literal("idle").label("source"),
-                        sa.func.sum(_c.c.amount).label("amount"))
+                        schema.money_sum(_c.c.amount).label("amount"))
               .where(_idle_in(basis, start, end))
               .group_by(_c.c.period_start, _c.c.currency))
     with store.read() as conn:
@@ -97,7 +97,7 @@ def run_spend(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str 
     cc = _counted(basis, start, end)
     per_run = (sa.select(cc.c.run_id, cc.c.currency,
                          sa.func.max(cc.c.source).label("source"),
-                         sa.func.sum(cc.c.amount).label("amount"),
+                         schema.money_sum(cc.c.amount).label("amount"),
                          sa.func.count().label("rows"),
                          sa.func.count(cc.c.amount).label("known"),
                          sa.func.max(cc.c.detail["reason"].as_string()).label("reason"))
@@ -194,7 +194,7 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
                         sa.func.coalesce(_h.c.ended_at, _h.c.heartbeat_at).label("ended_at"),
                         _h.c.hardware, _h.c.summary).where(_h.c.run_id.in_(selected_ids))
     cc = counted_costs(basis).subquery("counted")
-    costs_q = (sa.select(cc.c.run_id, cc.c.currency, sa.func.sum(cc.c.amount).label("amount"),
+    costs_q = (sa.select(cc.c.run_id, cc.c.currency, schema.money_sum(cc.c.amount).label("amount"),
                          sa.func.count().label("rows"),
                          sa.func.count(cc.c.amount).label("known"))
                .where(cc.c.run_id.in_(selected_ids)).group_by(cc.c.run_id, cc.c.currency))

@@ -15,7 +15,7 @@ import click
 from xprof.cli import BadInput, parse_pairs
 from xprof.money import format_money
 from xprof.settings import ConfigError, Settings
-from xprof.storeurl import StoreError
+from xprof.storeurl import StoreError, redact_url
 from xprof.terminal import printable
 from xprof.units import human_bytes, human_duration
 
@@ -320,7 +320,8 @@ def config(as_json) -> None:
         settings = Settings()
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
-    items = [(s, "(secret)" if s.secret and v is not None else v) for s, v in settings.items()]
+    items = [(s, "(secret)" if s.secret and v is not None else
+              redact_url(v) if isinstance(v, str) else v) for s, v in settings.items()]
     if as_json:
         click.echo(json.dumps({s.key: v for s, v in items}, indent=2, default=str))
         return

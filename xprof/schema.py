@@ -6,7 +6,8 @@ One SQLAlchemy Core ``MetaData`` for SQLite and PostgreSQL alike. Conventions:
   ``*_start``, ``*_end``); high-volume series (samples, gpu_samples, metrics) use ``ts``, UNIX
   epoch seconds as a double, because they are written a million at a time.
 - Money is :class:`Money`: a ``Decimal`` in Python, stored as an integer count of nano-units
-  (1e-9) of the row's ``currency``, so SQL sums are exact on both engines.
+  (1e-9) of the row's ``currency`` (NUMERIC(38,0) on PostgreSQL), summed in SQL with
+  :class:`money_sum`, exact on both engines and for any currency.
 - A value that is unknown is NULL, never 0 or "N/A".
 - Free-form structures (git, environment, hardware, evidence) are JSON.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -31,35 +33,103 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 NANO = Decimal("1e-9")
+INT64 = 2**63  # SQLite integers are 64-bit: ±9.2e18 nano-units, ±9.2e9 units of a currency
+
+
+def nanos_of(value: Any) -> int:
+    """The nano-units a store returned for a Money value: an integer (SQLite, in range), a
+    Decimal (PostgreSQL NUMERIC), decimal digits as a BLOB (SQLite, beyond ±9.2e9 units) or
+    as text (a :class:`money_sum` beyond the 64-bit range)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return round(value)
+    if isinstance(value, bytes):
+        value = value.decode()
+    return int(Decimal(value))
+
+
+def fits_int64(nanos: int) -> bool:
+    """Whether SQLite can hold ``nanos`` as an integer."""
+    return -INT64 <= nanos < INT64
 
 
 class Money(TypeDecorator):
-    """Decimal money stored as integer nano-units (exact sums on SQLite and PostgreSQL)."""
+    """Decimal money stored as integer nano-units: NUMERIC(38,0) on PostgreSQL (exact up to
+    1e29 units of any currency); a 64-bit INTEGER on SQLite, where an amount beyond ±9.2e9
+    units (an IDR or VND bill) is kept exactly as its digits in a BLOB (a BLOB is the one
+    value SQLite's integer affinity leaves alone). Sum with :class:`money_sum`: exact, never
+    an integer overflow, on both engines."""
 
     impl = BigInteger
     cache_ok = True
 
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(38, 0))
+        return dialect.type_descriptor(BigInteger())
+
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return int((Decimal(value) / NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        nanos = int((Decimal(value) / NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        return nanos if dialect.name != "sqlite" or fits_int64(nanos) else str(nanos).encode()
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return (Decimal(int(value)) * NANO).normalize()
+        return (Decimal(nanos_of(value)) * NANO).normalize()
+
+
+class money_sum(FunctionElement):
+    """``sum()`` of a Money column: exact and unbounded on PostgreSQL (NUMERIC) and on SQLite,
+    where the store registers ``xprof_money_sum`` (Python integers) on every connection."""
+
+    type = Money()
+    name = "money_sum"
+    inherit_cache = True
+
+
+@compiles(money_sum)
+def _money_sum(element, compiler, **kw):
+    return f"sum({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(money_sum, "sqlite")
+def _money_sum_sqlite(element, compiler, **kw):
+    return f"xprof_money_sum({compiler.process(element.clauses, **kw)})"
+
+
+class MoneySum:
+    """The SQLite aggregate behind :class:`money_sum`: exact, an integer while it fits in
+    64 bits, else decimal text (read back exactly by :class:`Money`)."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.total = (self.total or 0) + nanos_of(value)
+
+    def finalize(self) -> int | str | None:
+        if self.total is None or fits_int64(self.total):
+            return self.total
+        return str(self.total)
 
 
 class UTCDateTime(TypeDecorator):

@@ -74,6 +74,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
+        dbapi_conn.create_aggregate("xprof_money_sum", 1, schema.MoneySum)
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn):  # write transactions take the lock up front: no deadlocked upgrades
@@ -389,7 +390,7 @@ class Store:
             return out
         cc = counted_costs(basis).where(schema.costs.c.run_id.in_(list(run_ids))).subquery()
         query = (sa.select(cc.c.run_id, cc.c.source, cc.c.currency,
-                           sa.type_coerce(sa.func.sum(cc.c.amount), schema.Money).label("amount"),
+                           schema.money_sum(cc.c.amount).label("amount"),
                            sa.func.count(cc.c.amount).label("known"),
                            sa.func.count().label("rows"),
                            sa.func.max(sa.case((cc.c.upper_bound, 1), else_=0)).label("upper"))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import sqlite3
 from pathlib import Path
+
+from xprof.secret_patterns import URL_PASSWORD
 
 _DRIVERS = {"postgresql+psycopg": "psycopg", "postgresql": "psycopg2",
             "postgresql+psycopg2": "psycopg2"}
@@ -22,7 +23,7 @@ class StoreError(RuntimeError):
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return URL_PASSWORD.sub(r"\1***@", url)
 
 
 def sqlite_path(url: str) -> Path | None:

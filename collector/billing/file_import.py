@@ -74,6 +74,11 @@ def import_location(store: Store, *, kind: str, location: str, spec: Spec,
                         normaliser.add_file(path, label=f.uri, rename=rename)
                     else:
                         add_file(normaliser, path, f.uri)
+                repeats, first = normaliser.drop_repeats()
+                if repeats and echo:
+                    echo(f"billing: skipped {repeats:,} duplicate row(s) of {group} "
+                         f"(the same line item again, e.g. {first})")
+                result.extra["duplicates"] = result.extra.get("duplicates", 0) + repeats
                 result.merge(write_items(store, normaliser, group, source=source,
                                          scope=Scope.group(group), import_key=import_key,
                                          cursor=stamp, now=now))

@@ -8,7 +8,8 @@ returns one Arrow table with :data:`ITEM_COLUMNS`. The rules:
 - a time without a zone is UTC; with a zone it is converted to UTC;
 - an empty field and a literal ``NULL`` (any case) are null;
 - enumerated values compare case-insensitively (stored lowercase), currencies uppercase;
-- money is parsed as a decimal and kept as integer nano-units (round half to even), never a float;
+- money is parsed as a decimal and kept as integer nano-units (round half to even, 128-bit: any
+  currency's amounts fit), never a float;
 - the first bad value stops the import with one line naming the file, the row and the column,
   e.g. ``focus.csv: data row 7, column BilledCost: not a number ('12,5')``; nothing of that
   input is written, because writing happens only after :meth:`Normaliser.result`.
@@ -22,7 +23,7 @@ restated row (same identity, new amounts) replaces the old one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ ITEM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("charge_category", "VARCHAR"), ("charge_description", "VARCHAR"),
     ("period_start_us", "BIGINT"), ("period_end_us", "BIGINT"),
     ("usage_quantity", "DOUBLE"), ("usage_unit", "VARCHAR"), ("instance_type", "VARCHAR"),
-    ("list_nanos", "BIGINT"), ("billed_nanos", "BIGINT"), ("effective_nanos", "BIGINT"),
+    ("list_nanos", "HUGEINT"), ("billed_nanos", "HUGEINT"), ("effective_nanos", "HUGEINT"),
     ("currency", "VARCHAR"),
 )
 ITEM_FIELDS = tuple(name for name, _ in ITEM_COLUMNS)
@@ -66,7 +67,7 @@ _MACROS = """
 CREATE OR REPLACE MACRO xclean(x) AS CASE WHEN x IS NULL OR trim(x) = '' OR upper(trim(x)) = 'NULL'
     THEN NULL ELSE trim(x) END;
 CREATE OR REPLACE MACRO xnanos(x) AS
-    TRY_CAST(round_even(TRY_CAST(x AS DECIMAL(38,12)) * 1000000000, 0) AS BIGINT);
+    TRY_CAST(round_even(TRY_CAST(x AS DECIMAL(38,12)) * 1000000000, 0) AS HUGEINT);
 CREATE OR REPLACE MACRO xtime(x) AS epoch_us(TRY_CAST(x AS TIMESTAMPTZ));
 CREATE OR REPLACE MACRO xprovider(p) AS CASE
     WHEN p IS NULL THEN NULL
@@ -233,7 +234,12 @@ class Normaliser:
                     f"{quote_ident(n)} AS {quote_ident(n if n in hidden else rename(n))}"
                     for n in names) + f" FROM ({relation})"
             self.add_relation(relation, label, row_sql=row_sql, header=header, hidden=hidden)
-        except duckdb.Error as exc:
+        except (duckdb.Error, BillingInputError) as exc:
+            short = _short_row(path, label) if header == "header row" else None
+            if short:  # a truncated or ragged row confuses the CSV sniffer: name the row
+                raise BillingInputError(short) from exc
+            if isinstance(exc, BillingInputError):
+                raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BillingInputError(f"{label}: cannot read: {first}") from exc
 
@@ -344,6 +350,33 @@ class Normaliser:
             _, column, problem = conds[code]
             raise BillingInputError(f"{label}: data row {number}, column {column}: {problem}")
 
+    def drop_repeats(self) -> tuple[int, str | None]:
+        """Drop rows that repeat an earlier row exactly (same line-item identity and the same
+        values, in any file read so far): a copy of an export, a row delivered twice.
+
+        Returns how many were dropped and, if any, a note naming the first one
+        (``copy.csv data row 1 = focus.csv data row 1``)."""
+        values = " || chr(31) || ".join(f"coalesce(CAST({name} AS VARCHAR), '')"
+                                        for name in ITEM_FIELDS)
+        ranked = (f"SELECT rowid AS _id, _file, _row, first_value(_file) OVER w AS _f0, "
+                  f"first_value(_row) OVER w AS _r0, row_number() OVER w AS _n "
+                  f"FROM {self._table} WINDOW w AS (PARTITION BY _ident, md5({values}) "
+                  "ORDER BY _file, _row)")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _repeats AS SELECT * FROM ({ranked}) "
+                         "WHERE _n > 1")
+        try:
+            count = int(self.con.execute("SELECT count(*) FROM _repeats").fetchall()[0][0])
+            if not count:
+                return 0, None
+            file, row, file0, row0 = self.con.execute(
+                "SELECT _file, _row, _f0, _r0 FROM _repeats ORDER BY _file, _row LIMIT 1"
+                ).fetchall()[0]
+            self.con.execute(f"DELETE FROM {self._table} WHERE rowid IN "
+                             "(SELECT _id FROM _repeats)")
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _repeats")
+        return count, f"{file} data row {row} = {file0} data row {row0}"
+
     # -- output --------------------------------------------------------------------------------
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0])
@@ -373,6 +406,43 @@ class Normaliser:
         self.con.execute(f"DROP TABLE IF EXISTS {self._table}")
 
 
+def oversize_nanos_sql(*columns: str) -> str:
+    """SQL that is true where a nano-unit column is beyond SQLite's 64-bit integers."""
+    return " OR ".join(f"abs({c}) > 9223372036854775807" for c in columns)
+
+
+def oversize_as_blobs(batches: Iterable[Sequence[tuple]]) -> Iterator[list[tuple]]:
+    """Batches for SQLite with integers beyond 64 bits as their digits in a BLOB (how
+    ``schema.Money`` keeps an amount beyond ±9.2e9 units exactly)."""
+    from xprof.schema import fits_int64
+
+    for batch in batches:
+        yield [tuple(str(v).encode() if v.__class__ is int and not fits_int64(v) else v
+                     for v in row) for row in batch]
+
+
+def _short_row(path: str, label: str) -> str | None:
+    """The first row of a CSV file whose field count differs from its header's, as a message
+    naming its line (``file: line 7: 3 field(s) where the header has 20 ...``); None if every
+    row matches. Read only when DuckDB could not make sense of the file."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.lower().endswith((".gz", ".gzip")) else open
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = next(reader, None)
+            for record in reader:
+                if header and record and len(record) != len(header):
+                    return (f"{label}: line {reader.line_num}: {len(record)} field(s) where "
+                            f"the header has {len(header)} (a truncated or ragged row)")
+    except (OSError, csv.Error, EOFError):
+        return None
+    return None
+
+
 def _problem(kind: str) -> str:
     return {"money": "not an amount of money", "number": "not a number",
             "time": "not a date/time", "date": "not a date", "currency": "unknown currency",
@@ -380,7 +450,7 @@ def _problem(kind: str) -> str:
 
 
 def _null_of(kind: str) -> str:
-    return {"money": "NULL::BIGINT", "number": "NULL::DOUBLE", "time": "NULL::BIGINT",
+    return {"money": "NULL::HUGEINT", "number": "NULL::DOUBLE", "time": "NULL::BIGINT",
             "date": "NULL::BIGINT"}.get(
         kind, "NULL::VARCHAR")
 
@@ -392,10 +462,10 @@ def _column_sql(name: str, duck_type: str, kind: str) -> tuple[str, str, str | N
     if kind == "money":
         if numeric and upper.startswith("DECIMAL"):  # exact
             typed = ("TRY_CAST(round_even(TRY_CAST({x} AS DECIMAL(38,12)) * 1000000000, 0) "
-                     "AS BIGINT)")
+                     "AS HUGEINT)")
             return name, typed, f"{{x}} IS NOT NULL AND ({typed}) IS NULL"
         if numeric:  # a binary float (CUR Parquet): as exact as the float itself
-            typed = "TRY_CAST(round_even(CAST({x} AS DOUBLE) * 1000000000, 0) AS BIGINT)"
+            typed = "TRY_CAST(round_even(CAST({x} AS DOUBLE) * 1000000000, 0) AS HUGEINT)"
             return name, typed, f"{{x}} IS NOT NULL AND ({typed}) IS NULL"
         return f"xclean(CAST({name} AS VARCHAR))", "xnanos({x})", \
             "{x} IS NOT NULL AND xnanos({x}) IS NULL"

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from xprof import schema
-from xprof.collector.billing.normalise import ITEM_FIELDS, quote_literal, resource_key
+from xprof.collector.billing.normalise import (
+    ITEM_FIELDS,
+    oversize_as_blobs,
+    oversize_nanos_sql,
+    quote_literal,
+    resource_key,
+)
 from xprof.collector.writes import (
     RAW_ITEMS,
     SQLITE_TIME,
@@ -211,9 +217,14 @@ def write_items(store: Store, normaliser: Normaliser, group: str, *, source: str
         delete_items(conn, [g[0] for g in gone])
         added = con.execute("CREATE OR REPLACE TEMP TABLE _added AS "
                             "SELECT * FROM _new ANTI JOIN _old USING (row_key)")
+        oversize = store.is_sqlite and con.execute(
+            "SELECT count(*) FROM _added WHERE "
+            + oversize_nanos_sql("list_nanos", "billed_nanos", "effective_nanos")).fetchall()[0][0]
         added = con.execute(f"SELECT source, row_key, {select}, {quote_literal(stamp)} "
                             "FROM _added ORDER BY row_key")  # in index order: fast inserts
-        inserted = insert_encoded(store, conn, RAW_ITEMS, _INSERT_COLUMNS, fetch_batches(added),
+        batches = fetch_batches(added)
+        inserted = insert_encoded(store, conn, RAW_ITEMS, _INSERT_COLUMNS,
+                                  oversize_as_blobs(batches) if oversize else batches,
                                   times=("charge_period_start", "charge_period_end",
                                          "imported_at"))
         changed_ids = {r[0] for r in con.execute(

@@ -134,3 +134,20 @@ def test_untidy_but_valid_values_are_accepted(store, tmp_path):
     assert items[1]["charge_period_start"] == utc(2024, 9, 2, 11)
     assert (items[1]["list_cost"], items[1]["effective_cost"]) == (None, None)
     assert items[0]["billed_cost"] == Decimal("1.5")
+
+
+@pytest.mark.parametrize("short", ["truncated", "ragged"])
+def test_short_row_is_named_by_its_line(store, tmp_path, short):
+    """A file cut mid-row, or with a row of too few fields, names that row's line (not a
+    missing column of the header), and nothing is imported."""
+    path = write_focus(tmp_path / f"{short}.csv", hourly(BOX, utc(2024, 9, 2, 10), 6, "3.06"))
+    lines = path.read_text().splitlines(keepends=True)
+    if short == "truncated":
+        path.write_text("".join(lines[:5]) + lines[5][:40])  # cut inside data row 5 (line 6)
+    else:
+        path.write_text("".join(lines[:3]) + "i-0e1f,3.06\n" + "".join(lines[4:]))
+    line = 6 if short == "truncated" else 4
+    columns = len(lines[0].split(","))
+    message = _fails(store, path, f"line {line}: ")
+    assert "missing column" not in message
+    assert f"where the header has {columns}" in message

@@ -43,7 +43,7 @@ def test_store_at_0003_is_upgraded(any_store_url):
     legacy.engine.dispose()
 
     db = Store.open(any_store_url)
-    assert db.revision() == "0004"
+    assert db.revision() == "0005"
     assert set(NEW) <= set(sa.inspect(db.engine).get_table_names())
     assert db.find_run(run_id)["summary"]["samples"] == 120
     downsample(db, dt.timedelta(days=30), now=now)
