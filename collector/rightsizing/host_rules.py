@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from xprof.collector.rightsizing.choose import choice_text, choose, recommend_choice
 from xprof.collector.rightsizing.evidence import (
     Limits,
     Recommendation,
     RunEvidence,
 )
 from xprof.collector.rightsizing.savings import (
-    cheaper,
     cheapest,
     enough_host,
     label,
@@ -119,14 +119,14 @@ def memory_overprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | 
         return None
     memory = ev.memory_gib
     need = replace(observed_need(ev), gpu_count=ev.machine_gpus)
-    suggested, per_run = cheaper(ev, need, accept=lambda p: p.memory_gib < memory)
-    if suggested is None:
+    choice = choose(ev, need, limits, accept=lambda p: p.memory_gib < memory)
+    if choice is None:
         return None
     title = (f"Memory over-provisioned: peak RSS {peak / GIB:.1f} GiB is {pct(share * 100)} of "
-             f"{memory:g} GiB: run on {label(suggested)}{saving_text(ev, per_run)}")
+             f"{memory:g} GiB: run on {choice_text(ev, choice)}{saving_text(ev, choice.saving)}")
     evidence = {"rss_peak_bytes": peak, "memory_gib": memory, "rss_peak_share": round(share, 4),
                 "threshold_share": MEMORY_OVER_SHARE, "samples": len(ev.host)}
-    return recommend(ev, "memory_overprovisioned", title, evidence, suggested, per_run)
+    return recommend_choice(ev, "memory_overprovisioned", title, evidence, choice)
 
 
 def memory_underprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | None:
