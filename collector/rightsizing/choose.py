@@ -6,13 +6,13 @@ that duration, times the run's share of it when the machine was shared (the GPUs
 hold of the candidate's; a CPU-only run keeps its share). Only offers predicted to cost less
 per run than the run was charged stay. Of those on the time/cost frontier (no other is both
 cheaper and faster) up to three are kept: the cheapest per run (the suggestion), the fastest,
-and a balanced one (the smallest cost × time).
+and a balanced one (of the others, the smallest cost × time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -123,14 +123,15 @@ def frontier(found: Sequence[Option]) -> tuple[Option, ...]:
     cheapest = min(pareto, key=key)
     fastest = min(pareto, key=lambda o: (o.prediction.duration_s, o.cost,
                                          o.price.instance_type))
-    balanced = min(pareto, key=lambda o: (o.cost * Decimal(repr(o.prediction.duration_s)),
-                                          o.price.instance_type))
-    picked: list[Option] = []
-    for role, option in (("cheapest", cheapest), ("fastest", fastest), ("balanced", balanced)):
-        if all(o.price.instance_type != option.price.instance_type for o in picked):
-            picked.append(Option(option.price, option.prediction, option.cost, option.saving,
-                                 role))
-    return tuple(picked)
+    between = [o for o in pareto if o is not cheapest and o is not fastest]
+    balanced = min(between, key=lambda o: (o.cost * Decimal(repr(o.prediction.duration_s)),
+                                           o.price.instance_type), default=None)
+    picked = [("cheapest", cheapest)]
+    if fastest is not cheapest:
+        picked.append(("fastest", fastest))
+    if balanced is not None:
+        picked.append(("balanced", balanced))
+    return tuple(replace(option, role=role) for role, option in picked)
 
 
 def choose(ev: RunEvidence, need: Need, limits: Limits, **kwargs: Any) -> Choice | None:
