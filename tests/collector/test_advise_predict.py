@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.collector.advise_seed import GIB, L40S, gpu_row, seed_run, steady_host
+from tests.collector.advise_seed import GIB, L40S, gpu_row, seed_run
 from xprof.collector import catalog
 from xprof.collector.advise import limits_from, load_evidence
 from xprof.collector.rightsizing.predict import predict, split_time
