@@ -11,6 +11,7 @@ and a balanced one (of the others, the smallest cost × time).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -85,27 +86,60 @@ def _share(ev: RunEvidence, p: Price) -> Decimal:
     return Decimal(repr(ev.baseline.share))
 
 
+_LAST_SPLIT: tuple[weakref.ref[RunEvidence], TimeSplit] | None = None
+
+
+def _split_of(ev: RunEvidence) -> TimeSplit:
+    """:func:`split_time`, computed once for the rules that judge the same evidence."""
+    global _LAST_SPLIT
+    if _LAST_SPLIT is not None and _LAST_SPLIT[0]() is ev:
+        return _LAST_SPLIT[1]
+    split = split_time(ev)
+    _LAST_SPLIT = (weakref.ref(ev), split)
+    return split
+
+
 def options(ev: RunEvidence, need: Need, limits: Limits, *, any_gpu_model: bool = False,
             accept: Callable[[Price], bool] = lambda p: True) -> tuple[list[Option], TimeSplit]:
     """Every covering offer predicted to cost less per run than the run was charged."""
-    split = split_time(ev)
+    split = _split_of(ev)
     base = ev.baseline
     if base is None:
         return [], split
     found = []
     for p in ev.offers:
-        rate = rate_of(p, base.lifecycle)
-        if rate is None or p.currency != base.currency or not accept(p) \
-                or not covers(ev, p, need, any_gpu_model) or not same_arch(ev, p) \
+        if not accept(p) or not covers(ev, p, need, any_gpu_model) or not same_arch(ev, p) \
                 or (ev.current is not None and p.instance_type == ev.current.instance_type):
             continue
-        prediction = predict(ev, split, p, limits)
-        if prediction is None:
-            continue
-        cost = nano(cost_for(rate, prediction.duration_s) * _share(ev, p))
-        if cost < base.amount:
-            found.append(Option(p, prediction, cost, nano(base.amount - cost)))
+        option = priced_option(ev, p, split, limits)
+        if option is not None and option.cost < base.amount:
+            found.append(option)
     return found, split
+
+
+def priced_option(ev: RunEvidence, p: Price, split: TimeSplit, limits: Limits
+                  ) -> Option | None:
+    """``p`` with the run's predicted duration and cost there (None: cannot be predicted or
+    priced like the run); ``saving`` is negative where it costs more per run."""
+    base = ev.baseline
+    rate = rate_of(p, base.lifecycle) if base is not None else None
+    if base is None or rate is None or p.currency != base.currency:
+        return None
+    prediction = predict(ev, split, p, limits)
+    if prediction is None:
+        return None
+    cost = nano(cost_for(rate, prediction.duration_s) * _share(ev, p))
+    return Option(p, prediction, cost, nano(base.amount - cost))
+
+
+def predicted_extra(ev: RunEvidence, p: Price, limits: Limits) -> dict[str, Any] | None:
+    """What a machine the advice names without suggesting it (it costs more per run) would
+    take and cost, for the evidence."""
+    option = priced_option(ev, p, _split_of(ev), limits)
+    if option is None:
+        return None
+    return {**option.as_evidence(ev), "role": "costs more per run",
+            "extra_cost_per_run": str(-option.saving)}
 
 
 def frontier(found: Sequence[Option]) -> tuple[Option, ...]:
@@ -152,8 +186,12 @@ def tradeoff(ev: RunEvidence, option: Option) -> str:
     else:
         time = f"≈ {1 / ratio:.1f}× faster"
     base = ev.baseline.amount if ev.baseline else Decimal(0)
-    cheaper = f"{(1 - option.cost / base) * 100:.0f} % cheaper per run" if base > 0 else ""
-    return ", ".join(t for t in (time, cheaper) if t)
+    money = ""
+    if base > 0:
+        change = (1 - option.cost / base) * 100
+        money = f"{change:.0f} % cheaper per run" if change >= 0 else \
+            f"{-change:.0f} % dearer per run"
+    return ", ".join(t for t in (time, money) if t)
 
 
 def choice_text(ev: RunEvidence, choice: Choice) -> str:

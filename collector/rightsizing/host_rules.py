@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from xprof.collector.rightsizing.choose import choice_text, choose, recommend_choice
+from xprof.collector.rightsizing.choose import (
+    choice_text,
+    choose,
+    predicted_extra,
+    recommend_choice,
+)
 from xprof.collector.rightsizing.evidence import (
     Limits,
     Recommendation,
@@ -57,7 +62,9 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
         return None
     vcpus = ev.vcpus
     need = observed_need(ev)
-    suggested = cheapest(ev, replace(need, vcpus=max(need.vcpus or 0, vcpus + 1)))
+    need = replace(need, vcpus=max(need.vcpus or 0, vcpus + 1))
+    choice = choose(ev, need, limits)
+    bigger = None if choice else cheapest(ev, need)
     title = (f"CPU bottleneck: the run used over {pct(CPU_BOUND_SHARE_OF_VCPUS * 100)} of "
              f"{vcpus} vCPUs while its GPUs were below {pct(CPU_BOUND_GPU_PCT)} in "
              f"{pct(share * 100)} of samples: add data-loader workers or vCPUs")
@@ -65,10 +72,12 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
                 "vcpus": vcpus, "cpu_cores_p50_when_bound": percentile([c for c, _ in bound], 50),
                 "gpu_util_p50_when_bound_pct": percentile([u for _, u in bound], 50),
                 "samples": len(pairs)}
-    if suggested:
-        title += f" ({label(suggested)})"
-        note_extra_cost(ev, suggested, evidence)
-    return recommend(ev, "cpu_bottleneck", title, evidence, suggested, None, "warn")
+    if choice:
+        title += f"; {choice_text(ev, choice)}{saving_text(ev, choice.saving)}"
+    elif bigger and (extra := predicted_extra(ev, bigger, limits)):
+        evidence["more_vcpus"] = extra
+        title += f" ({label(bigger)}: {extra['tradeoff']}, costs more per run)"
+    return recommend_choice(ev, "cpu_bottleneck", title, evidence, choice, "warn")
 
 
 def iowait_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:

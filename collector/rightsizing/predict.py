@@ -14,7 +14,8 @@ The run's time is split, sample by sample, into four parts (:class:`TimeSplit`):
 
 A candidate scales each part by a ratio: compute by the datasheet TFLOP/s (BF16 tensor where
 known, else FP16 tensor, else FP32), memory by the bandwidth, both also by the GPUs used over
-the GPUs the candidate gives the run (data parallel), CPU by the vCPUs. Where the project has
+the GPUs the candidate gives the run (data parallel), CPU by the vCPUs (at most
+:data:`CPU_MAX_SPEEDUP` times faster). Where the project has
 comparable runs (same params, seeds aside) on the candidate's GPU model and on the run's, the
 measured ratio of their durations replaces the datasheet (:func:`calibrated_ratio`), and the
 error the datasheet model had on that pair is reported.
@@ -42,6 +43,9 @@ MEMORY_BOUND_AT = 0.8
 """... at or above this memory-bound; in between, partly each (linearly)."""
 CPU_SATURATED_SHARE = 0.9
 """GPU-idle time counts as CPU / data-loader-bound when the tree used this share of vCPUs."""
+CPU_MAX_SPEEDUP = 2.0
+"""More vCPUs shorten the CPU-bound time at most this many times (data loaders rarely scale
+linearly, and the run's worker count stays what it was)."""
 EXPLAINED_HIGH, EXPLAINED_MEDIUM = 0.9, 0.7
 """Share of the run the model must explain for ``high`` / ``medium`` confidence."""
 SAMPLES_HIGH_FACTOR = 10
@@ -137,7 +141,8 @@ def _ratio(current: float | None, candidate: float | None) -> float | None:
 
 def datasheet_ratios(ev: RunEvidence, candidate: Price) -> dict[str, float | None]:
     """Time ratios (candidate / current) of each part from the datasheets; None: unknown."""
-    cpu = _ratio(ev.vcpus, candidate.vcpus) if ev.vcpus else None
+    cpu = max(1 / CPU_MAX_SPEEDUP, _ratio(ev.vcpus, candidate.vcpus) or 0) if ev.vcpus \
+        else None
     if not ev.used_gpus or not candidate.gpus:
         return {"compute": None, "memory": None, "cpu": cpu}
     used, given = _gpus_given(ev, candidate)
