@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
+from xprof.collector.catalog import Price
 from xprof.collector.rightsizing.choose import (
+    Choice,
     choice_text,
     choose,
     predicted_extra,
@@ -72,12 +75,20 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
                 "vcpus": vcpus, "cpu_cores_p50_when_bound": percentile([c for c, _ in bound], 50),
                 "gpu_util_p50_when_bound_pct": percentile([u for _, u in bound], 50),
                 "samples": len(pairs)}
-    if choice:
-        title += f"; {choice_text(ev, choice)}{saving_text(ev, choice.saving)}"
-    elif bigger and (extra := predicted_extra(ev, bigger, limits)):
-        evidence["more_vcpus"] = extra
-        title += f" ({label(bigger)}: {extra['tradeoff']}, costs more per run)"
+    title += _more_vcpus_text(ev, limits, choice, bigger, evidence)
     return recommend_choice(ev, "cpu_bottleneck", title, evidence, choice, "warn")
+
+
+def _more_vcpus_text(ev: RunEvidence, limits: Limits, choice: Choice | None,
+                     bigger: Price | None, evidence: dict[str, Any]) -> str:
+    """The machine with more vCPUs: suggested when cheaper per run, else named (in the text
+    and ``evidence["more_vcpus"]``) with what it would cost more."""
+    if choice:
+        return f"; {choice_text(ev, choice)}{saving_text(ev, choice.saving)}"
+    if bigger and (extra := predicted_extra(ev, bigger, limits)):
+        evidence["more_vcpus"] = extra
+        return f" ({label(bigger)}: {extra['tradeoff']}, costs more per run)"
+    return ""
 
 
 def iowait_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
