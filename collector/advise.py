@@ -278,7 +278,8 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
     return RunEvidence(
         run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
         end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
-        **_machine(current, hardware), host=host, gpus=gpus,
+        **_machine(current, hardware, off_cloud=not run.get("instance_type")),
+        current_name=_current_name(run, estimate), host=host, gpus=gpus,
         busy=[BusyPoint(p.ts, p.sm_pct) for p in profile], profile=profile,
         used_gpus=frozenset(used), current=current,
         offers=_offers(store, run, estimate, settings),
@@ -308,20 +309,36 @@ def _offers(store: Store, run: dict[str, Any], estimate: Any, settings: Settings
     return catalog.offers_in(store, provider, region) if provider and region else ()
 
 
-def _machine(current: catalog.Price | None, hardware: dict[str, Any]) -> dict[str, Any]:
-    """vCPUs, memory and GPU of the run's machine: the catalog row's, else the sampled ones."""
+def _machine(current: catalog.Price | None, hardware: dict[str, Any], off_cloud: bool
+             ) -> dict[str, Any]:
+    """vCPUs, memory and GPU of the run's machine: the catalog row's, else the sampled ones
+    (off-cloud, the sampled ones first: the catalog row is only its priced equivalent)."""
     gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
     memory_bytes = hardware.get("memory_bytes")
-    if current is not None and current.gpus:
-        gpu_model, gpu_memory = current.gpu_model, current.gpu_memory_gib
-    else:
-        gpu_model = gpu.model if gpu is not None and gpu.known else None
-        gpu_memory = gpu.memory_gib if gpu is not None else None
-    return {"vcpus": (current.vcpus if current is not None else None)
-            or hardware.get("cpu_count"),
-            "memory_gib": (current.memory_gib if current is not None else None)
-            or (memory_bytes / 2**30 if memory_bytes else None),
-            "gpu_model": gpu_model, "gpu_memory_gib": gpu_memory}
+    sampled = {"vcpus": hardware.get("cpu_count"),
+               "memory_gib": memory_bytes / 2**30 if memory_bytes else None,
+               "gpu_model": gpu.model if gpu is not None and gpu.known else None,
+               "gpu_memory_gib": gpu.memory_gib if gpu is not None else None}
+    catalog_row = {"vcpus": current.vcpus, "memory_gib": current.memory_gib,
+                   "gpu_model": current.gpu_model if current.gpus else None,
+                   "gpu_memory_gib": current.gpu_memory_gib if current.gpus else None} \
+        if current is not None else {}
+    first, then = (sampled, catalog_row) if off_cloud else (catalog_row, sampled)
+    gpu_source = first if first.get("gpu_model") else then
+    return {"vcpus": first.get("vcpus") or then.get("vcpus"),
+            "memory_gib": first.get("memory_gib") or then.get("memory_gib"),
+            "gpu_model": gpu_source.get("gpu_model"),
+            "gpu_memory_gib": gpu_source.get("gpu_memory_gib")}
+
+
+def _current_name(run: dict[str, Any], estimate: Any) -> str | None:
+    """The run's instance type; off-cloud, the instance it is priced as (and its share)."""
+    if run.get("instance_type"):
+        return run["instance_type"]
+    equivalent = getattr(estimate, "equivalent", None)
+    if equivalent is not None and equivalent.scaled:
+        return f"{equivalent.price.instance_type} × {equivalent.fraction}"
+    return estimate.price.instance_type if estimate.price is not None else None
 
 
 def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,

@@ -148,6 +148,7 @@ class RunEvidence:
     allow_arch_change: bool = False  # setting advise.allow_arch_change
     peers: Sequence[PeerRun] = ()  # comparable runs of the project, this one included
     preliminary: bool = False  # shorter than advise.min_duration_s: advice is preliminary
+    current_name: str | None = None  # the instance type; off-cloud, its priced equivalent
 
     @property
     def machine_gpus(self) -> int:

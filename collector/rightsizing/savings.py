@@ -194,8 +194,8 @@ def severity_of(ev: RunEvidence, per_run: Decimal | None) -> str:
 
 def current_name(ev: RunEvidence) -> str | None:
     """The run's instance type; off-cloud, the catalog instance it was priced as."""
-    if ev.instance_type:
-        return ev.instance_type
+    if ev.instance_type or ev.current_name:
+        return ev.instance_type or ev.current_name
     return ev.current.instance_type if ev.current is not None else None
 
 
