@@ -26,10 +26,13 @@ from xprof.collector.billing.normalise import resource_key
 from xprof.collector.estimate import compute_estimate
 from xprof.collector.gc import SERIES
 from xprof.collector.gpu_names import normalise_gpu
+from xprof.collector.hardware import cpu_arch, cpu_arch_of_model
+from xprof.collector.peers import comparable_runs
 from xprof.collector.rightsizing.evidence import (
     Baseline,
     BusyPoint,
     GpuDevice,
+    GpuPoint,
     HostPoint,
     IdleSpend,
     Limits,
@@ -62,6 +65,7 @@ CADENCE_WINDOW = dt.timedelta(days=30)
 def limits_from(settings: Settings) -> Limits:
     """The ``advise.*`` settings as rule limits."""
     return Limits(min_duration_s=float(settings["advise.min_duration_s"]),
+                  preliminary_s=float(settings["advise.preliminary_s"]),
                   min_samples=int(settings["advise.min_samples"]),
                   idle_tail_s=float(settings["advise.idle_tail_s"]))
 
@@ -78,7 +82,7 @@ def advise_run(store: Store, run_id: str, settings: Settings | None = None
     duration = _duration(run)
     if duration is None:
         return []
-    if duration < limits.min_duration_s:  # the common short test run: no reads, no writes
+    if duration < min(limits.preliminary_s, limits.min_duration_s):  # no reads, no writes
         return save_run_recommendations(store, run, [])
     if (kept := kept_advice(store, run_id)) is not None:  # `xprof gc` folded its samples
         return kept
@@ -212,17 +216,17 @@ def _gpu_devices(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice]:
             for index, samples, util_max, mem_max, total, own_max, used, mig in rows}
 
 
-def _busy_series(store: Store, run: dict[str, Any], indices: Sequence[int]) -> list[BusyPoint]:
-    """The highest utilisation among these GPUs at each sample time."""
+def _gpu_series(store: Store, run: dict[str, Any], indices: Sequence[int]) -> list[GpuPoint]:
+    """The highest SM and memory-controller utilisation among these GPUs at each time."""
     if not indices:
         return []
     g = schema.gpu_samples
-    query = (sa.select(g.c.ts, sa.func.max(g.c.util_gpu_pct))
+    query = (sa.select(g.c.ts, sa.func.max(g.c.util_gpu_pct), sa.func.max(g.c.util_mem_pct))
              .where(g.c.run_id == run["id"], g.c.host == run["host"], g.c.mig_index == -1,
                     g.c.gpu_index.in_(list(indices)), g.c.util_gpu_pct.is_not(None))
              .group_by(g.c.ts).order_by(g.c.ts))
     with store.read() as conn:
-        return [BusyPoint(*row) for row in conn.execute(query).all()]
+        return [GpuPoint(*row) for row in conn.execute(query).all()]
 
 
 def _runs_per_month(store: Store, project: str) -> int:
@@ -266,7 +270,7 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
     host = _host_series(store, run)
     gpus = _gpu_devices(store, run)
     used = {i for i, d in gpus.items() if d.used_by_run} | set(hardware.get("gpus_used") or [])
-    busy = _busy_series(store, run, [i for i in sorted(used) if i in gpus and not gpus[i].mig])
+    profile = _gpu_series(store, run, [i for i in sorted(used) if i in gpus and not gpus[i].mig])
 
     estimate = compute_estimate(store, run, settings)
     current = estimate.price
@@ -274,11 +278,22 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
     return RunEvidence(
         run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
         end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
-        **_machine(current, hardware), host=host, gpus=gpus, busy=busy,
+        **_machine(current, hardware, off_cloud=not run.get("instance_type")),
+        current_name=_current_name(run, estimate), host=host, gpus=gpus,
+        busy=[BusyPoint(p.ts, p.sm_pct) for p in profile], profile=profile,
         used_gpus=frozenset(used), current=current,
         offers=_offers(store, run, estimate, settings),
         baseline=_baseline(store, run, estimate, duration, shared),
-        shared=shared, runs_per_month=_runs_per_month(store, run["project"]))
+        shared=shared, runs_per_month=_runs_per_month(store, run["project"]),
+        cpu_arch=_cpu_arch(run, hardware),
+        allow_arch_change=bool(settings["advise.allow_arch_change"]),
+        peers=comparable_runs(store, run) if used else ())
+
+
+def _cpu_arch(run: dict[str, Any], hardware: dict[str, Any]) -> str | None:
+    """The run's CPU architecture: its cloud instance type's, else its CPU model's."""
+    return cpu_arch(run.get("cloud_provider"), run.get("instance_type")) \
+        or cpu_arch_of_model(hardware.get("cpu_model"))
 
 
 def _offers(store: Store, run: dict[str, Any], estimate: Any, settings: Settings
@@ -294,20 +309,36 @@ def _offers(store: Store, run: dict[str, Any], estimate: Any, settings: Settings
     return catalog.offers_in(store, provider, region) if provider and region else ()
 
 
-def _machine(current: catalog.Price | None, hardware: dict[str, Any]) -> dict[str, Any]:
-    """vCPUs, memory and GPU of the run's machine: the catalog row's, else the sampled ones."""
+def _machine(current: catalog.Price | None, hardware: dict[str, Any], off_cloud: bool
+             ) -> dict[str, Any]:
+    """vCPUs, memory and GPU of the run's machine: the catalog row's, else the sampled ones
+    (off-cloud, the sampled ones first: the catalog row is only its priced equivalent)."""
     gpu = normalise_gpu(hardware.get("gpu_model"), hardware.get("gpu_memory_bytes"))
     memory_bytes = hardware.get("memory_bytes")
-    if current is not None and current.gpus:
-        gpu_model, gpu_memory = current.gpu_model, current.gpu_memory_gib
-    else:
-        gpu_model = gpu.model if gpu is not None and gpu.known else None
-        gpu_memory = gpu.memory_gib if gpu is not None else None
-    return {"vcpus": (current.vcpus if current is not None else None)
-            or hardware.get("cpu_count"),
-            "memory_gib": (current.memory_gib if current is not None else None)
-            or (memory_bytes / 2**30 if memory_bytes else None),
-            "gpu_model": gpu_model, "gpu_memory_gib": gpu_memory}
+    sampled = {"vcpus": hardware.get("cpu_count"),
+               "memory_gib": memory_bytes / 2**30 if memory_bytes else None,
+               "gpu_model": gpu.model if gpu is not None and gpu.known else None,
+               "gpu_memory_gib": gpu.memory_gib if gpu is not None else None}
+    catalog_row = {"vcpus": current.vcpus, "memory_gib": current.memory_gib,
+                   "gpu_model": current.gpu_model if current.gpus else None,
+                   "gpu_memory_gib": current.gpu_memory_gib if current.gpus else None} \
+        if current is not None else {}
+    first, then = (sampled, catalog_row) if off_cloud else (catalog_row, sampled)
+    gpu_source = first if first.get("gpu_model") else then
+    return {"vcpus": first.get("vcpus") or then.get("vcpus"),
+            "memory_gib": first.get("memory_gib") or then.get("memory_gib"),
+            "gpu_model": gpu_source.get("gpu_model"),
+            "gpu_memory_gib": gpu_source.get("gpu_memory_gib")}
+
+
+def _current_name(run: dict[str, Any], estimate: Any) -> str | None:
+    """The run's instance type; off-cloud, the instance it is priced as (and its share)."""
+    if run.get("instance_type"):
+        return run["instance_type"]
+    equivalent = getattr(estimate, "equivalent", None)
+    if equivalent is not None and equivalent.scaled:
+        return f"{equivalent.price.instance_type} × {equivalent.fraction}"
+    return estimate.price.instance_type if estimate.price is not None else None
 
 
 def _baseline(store: Store, run: dict[str, Any], estimate: Any, duration: float,

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.gpu_names import GpuModel, covers, is_neuron
+from xprof.collector.hardware import memory_label
 from xprof.collector.writes import insert_prices_if_empty, replace_prices
 from xprof.store import Store
 
@@ -56,10 +57,11 @@ class Price:
         return 0 if is_neuron(self.gpu_model) else self.gpu_count
 
     def hardware_label(self) -> str:
-        """``8 vCPU, 61 GiB, 1× V100 16GB``."""
+        """``8 vCPU, 61 GiB, 1× V100 16 GB`` (GPU memory as its datasheet class)."""
         text = f"{self.vcpus} vCPU, {self.memory_gib:g} GiB"
         if self.gpu_count and self.gpu_model:
-            memory = f" {self.gpu_memory_gib:g}GB" if self.gpu_memory_gib else ""
+            memory = f" {memory_label(self.gpu_model, self.gpu_memory_gib)}" \
+                if self.gpu_memory_gib else ""
             text += f", {self.gpu_count}× {self.gpu_model}{memory}"
         return text
 

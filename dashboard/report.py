@@ -253,6 +253,15 @@ def _project_efficiency(info: dict[str, Any], runs: pd.DataFrame,
     return entry
 
 
+def _predicted(rec: dict[str, Any]) -> dict[str, Any]:
+    """The suggested machine's predicted duration and cost per run (the saving's basis)."""
+    evidence = rec.get("evidence") or {}
+    cost = evidence.get("predicted_cost") if rec.get("suggested_instance") else None
+    return {"predicted_duration_s": evidence.get("predicted_duration_s") if cost else None,
+            "predicted_cost": _dec(cost) if cost else None,
+            "confidence": evidence.get("confidence") if cost else None}
+
+
 def _recommendations(store: Store, project: str | None, tz: str) -> dict[str, Any]:
     recs = queries.recommendations(store, status="open", project=project)
     if project is None:
@@ -267,7 +276,8 @@ def _recommendations(store: Store, project: str | None, tz: str) -> dict[str, An
                   "suggested_instance": r["suggested_instance"],
                   "saving_per_run": _dec(r["saving_per_run"]),
                   "saving_per_month": _dec(r["saving_per_month"]), "currency": r["currency"],
-                  "created_at": _local(r["created_at"], tz)} for r in recs.to_dict("records")],
+                  **_predicted(r), "created_at": _local(r["created_at"], tz)}
+                 for r in recs.to_dict("records")],
         "totals": [{"currency": r["currency"], "n": int(r["n"]),
                     "saving_per_month": _dec(r["saving_per_month"])}
                    for r in totals.to_dict("records")],

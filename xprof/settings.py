@@ -187,7 +187,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("packages", "XPROF_RECORD_PACKAGES", _bool, True,
             "Record the installed Python packages with each run."),
     Setting("advise.min_duration_s", "XPROF_ADVISE_MIN_DURATION_S", _positive_float, 300.0,
-            "Runs shorter than this many seconds get no rightsizing advice."),
+            "Runs shorter than this many seconds get only preliminary rightsizing advice "
+            "(confidence low)."),
+    Setting("advise.preliminary_s", "XPROF_ADVISE_PRELIMINARY_S", _positive_float, 60.0,
+            "Runs shorter than this many seconds get no rightsizing advice at all."),
+    Setting("advise.allow_arch_change", "XPROF_ADVISE_ALLOW_ARCH_CHANGE", _bool, False,
+            "Let advice suggest a machine of another CPU architecture (x86_64 <-> arm64)."),
     Setting("advise.min_samples", "XPROF_ADVISE_MIN_SAMPLES", _positive_int, 30,
             "Rules over sample series need at least this many samples (per GPU for GPU rules)."),
     Setting("advise.idle_tail_s", "XPROF_ADVISE_IDLE_TAIL_S", _positive_float, 600.0,

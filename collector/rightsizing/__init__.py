@@ -12,23 +12,30 @@ over half the run). Every threshold is a named constant below.
 
 **The observed need** of a run is: p99.5 of its process tree's CPU cores, its peak RSS, the
 GPUs it actually used, and the peak GPU memory on any of them, each plus :data:`HEADROOM`.
-A suggested instance is the cheapest catalog row of the same provider and region that covers
-that need, priced like the run (spot for a spot run). It keeps the machine's GPU model and
-memory class, except in the GPU-memory rules, which may pick any GPU with enough memory.
+A suggested instance covers that need, priced like the run (spot for a spot run), runs the
+same CPU architecture (unless ``advise.allow_arch_change``), and keeps the machine's GPU model
+and memory class, except in the GPU-memory rules, which may pick any GPU with enough memory.
+Of the covering catalog rows of the same provider and region, it is the one with the lowest
+**predicted cost per run** (:mod:`.predict`: the run's time split by bottleneck and scaled
+by hardware ratios, or by the measured ratio of the project's comparable runs; :mod:`.choose`:
+the time/cost frontier). A machine predicted to cost more per run than the run was charged is
+never suggested as a saving; the OOM-risk rules (GPU memory, host memory) alone name a larger,
+dearer machine, with what it adds.
 
 **Savings** are against what the run was charged (:class:`Baseline`): billed cost where
 billing has arrived, else the estimate; when no other run or process shared the machine, the
-whole machine's price (a lone run on 1 of 4 GPUs still paid for 4). The suggested instance is
-priced at its catalog list price for the run's duration. ``saving_per_month`` is
+whole machine's price (a lone run on 1 of 4 GPUs still paid for 4). ``saving_per_run`` is
+that less the predicted cost per run on the suggested machine. ``saving_per_month`` is
 ``saving_per_run × runs_per_month``, where runs per month is the number of the project's runs
 that started in the 30 days up to its latest run (at least 1; not extrapolated for younger
 projects). Savings of different rules overlap: each is the saving of that one change.
 
-**Enough data**: no rule fires for a run shorter than ``advise.min_duration_s`` or, for rules
-over sample series, with fewer than ``advise.min_samples`` samples (settings, see
-``xprof config``).
+**Enough data**: no rule fires for a run shorter than ``advise.preliminary_s``; up to
+``advise.min_duration_s`` its advice is preliminary (confidence low); rules over sample series
+need ``advise.min_samples`` samples (settings, see ``xprof config``).
 
 Modules: :mod:`.thresholds` (every threshold), :mod:`.evidence` (what the rules read and
-return), :mod:`.savings` (need, cheapest offer, savings), :mod:`.gpu_rules`,
+return), :mod:`.savings` (need, covering offers, money), :mod:`.predict` (run time on another
+machine), :mod:`.choose` (candidates by predicted cost per run), :mod:`.gpu_rules`,
 :mod:`.host_rules`, :mod:`.lifecycle_rules`, and :mod:`.rules` (``RUN_RULES``, ``evaluate``).
 """

@@ -27,12 +27,30 @@ class Recommendation:
     status: str = "open"  # open | dismissed | done, as stored
     resource_id: str | None = None  # abandoned spend only
 
+    @property
+    def predicted_duration_s(self) -> float | None:
+        """The run's predicted duration on the suggested machine (None: no machine change)."""
+        value = self.evidence.get("predicted_duration_s") if self.suggested_instance else None
+        return None if value is None else float(value)
+
+    @property
+    def predicted_cost(self) -> Decimal | None:
+        """The run's predicted cost on the suggested machine."""
+        value = self.evidence.get("predicted_cost") if self.suggested_instance else None
+        return None if value is None else Decimal(value)
+
+    @property
+    def confidence(self) -> str | None:
+        """How far the prediction can be trusted: low | medium | high."""
+        return self.evidence.get("confidence")
+
 
 @dataclass(frozen=True)
 class Limits:
     """How much data a rule needs, and the idle-tail length (settings ``advise.*``)."""
 
-    min_duration_s: float = 300.0
+    min_duration_s: float = 300.0  # shorter runs get preliminary advice (confidence low) ...
+    preliminary_s: float = 60.0  # ... from this long; shorter ones none
     min_samples: int = 30
     idle_tail_s: float = 600.0
 
@@ -45,6 +63,25 @@ class HostPoint(NamedTuple):
     rss_bytes: int | None
     iowait_pct: float | None
     mem_available_bytes: int | None
+
+
+class GpuPoint(NamedTuple):
+    """The highest SM and memory-controller utilisation among the GPUs the run used, at one
+    sample time (``mem_pct`` None where NVML gave none)."""
+
+    ts: float
+    sm_pct: float
+    mem_pct: float | None
+
+
+class PeerRun(NamedTuple):
+    """A comparable run of the same project (same params, seeds aside), for calibration."""
+
+    run_id: str
+    gpu_model: str | None
+    gpu_memory_gib: float | None
+    gpus_used: int
+    duration_s: float
 
 
 class BusyPoint(NamedTuple):
@@ -106,6 +143,12 @@ class RunEvidence:
     baseline: Baseline | None
     shared: bool  # another run (or foreign process) used this machine during the run
     runs_per_month: int = 1
+    profile: Sequence[GpuPoint] = ()  # SM and memory-controller use over time (used GPUs)
+    cpu_arch: str | None = None  # x86_64 | arm64 of the run's machine (None: unknown)
+    allow_arch_change: bool = False  # setting advise.allow_arch_change
+    peers: Sequence[PeerRun] = ()  # comparable runs of the project, this one included
+    preliminary: bool = False  # shorter than advise.min_duration_s: advice is preliminary
+    current_name: str | None = None  # the instance type; off-cloud, its priced equivalent
 
     @property
     def machine_gpus(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from xprof.collector.gpu_names import MEMORY_TOLERANCE
+from xprof.collector.rightsizing.choose import choice_text, choose, recommend_choice
 from xprof.collector.rightsizing.evidence import (
     GpuDevice,
     Limits,
@@ -14,7 +15,6 @@ from xprof.collector.rightsizing.evidence import (
     RunEvidence,
 )
 from xprof.collector.rightsizing.savings import (
-    cheaper,
     cheapest,
     gpu_memory_peaks,
     label,
@@ -51,17 +51,17 @@ def gpu_underused(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     per_gpu = {d.index: percentile_of_counts(d.util_counts, 95) or 0.0 for d in devices}
     needed = max(1, min(len(ev.used_gpus),
                         math.ceil(round(sum(per_gpu.values()) / GPU_UNDERUSED_P95_PCT, 6))))
-    suggested, per_run = cheaper(ev, replace(observed_need(ev), gpu_count=needed))
+    choice = choose(ev, replace(observed_need(ev), gpu_count=needed), limits)
     title = (f"GPU underused: p95 utilisation {pct(p95)} on {len(devices)} GPU(s) "
              f"(below {pct(GPU_UNDERUSED_P95_PCT)}): raise the batch size")
-    if suggested:
-        title += f", or run on {label(suggested)}{saving_text(ev, per_run)}"
+    if choice:
+        title += f", or run on {choice_text(ev, choice)}{saving_text(ev, choice.saving)}"
     evidence = {"gpu_util_p95_pct": round(p95, 2),
                 "gpu_util_p50_pct": round(percentile_of_counts(pooled, 50) or 0.0, 2),
                 "per_gpu_util_p95_pct": {str(i): round(v, 2) for i, v in per_gpu.items()},
                 "threshold_pct": GPU_UNDERUSED_P95_PCT, "gpus_used": sorted(ev.used_gpus),
                 "gpus_needed": needed, "samples": sum(pooled.values())}
-    return recommend(ev, "gpu_underused", title, evidence, suggested, per_run)
+    return recommend_choice(ev, "gpu_underused", title, evidence, choice)
 
 
 def idle_gpus(ev: RunEvidence, limits: Limits) -> Recommendation | None:
@@ -74,12 +74,12 @@ def idle_gpus(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     if not idle:
         return None
     keep = len(ev.gpus) - len(idle)
-    suggested, per_run = (None, None)
+    choice = None
     if not ev.shared:
-        suggested, per_run = cheaper(ev, replace(observed_need(ev), gpu_count=keep))
+        choice = choose(ev, replace(observed_need(ev), gpu_count=keep), limits)
     title = f"{len(idle)} of {len(ev.gpus)} GPUs on the machine were never used"
-    if suggested:
-        title += f": run on {label(suggested)}{saving_text(ev, per_run)}"
+    if choice:
+        title += f": run on {choice_text(ev, choice)}{saving_text(ev, choice.saving)}"
     elif keep == 0:
         title += ": a machine without GPUs would do"
     else:
@@ -89,7 +89,7 @@ def idle_gpus(ev: RunEvidence, limits: Limits) -> Recommendation | None:
                 "idle_below_util_pct": GPU_IDLE_PCT,
                 "idle_below_memory_bytes": GPU_IDLE_MEMORY_BYTES,
                 "samples": min(d.samples for d in ev.gpus.values())}
-    return recommend(ev, "idle_gpus", title, evidence, suggested, per_run)
+    return recommend_choice(ev, "idle_gpus", title, evidence, choice)
 
 
 def device_idle(device: GpuDevice) -> bool:
@@ -123,16 +123,16 @@ def gpu_memory_low(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     if found is None or found[0] >= GPU_MEMORY_LOW_SHARE:
         return None
     share, peak, memory_class, evidence = found
-    suggested, per_run = cheaper(
-        ev, observed_need(ev), any_gpu_model=True,
+    choice = choose(
+        ev, observed_need(ev), limits, any_gpu_model=True,
         accept=lambda p: (p.gpu_memory_gib or 0) < memory_class * MEMORY_TOLERANCE)
     title = (f"GPU memory peak {peak / GIB:.1f} GiB is {pct(share * 100)} of the GPU's "
              f"(below {pct(GPU_MEMORY_LOW_SHARE * 100)}): room for a larger batch")
-    if suggested:
-        title += (f", or a smaller-memory GPU: {label(suggested)}{saving_text(ev, per_run)}"
-                  " (if it keeps pace)")
+    if choice:
+        title += (f", or a smaller-memory GPU: {choice_text(ev, choice)}"
+                  f"{saving_text(ev, choice.saving)}")
     evidence["threshold_share"] = GPU_MEMORY_LOW_SHARE
-    return recommend(ev, "gpu_memory_low", title, evidence, suggested, per_run)
+    return recommend_choice(ev, "gpu_memory_low", title, evidence, choice)
 
 
 def gpu_memory_high(ev: RunEvidence, limits: Limits) -> Recommendation | None:

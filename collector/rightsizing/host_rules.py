@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
+from xprof.collector.catalog import Price
+from xprof.collector.rightsizing.choose import (
+    Choice,
+    choice_text,
+    choose,
+    predicted_extra,
+    recommend_choice,
+)
 from xprof.collector.rightsizing.evidence import (
     Limits,
     Recommendation,
     RunEvidence,
 )
 from xprof.collector.rightsizing.savings import (
-    cheaper,
     cheapest,
     enough_host,
     label,
@@ -57,7 +65,9 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
         return None
     vcpus = ev.vcpus
     need = observed_need(ev)
-    suggested = cheapest(ev, replace(need, vcpus=max(need.vcpus or 0, vcpus + 1)))
+    need = replace(need, vcpus=max(need.vcpus or 0, vcpus + 1))
+    choice = choose(ev, need, limits)
+    bigger = None if choice else cheapest(ev, need)
     title = (f"CPU bottleneck: the run used over {pct(CPU_BOUND_SHARE_OF_VCPUS * 100)} of "
              f"{vcpus} vCPUs while its GPUs were below {pct(CPU_BOUND_GPU_PCT)} in "
              f"{pct(share * 100)} of samples: add data-loader workers or vCPUs")
@@ -65,10 +75,20 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
                 "vcpus": vcpus, "cpu_cores_p50_when_bound": percentile([c for c, _ in bound], 50),
                 "gpu_util_p50_when_bound_pct": percentile([u for _, u in bound], 50),
                 "samples": len(pairs)}
-    if suggested:
-        title += f" ({label(suggested)})"
-        note_extra_cost(ev, suggested, evidence)
-    return recommend(ev, "cpu_bottleneck", title, evidence, suggested, None, "warn")
+    title += _more_vcpus_text(ev, limits, choice, bigger, evidence)
+    return recommend_choice(ev, "cpu_bottleneck", title, evidence, choice, "warn")
+
+
+def _more_vcpus_text(ev: RunEvidence, limits: Limits, choice: Choice | None,
+                     bigger: Price | None, evidence: dict[str, Any]) -> str:
+    """The machine with more vCPUs: suggested when cheaper per run, else named (in the text
+    and ``evidence["more_vcpus"]``) with what it would cost more."""
+    if choice:
+        return f"; {choice_text(ev, choice)}{saving_text(ev, choice.saving)}"
+    if bigger and (extra := predicted_extra(ev, bigger, limits)):
+        evidence["more_vcpus"] = extra
+        return f" ({label(bigger)}: {extra['tradeoff']}, costs more per run)"
+    return ""
 
 
 def iowait_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
@@ -119,14 +139,14 @@ def memory_overprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | 
         return None
     memory = ev.memory_gib
     need = replace(observed_need(ev), gpu_count=ev.machine_gpus)
-    suggested, per_run = cheaper(ev, need, accept=lambda p: p.memory_gib < memory)
-    if suggested is None:
+    choice = choose(ev, need, limits, accept=lambda p: p.memory_gib < memory)
+    if choice is None:
         return None
     title = (f"Memory over-provisioned: peak RSS {peak / GIB:.1f} GiB is {pct(share * 100)} of "
-             f"{memory:g} GiB: run on {label(suggested)}{saving_text(ev, per_run)}")
+             f"{memory:g} GiB: run on {choice_text(ev, choice)}{saving_text(ev, choice.saving)}")
     evidence = {"rss_peak_bytes": peak, "memory_gib": memory, "rss_peak_share": round(share, 4),
                 "threshold_share": MEMORY_OVER_SHARE, "samples": len(ev.host)}
-    return recommend(ev, "memory_overprovisioned", title, evidence, suggested, per_run)
+    return recommend_choice(ev, "memory_overprovisioned", title, evidence, choice)
 
 
 def memory_underprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from xprof.collector.rightsizing.evidence import (
@@ -43,9 +44,11 @@ RUN_RULES: tuple[RunRule, ...] = (
 
 
 def evaluate(ev: RunEvidence, limits: Limits) -> list[Recommendation]:
-    """Every rule's advice for the run, highest saving first; none for a too-short run."""
-    if ev.duration_s < limits.min_duration_s:
+    """Every rule's advice for the run, highest saving first; none for a run shorter than
+    ``limits.preliminary_s``, preliminary advice (confidence low) up to ``min_duration_s``."""
+    if ev.duration_s < min(limits.preliminary_s, limits.min_duration_s):
         return []
+    ev = replace(ev, preliminary=ev.duration_s < limits.min_duration_s)
     found = [rec for rule in RUN_RULES if (rec := rule(ev, limits)) is not None]
     return sort_recommendations(found)
 

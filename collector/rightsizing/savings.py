@@ -124,13 +124,14 @@ def cheapest(ev: RunEvidence, need: Need, *, any_gpu_model: bool = False,
     found: list[tuple[Decimal, str, Price]] = []
     for p in ev.offers:
         rate = rate_of(p, lifecycle)
-        if rate is None or not _covers(ev, p, need, any_gpu_model) or not accept(p):
+        if rate is None or not covers(ev, p, need, any_gpu_model) or not accept(p):
             continue
         found.append((rate, p.instance_type, p))
     return min(found, key=lambda item: item[:2])[2] if found else None
 
 
-def _covers(ev: RunEvidence, p: Price, need: Need, any_gpu_model: bool) -> bool:
+def covers(ev: RunEvidence, p: Price, need: Need, any_gpu_model: bool) -> bool:
+    """Whether ``p`` covers ``need`` (and keeps the GPU model unless ``any_gpu_model``)."""
     if need.vcpus and p.vcpus < need.vcpus:
         return False
     if need.memory_gib and p.memory_gib < need.memory_gib:
@@ -191,6 +192,13 @@ def severity_of(ev: RunEvidence, per_run: Decimal | None) -> str:
     return "warn" if share >= Decimal(repr(SEVERITY_WARN_SHARE)) else "info"
 
 
+def current_name(ev: RunEvidence) -> str | None:
+    """The run's instance type; off-cloud, the catalog instance it was priced as."""
+    if ev.instance_type or ev.current_name:
+        return ev.instance_type or ev.current_name
+    return ev.current.instance_type if ev.current is not None else None
+
+
 def label(p: Price) -> str:
     """``g4dn.xlarge (4 vCPU, 16 GiB, 1× T4 16GB)``."""
     return f"{p.instance_type} ({p.hardware_label()})"
@@ -214,6 +222,12 @@ def recommend(ev: RunEvidence, rule: str, title: str, evidence: dict[str, Any],
                severity: str | None = None) -> Recommendation:
     evidence = dict(evidence)
     evidence["duration_s"] = round(ev.duration_s, 3)
+    if ev.preliminary:
+        evidence["preliminary"] = True
+        evidence["confidence"] = "low"
+        title += f" (preliminary: a {ev.duration_s:.0f} s run)"
+    if ev.instance_type is None and ev.current is not None:
+        evidence["current_is_equivalent"] = True
     if ev.baseline is not None:
         evidence["charged"] = {"amount": str(ev.baseline.amount), "source": ev.baseline.source,
                                "share": ev.baseline.share, "lifecycle": ev.baseline.lifecycle}
@@ -222,19 +236,10 @@ def recommend(ev: RunEvidence, rule: str, title: str, evidence: dict[str, Any],
     evidence["runs_per_month"] = ev.runs_per_month
     return Recommendation(
         rule=rule, severity=severity or severity_of(ev, per_run), title=title,
-        evidence=evidence, current_instance=ev.instance_type,
+        evidence=evidence, current_instance=current_name(ev),
         suggested_instance=suggested.instance_type if suggested else None,
         saving_per_run=per_run, saving_per_month=per_month(ev, per_run),
         currency=ev.baseline.currency if ev.baseline else None)
-
-
-def cheaper(ev: RunEvidence, need: Need, **kwargs: Any) -> tuple[Price | None, Decimal | None]:
-    """The cheapest covering offer and its saving, or (None, None) when it saves nothing."""
-    found = cheapest(ev, need, **kwargs)
-    if found is None or (ev.current and found.instance_type == ev.current.instance_type):
-        return None, None
-    per_run = saving(ev, found)
-    return (found, per_run) if per_run is not None else (None, None)
 
 
 def pct(value: float) -> str:

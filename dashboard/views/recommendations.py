@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from xprof.dashboard import queries, ui
+from xprof.dashboard.advice_table import candidates_table, prediction_caption
 from xprof.dashboard.formatting import money
 from xprof.dashboard.tables import money_columns
 
@@ -73,8 +74,14 @@ for _, rec in shown.iterrows():
                      f"{rec['severity']} · saving {money(rec['saving_per_run'], rec['currency'])}"
                      f" per run, {money(rec['saving_per_month'], rec['currency'])} per month")
         if rec["suggested_instance"]:
-            text.caption(f"{ui.md(rec['current_instance'] or '?')} → "
+            text.caption(f"{ui.md(rec['current_instance'] or 'this machine')} → "
                          f"{ui.md(rec['suggested_instance'])}")
+        caption = prediction_caption(rec["evidence"], (rec["evidence"] or {}).get("duration_s"),
+                                     rec["currency"])
+        if caption:
+            text.caption(ui.md(caption))
+            text.dataframe(candidates_table(rec["evidence"], rec["currency"]), hide_index=True,
+                           key=f"candidates_{rec_id}")
         with text.expander("Evidence"):
             st.json(rec["evidence"])
         if status == "open":

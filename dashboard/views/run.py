@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from xprof.dashboard import charts, queries, ui
+from xprof.dashboard.advice_table import candidates_table, prediction_caption
 from xprof.dashboard.formatting import duration, money, number
 from xprof.store import BASES
 
@@ -147,10 +148,15 @@ with advice_tab:
             st.markdown(f"**{ui.md(rec['title'])}** · {rec['rule']} · {rec['severity']} · "
                         f"{rec['status']}")
             if rec["suggested_instance"]:
-                st.caption(f"{ui.md(rec['current_instance'] or '?')} → "
+                st.caption(f"{ui.md(rec['current_instance'] or 'this machine')} → "
                            f"{ui.md(rec['suggested_instance'])}")
             st.caption(f"saving {money(rec['saving_per_run'], rec['currency'])} per run, "
                        f"{money(rec['saving_per_month'], rec['currency'])} per month")
+            caption = prediction_caption(rec["evidence"], run.get("duration_s"), rec["currency"])
+            if caption:
+                st.caption(ui.md(caption))
+                st.dataframe(candidates_table(rec["evidence"], rec["currency"]),
+                             hide_index=True, key=f"candidates_{rec['id']}")
             st.json(rec["evidence"], expanded=False)
 
 with metrics_tab:

@@ -21,6 +21,7 @@ T4 = ("Tesla T4", 15360 * MIB)
 V100 = ("Tesla V100-SXM2-16GB", 16384 * MIB)
 A100_40 = ("NVIDIA A100-SXM4-40GB", 40960 * MIB)
 A100_80 = ("NVIDIA A100-SXM4-80GB", 81920 * MIB)
+L40S = ("NVIDIA L40S", 46068 * MIB)
 START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 HostFn = Callable[[int, float], dict[str, Any]]
@@ -67,7 +68,7 @@ def seed_run(store: Store, *, gpu: tuple[str, int] | None = T4, gpu_count: int =
              project: str = "vision", host_fn: HostFn | None = None,
              gpu_fn: GpuFn | None = None, gpus_used: Sequence[int] | None = None,
              instance_id: str | None = None, host: str = "trainer-1",
-             samples: int | None = None) -> str:
+             samples: int | None = None, params: dict[str, str] | None = None) -> str:
     """A finished run with ``samples`` (default: duration / interval + 1) host samples and,
     on a GPU machine, one GPU sample per device at each of those times."""
     run_id = uuid.uuid4().hex
@@ -105,7 +106,8 @@ def seed_run(store: Store, *, gpu: tuple[str, int] | None = T4, gpu_count: int =
         "cloud_provider": provider, "cloud_region": region, "instance_type": instance_type,
         "lifecycle": lifecycle,
         "instance_id": instance_id or (f"i-0{run_id[:16]}" if provider == "aws" else None),
-        "agent_version": "0.1.0"})
+        "agent_version": "0.1.0"},
+        params={k: (v, "argv") for k, v in (params or {}).items()})
     for start in range(0, len(host_rows), 5000):
         store.write_batch(run_id, host, samples=host_rows[start:start + 5000])
     for start in range(0, len(gpu_rows), 5000):

@@ -82,5 +82,7 @@ def test_off_cloud_machine_is_compared_with_its_cloud_equivalent(store):
     run = seed_run(store, provider="none", instance_type=None, region=None, lifecycle=None,
                    gpu_count=2, cpu_count=16, memory_gib=64, gpu_fn=on_gpu(0))
     rec = fires_once(store, run, "idle_gpus")
-    assert (rec.current_instance, rec.suggested_instance) == (None, "g4dn.xlarge")
+    assert (rec.current_instance, rec.suggested_instance) == ("g4dn.12xlarge × 1/2",
+                                                              "g4dn.xlarge")
+    assert rec.evidence["current_is_equivalent"] is True
     assert rec.saving_per_run == Decimal("3.912") * 2 / 4 - Decimal("0.526")

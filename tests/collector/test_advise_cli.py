@@ -4,6 +4,7 @@ as a table or JSON; bad input is one line and exit 2."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from click.testing import CliRunner
 
@@ -77,3 +78,40 @@ def test_bad_input_is_one_line_exit_2(store):
         result = advise(*args)
         assert result.exit_code == 2, (args, result.output)
         assert text in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_json_carries_the_prediction(store):
+    """A recommendation that suggests another machine carries predicted_duration_s,
+    predicted_cost and confidence at the top level; saving_per_run = what the run cost -
+    predicted_cost. The idle GPUs do not slow the run on one T4: the same 3,600 s."""
+    run = seed_run(store, gpu_fn=idle_three)
+    data = {rec["rule"]: rec for rec in json.loads(advise(run[:10], "--json").output)}
+    idle = data["idle_gpus"]
+    assert (idle["predicted_duration_s"], idle["predicted_cost"], idle["confidence"]) == (
+        3600.0, "0.526", "medium")
+    assert Decimal(idle["saving_per_run"]) == Decimal("3.912") - Decimal(idle["predicted_cost"])
+
+
+def test_tiny_savings_keep_their_digits(store):
+    """A 70 s run on g4dn.2xlarge that fits g4dn.xlarge saves $0.0044 a run: the table shows
+    it as the summary does, never `0.00`, and the machine as `g4dn.2xlarge → g4dn.xlarge`."""
+    def one(k: int, i: int, t: float) -> dict:
+        return gpu_row(80.0, 2 * GIB, T4[1], 2 * GIB, True)
+    run = seed_run(store, gpu_count=1, instance_type="g4dn.2xlarge", cpu_count=8,
+                   memory_gib=32, duration_s=70, interval_s=1.0, gpu_fn=one)
+    result = advise(run[:10])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "memory_overprovisioned" in line)
+    assert "g4dn.2xlarge → g4dn.xlarge" in row
+    assert "$0.0044" in row and " 0.00 " not in row and "$0.00 " not in row
+    assert "(preliminary: a 70 s run)" in row
+
+
+def test_no_advice_names_the_thresholds_and_settings(store):
+    """A 30 s run gets no advice; the message names the limits and the settings."""
+    run = seed_run(store, duration_s=30, interval_s=1.0, gpu_fn=idle_three)
+    output = advise(run[:10]).output
+    assert "No advice for 1 run(s)" in output
+    assert "60 s" in output and "advise.preliminary_s" in output
+    assert "300 s" in output and "advise.min_duration_s" in output
+    assert "advise.min_samples" in output

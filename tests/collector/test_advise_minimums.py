@@ -1,5 +1,6 @@
-"""No rule fires without enough data: a minimum duration (advise.min_duration_s, 300 s) and
-sample count (advise.min_samples, 30), both settings."""
+"""No rule fires without enough data: a minimum duration (advise.preliminary_s, 60 s; up to
+advise.min_duration_s, 300 s, advice is preliminary) and sample count (advise.min_samples, 30),
+all settings."""
 
 from __future__ import annotations
 
@@ -24,11 +25,23 @@ def idle_three(k: int, i: int, t: float) -> dict:
     return gpu_row(0.0, 0, T4[1], 0, False)
 
 
-def test_run_shorter_than_the_minimum_gets_nothing(store):
-    """A 299 s run (default minimum 300 s) gets no advice at all, and nothing is stored."""
-    run = seed_run(store, duration_s=299, gpu_fn=idle_three)
+def test_run_shorter_than_a_minute_gets_nothing(store):
+    """A 59 s run (advise.preliminary_s 60 s) gets no advice at all, and nothing is stored."""
+    run = seed_run(store, duration_s=59, samples=60, gpu_fn=idle_three)
     assert advise_run(store, run) == []
     assert stored(store, run) == []
+
+
+def test_run_shorter_than_the_minimum_gets_preliminary_advice(store):
+    """A 299 s run (advise.min_duration_s 300 s) gets advice marked preliminary, confidence
+    low, also for the machine it suggests."""
+    rec = fires_once(store, seed_run(store, duration_s=299, gpu_fn=idle_three), "idle_gpus")
+    assert rec.evidence["preliminary"] is True
+    assert rec.confidence == "low"
+    assert rec.evidence["candidates"][0]["confidence"] == "low"
+    assert "(preliminary: a 299 s run)" in rec.title
+    long = fires_once(store, seed_run(store, duration_s=300, gpu_fn=idle_three), "idle_gpus")
+    assert "preliminary" not in long.evidence and long.confidence != "low"
 
 
 def test_run_of_the_minimum_duration_is_advised(store):
@@ -49,11 +62,11 @@ def test_thirty_samples_are_enough(store):
 
 
 def test_minimums_come_from_settings(store, monkeypatch):
-    """Lowered in the environment and the config file, a 60 s run with 5 samples is advised."""
-    run = seed_run(store, duration_s=60, samples=5, gpu_fn=idle_three)
+    """Lowered in the environment and the config file, a 50 s run with 5 samples is advised."""
+    run = seed_run(store, duration_s=50, samples=5, gpu_fn=idle_three)
     assert advise_run(store, run) == []
     monkeypatch.setenv("XPROF_ADVISE_MIN_SAMPLES", "5")
-    settings = Settings(config={"advise.min_duration_s": 60})
+    settings = Settings(config={"advise.min_duration_s": 50, "advise.preliminary_s": 50})
     fires_once(store, run, "idle_gpus", settings)
 
 

@@ -53,7 +53,8 @@ def test_open_advice_that_no_longer_applies_is_removed(store):
     run = seed_run(store, gpu_fn=low_use_on_one)
     advise_run(store, run)
     set_status(store, run, "idle_gpus", "dismissed")
-    assert advise_run(store, run, Settings(config={"advise.min_duration_s": 7200})) == []
+    assert advise_run(store, run, Settings(config={"advise.min_duration_s": 7200,
+                                                          "advise.preliminary_s": 7200})) == []
     assert [(r["rule"], r["status"]) for r in stored(store, run)] == [("idle_gpus", "dismissed")]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from tests.collector.advise_seed import (
     GIB,
     T4,
@@ -39,15 +41,31 @@ def run_with(store, bound: int, cores: float = 3.8) -> str:
 
 
 def test_starved_in_just_over_half_the_samples_fires(store):
-    """51 of 101 samples starved: fires once, suggests the next T4 size up with more vCPUs
-    (g4dn.2xlarge) and states what that would cost more."""
+    """51 of 101 samples starved: fires once. The next T4 size up (g4dn.2xlarge, 8 vCPUs)
+    halves the CPU-bound time (51 samples × 95 % not GPU-busy) but costs $0.752/h: more per
+    run than the $0.526/h machine, so it is named with its predicted cost, not suggested."""
     rec = fires_once(store, run_with(store, 51), "cpu_bottleneck")
     assert rec.evidence["bottleneck_share"] == round(51 / 101, 4)
-    assert (rec.suggested_instance, rec.saving_per_run, rec.severity) == (
-        "g4dn.2xlarge", None, "warn")
-    assert Decimal(rec.evidence["extra_cost_per_run"]) == hours_cost("0.752", 1000) - \
-        hours_cost("0.526", 1000)
-    assert "data-loader workers" in rec.title
+    assert (rec.suggested_instance, rec.saving_per_run, rec.severity) == (None, None, "warn")
+    step = 1000 / SAMPLES
+    predicted = 1000 - 51 * step * 0.95 / 2
+    bigger = rec.evidence["more_vcpus"]
+    assert bigger["instance_type"] == "g4dn.2xlarge"
+    assert bigger["predicted_duration_s"] == pytest.approx(predicted, abs=1e-3)
+    assert Decimal(bigger["extra_cost_per_run"]) == pytest.approx(
+        Decimal("0.752") * Decimal(repr(predicted)) / 3600 - hours_cost("0.526", 1000),
+        abs=Decimal("1e-6"))
+    assert "data-loader workers" in rec.title and "costs more per run" in rec.title
+
+
+def test_starved_all_run_suggests_more_vcpus_when_cheaper_per_run(store):
+    """All 101 samples starved: 95 % of the 1,000 s is CPU-bound. With twice the vCPUs (the
+    most the model credits) that halves: 525 s on g4dn.2xlarge, $0.752 × 525 s < $0.526 ×
+    1,000 s: suggested, with the saving."""
+    rec = fires_once(store, run_with(store, SAMPLES), "cpu_bottleneck")
+    assert rec.suggested_instance == "g4dn.2xlarge"
+    assert rec.predicted_duration_s == pytest.approx(525)
+    assert rec.saving_per_run == hours_cost("0.526", 1000) - hours_cost("0.752", 525)
 
 
 def test_starved_in_just_under_half_the_samples_does_not_fire(store):

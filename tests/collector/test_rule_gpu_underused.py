@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from tests.collector.advise_seed import (
     GIB,
     T4,
@@ -48,12 +50,19 @@ def test_seventy_percent_does_not_fire(store):
 
 def test_four_v100s_at_low_use_fit_on_one(store):
     """Four V100s each at p95 17 % (68 % in all) fit on one: p3.2xlarge instead of
-    p3.8xlarge, $12.24 - $3.06 an hour."""
+    p3.8xlarge. On one GPU the GPU-busy time (the busiest GPU's, each sample) takes four times
+    as long, the rest as long: the saving is $12.24 for the hour less $3.06/h for that."""
     run = seed_run(store, gpu=V100, instance_type="p3.8xlarge", cpu_count=32, memory_gib=244,
                    gpu_fn=used_gpus_at(17.0, V100, {0, 1, 2, 3}))
     rec = fires_once(store, run, "gpu_underused")
     assert rec.evidence["gpus_needed"] == 1
-    assert (rec.suggested_instance, rec.saving_per_run) == ("p3.2xlarge", Decimal("9.18"))
+    series = [p95_series(SAMPLES, 17.0, 3 + i) for i in range(4)]
+    busy = sum(max(s[k] for s in series) / 100 for k in range(SAMPLES)) / SAMPLES
+    predicted = 3600 * (1 - busy) + 3600 * busy * 4
+    assert rec.predicted_duration_s == pytest.approx(predicted, rel=1e-6)
+    assert rec.suggested_instance == "p3.2xlarge"
+    assert rec.saving_per_run == pytest.approx(Decimal("12.24") - Decimal("3.06") * Decimal(
+        repr(predicted)) / 3600, abs=Decimal("1e-8"))
 
 
 def test_busy_enough_gpus_get_the_batch_hint_only(store):
