@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -367,7 +368,9 @@ def _write_parquet(frame: pd.DataFrame, path: str, kind: str) -> None:
 def _pandas_metadata(frame: pd.DataFrame, pa: Any) -> bytes:
     """pandas' own schema note (column dtypes such as ``Int64``, ``string``, ``boolean``), so
     a plain ``pd.read_parquet`` gives the frame back in its types, not Int64 as float64."""
-    return pa.Schema.from_pandas(frame, preserve_index=False).metadata[b"pandas"]
+    with warnings.catch_warnings():  # pyarrow reads a tz column's .values: pandas warns
+        warnings.simplefilter("ignore")
+        return pa.Schema.from_pandas(frame.head(0), preserve_index=False).metadata[b"pandas"]
 
 
 def read_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:
