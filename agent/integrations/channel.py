@@ -64,20 +64,45 @@ class MetricsBuffer:
             self._warn("not running under `xprof run` nor inside `xprof.profile`/"
                        "`xprof.start`; metrics are not recorded")
             return
-        records = []
-        for ts, step, values in pending:
-            metrics = numbers(values)
-            if metrics:
-                records.append({"ts": ts, "step": step, "metrics": metrics})
         try:
+            records = []
+            for ts, step, values in _tensors_as_floats(pending):
+                metrics = numbers(values)
+                if metrics:
+                    records.append({"ts": ts, "step": step, "metrics": metrics})
             append_records(path, records)
         except OSError as exc:
             self._warn(f"cannot write metrics ({exc.strerror}); metrics dropped")
+        except Exception as exc:  # the training run comes first
+            self._warn(f"cannot record metrics ({exc!r}); metrics dropped")
 
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
             warnings.warn(f"xprof: {message}", RuntimeWarning, stacklevel=3)
+
+
+def _tensors_as_floats(pending: list[tuple[float, int | None, Mapping[str, Any]]]
+                       ) -> list[tuple[float, int | None, Mapping[str, Any]]]:
+    """``pending`` with its one-element torch tensors read in one go (one stack, one copy to
+    the host) instead of one ``item()`` (and one device sync) each; as is when they cannot be
+    (several devices, several elements), and :func:`numbers` reads them one by one."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return pending
+    found = [(i, key, value) for i, (_, _, values) in enumerate(pending)
+             for key, value in values.items() if isinstance(value, torch.Tensor)]
+    if not found:
+        return pending
+    try:
+        with torch.no_grad():
+            floats = torch.stack([v for _, _, v in found]).tolist()
+    except Exception:
+        return pending
+    out = [(ts, step, dict(values)) for ts, step, values in pending]
+    for (i, key, _), number in zip(found, floats, strict=True):
+        out[i][2][key] = number
+    return out
 
 
 def flush_all() -> None:

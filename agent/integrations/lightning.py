@@ -35,6 +35,7 @@ except ImportError:  # the older standalone package
     from pytorch_lightning.callbacks import Callback
 
 from xprof.agent.integrations.channel import MetricsBuffer, flatten, record_params
+from xprof.agent.once import WARN
 
 
 def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
@@ -72,9 +73,14 @@ class XprofCallback(Callback):
         self._last_step = -1
         self._epoch_at: tuple[int, int] | None = None  # (step, epoch) last recorded
         self._buffer = MetricsBuffer()
+        self._names: dict = {}  # (result key, on_step, dataloader) -> logged name
+        self._rank_zero = True
+        self._every = every_n_steps or 1
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        if self.params and trainer.is_global_zero:
+        self._rank_zero = trainer.is_global_zero
+        self._every = self.every_n_steps or trainer.log_every_n_steps or 1
+        if self.params and self._rank_zero:
             record_params(fit_params(trainer, pl_module))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -86,23 +92,22 @@ class XprofCallback(Callback):
             self._batches += 1
             self._batch_started = None
         step = trainer.global_step
-        every = self.every_n_steps or trainer.log_every_n_steps or 1
-        if step == self._last_step or step % every or not trainer.is_global_zero:
+        if step == self._last_step or step % self._every or not self._rank_zero:
             return
         self._last_step = step
-        values = logged_values(trainer, on_step=True)
+        values = logged_values(trainer, True, self._names)
         if self._batches:
             values["step_time_s"] = self._batch_seconds / self._batches
             self._batch_seconds, self._batches = 0.0, 0
-        self._record(trainer, values)
+        self._record(trainer, values, step)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
-            self._record(trainer, logged_values(trainer, on_step=False))
+            self._record(trainer, logged_values(trainer, False, self._names))
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
-            self._record(trainer, logged_values(trainer, on_step=False))
+            self._record(trainer, logged_values(trainer, False, self._names))
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self._buffer.flush()
@@ -110,22 +115,43 @@ class XprofCallback(Callback):
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._buffer.flush()
 
-    def _record(self, trainer: Any, values: dict[str, Any]) -> None:
+    def _record(self, trainer: Any, values: dict[str, Any], step: int | None = None) -> None:
         if not values:
             return
-        step, epoch = trainer.global_step, trainer.current_epoch
+        step = trainer.global_step if step is None else step
+        epoch = trainer.current_epoch
         if self._epoch_at != (step, epoch):
             values["epoch"] = epoch
             self._epoch_at = (step, epoch)
         self._buffer.add(step, values)
 
 
-def logged_values(trainer: Any, on_step: bool) -> dict[str, Any]:
+def logged_values(trainer: Any, on_step: bool, names: dict | None = None) -> dict[str, Any]:
     """What Lightning hands its loggers now: the step values (``on_step``) or the epoch values
-    the module logged in the running loop, by logged name (``X_step``/``X_epoch`` apart),
-    as tensors. Read from the loop's results, as Lightning's logger connector reads them: it
-    is not public, so {} (nothing recorded) where a Lightning version lacks it."""
+    the module logged in the running loop, by logged name (``X_step``/``X_epoch`` apart), as
+    tensors. Read from the loop's results as Lightning's logger connector reads them
+    (``_ResultCollection.metrics``, without its progress-bar and callback parts); ``names``
+    caches the logged name of each result. Not public API: {} (nothing recorded, one
+    warning) where a Lightning version lacks it."""
     try:
-        return dict(trainer._results.metrics(on_step)["log"])
-    except Exception:
+        results = trainer._results
+        out: dict[str, Any] = {}
+        if results is None:
+            return out
+        names = {} if names is None else names
+        for key, metric in results.valid_items():
+            if not metric.meta.logger:
+                continue
+            value = results._get_cache(metric, on_step)
+            if value is None:
+                continue
+            name = names.get((key, on_step, metric.meta.dataloader_idx))
+            if name is None:
+                name = names[(key, on_step, metric.meta.dataloader_idx)] = \
+                    results._forked_name(metric, on_step)[1]
+            out[name] = value
+        return out
+    except Exception as exc:
+        WARN.warn("lightning-results", f"xprof: cannot read Lightning's logged metrics "
+                  f"({exc!r}); this Lightning version is not supported, metrics not recorded")
         return {}
