@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import json
 import logging
 import os
 import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ from xprof.agent.once import WARN
 from xprof.agent.recorder import Recorder
 from xprof.agent.run_end import finish_run
 from xprof.agent.runner import RunOptions
-from xprof.metrics_log import ENV_FILE, write_params_line
+from xprof.metrics_log import ENV_FILE, param_text, write_params_line
 from xprof.metrics_log import log as _log_metrics
 from xprof.names import generate_name
 from xprof.settings import Settings
@@ -64,6 +63,8 @@ _lock = threading.RLock()
 _active: InProcessRun | None = None
 _atexit_registered = False
 STATUS_CODES = {"finished": (0, 0), "failed": (1 << 8, 1), "killed": (2, 130)}  # status, code
+BEFORE_FINISH: list[Callable[[], None]] = []  # called as a run ends (callbacks write what
+# they hold back: agent/integrations/channel.py)
 
 
 # -- the public interface -----------------------------------------------------------------------
@@ -95,7 +96,7 @@ def start(name: str | None = None, project: str | None = None,
         run = InProcessRun(RunOptions(
             command=_command(), settings=settings, name=name, project=project,
             tags={str(k): str(v) for k, v in (tags or {}).items()},
-            params={str(k): _param_text(v) for k, v in (params or {}).items()},
+            params={str(k): param_text(v) for k, v in (params or {}).items()},
             objective=objective_pair, quiet=quiet))
         run._start()
         _active = run
@@ -155,15 +156,6 @@ def _command() -> list[str]:
     return [sys.executable, *sys.argv]
 
 
-def _param_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 # -- handles ------------------------------------------------------------------------------------
 class InProcessRun:
     """An open in-process run: ``id``, ``name``, ``project``; ``status`` once it has ended.
@@ -207,7 +199,7 @@ class InProcessRun:
         if self.status is not None:
             WARN.warn("params-after-end", f"run {self.id[:8]} has ended; params not recorded")
             return
-        self._agent.add_params({str(k): _param_text(v) for k, v in params.items()})
+        self._agent.add_params({str(k): param_text(v) for k, v in params.items()})
 
     def finish(self, status: str | None = None, *, exit_code: int | None = None) -> None:
         """End the run: ``finished`` (default), ``failed`` or ``killed``. Never raises;
@@ -223,6 +215,8 @@ class InProcessRun:
             if exit_code is not None and state == "failed":
                 raw, code = (exit_code & 0xFF) << 8, exit_code
             try:
+                for hook in BEFORE_FINISH:
+                    hook()
                 self.stored = self._agent.end(raw, code)
             except Exception as exc:  # the user's program is never ours to fail
                 log.error("could not finish recording run %s: %s", self.id[:8], exc,
@@ -291,7 +285,7 @@ class OuterRun:
         _log_metrics(step, **metrics)
 
     def log_params(self, **params: Any) -> None:
-        write_params_line({str(k): _param_text(v) for k, v in params.items()})
+        write_params_line({str(k): param_text(v) for k, v in params.items()})
 
     def finish(self, status: str | None = None, **_: Any) -> None:
         """Nothing to do: the outer run ends with its own process."""
@@ -341,7 +335,7 @@ class InProcessAgent:
     def __init__(self, opts: RunOptions, run_id: str, started_at: dt.datetime,
                  metrics_path: Path) -> None:
         self.recorder = Recorder(opts, run_id, started_at, _SelfAsChild(), metrics_path,
-                                 reaps_orphans=False)
+                                 reaps_orphans=False, cpu_from_start=True)
 
     def start(self) -> None:
         self.recorder.start()

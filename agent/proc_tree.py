@@ -26,7 +26,7 @@ CPU accounting (never goes down): cpu_seconds_total = Σ live members (utime + s
 that exited under a parent outside the tree. A child reaped by a member moves into that
 member's cutime/cstime; members are read parents first, so a reap between two reads can hide
 a child for one sample but never counts it twice, and the total is held at its previous value
-over such dips.
+over such dips. ``set_baseline`` makes the total count from that moment (an in-process run).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ log = logging.getLogger("xprof.agent")
 
 PR_SET_CHILD_SUBREAPER = 36
 FULL_DISCOVERY_EVERY = 10  # children mode: samples between reads of every thread's children
+MIN_RATE_S = 0.1  # a CPU rate over less time is taken over the interval before too
 
 
 def become_subreaper() -> bool:
@@ -140,6 +141,8 @@ class ProcessTree:
         self._lost_s = 0.0  # last-seen CPU of members that exited under an outside parent
         self._total: float | None = None
         self._last_ts: float | None = None
+        self._baseline_s = 0.0  # CPU the tree had used before the run (set_baseline)
+        self._before: tuple[float, float] | None = None  # (total, ts) of the sample before last
         self._logged: set[str] = set()
         self._since_full = FULL_DISCOVERY_EVERY  # children mode: samples since a full read
         self._full_pending = False  # a fork was looked for in main threads only
@@ -160,6 +163,15 @@ class ProcessTree:
         includes its waited-for descendants). Call it for tree members only, not helpers."""
         with self._lock:
             self._reaped_s += max(0.0, cpu_seconds)
+
+    def set_baseline(self) -> float:
+        """Count CPU from now on: the tree's CPU so far (the root's own and its children's,
+        reaped or live) is left out of every later ``cpu_seconds_total``. For a run recorded
+        in-process, whose root (a notebook kernel, a script) ran before the run started."""
+        self._baseline_s = 0.0
+        self._baseline_s = self.measure(0.0).cpu_seconds_total or 0.0
+        self._total = self._last_ts = self._before = None  # the first sample starts the rates
+        return self._baseline_s
 
     def pids(self) -> frozenset[int]:
         """Live (not zombie) members at the last sample."""
@@ -219,11 +231,16 @@ class ProcessTree:
             total = self._total  # a reap between two reads: hold, never go down
         cores = None
         if self._total is not None and self._last_ts is not None and ts > self._last_ts:
-            cores = (total - self._total) / (ts - self._last_ts)
+            since = (self._total, self._last_ts)
+            if ts - self._last_ts < MIN_RATE_S and self._before is not None:
+                since = self._before  # over a few ms a rate is tick noise: span two intervals
+            cores = (total - since[0]) / (ts - since[1])
+        self._before = None if self._total is None else (self._total, self._last_ts)
         self._total, self._last_ts = total, ts
         io_known = totals.io_ok or not totals.io_failed
         return TreeSample(
-            ts=ts, cpu_cores=cores, cpu_seconds_total=total, rss_bytes=totals.rss,
+            ts=ts, cpu_cores=cores, cpu_seconds_total=max(0.0, total - self._baseline_s),
+            rss_bytes=totals.rss,
             threads=totals.threads, processes=totals.processes,
             read_bytes_total=totals.read if io_known else None,
             write_bytes_total=totals.write if io_known else None)

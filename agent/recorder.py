@@ -53,10 +53,13 @@ class Recorder:
 
     ``reaps_orphans``: the agent reaps its tree's orphans (``xprof run``, a subreaper); False
     in-process, where this process's children are its own code's to wait for.
+    ``cpu_from_start``: the tree's CPU before :meth:`start` is not the run's (in-process: the
+    root ran before the run began).
     """
 
     def __init__(self, opts: Any, run_id: str, started_at: dt.datetime, child: Any,
-                 metrics_path: Path, *, reaps_orphans: bool = True) -> None:
+                 metrics_path: Path, *, reaps_orphans: bool = True,
+                 cpu_from_start: bool = False) -> None:
         self.opts = opts
         self.settings = opts.settings
         self.run_id = run_id
@@ -65,7 +68,7 @@ class Recorder:
         self.reaps_orphans = reaps_orphans
         self.interval = float(self.settings["interval"])
         self.flush_interval = float(self.settings["flush_interval"])
-        self.stats = RunStats()
+        self.stats = RunStats(self.interval)
         self.run_update: dict[str, Any] = {}
         self.record = RunRecord(opts, run_id, started_at, "", {}, self.interval,
                                 self.flush_interval)
@@ -91,6 +94,7 @@ class Recorder:
                                          daemon=True)
         self._context_lock = threading.Lock()
         self._context_done = threading.Event()
+        self.cpu_from_start = cpu_from_start
 
     @property
     def name(self) -> str | None:
@@ -98,6 +102,9 @@ class Recorder:
 
     # -- start ------------------------------------------------------------------------------
     def start(self) -> None:
+        if self.cpu_from_start:  # the baseline now, on the caller's thread: exact
+            self.tree = self._new_tree()
+            self.tree.set_baseline()
         host_info = host_identity()
         host = host_key(os.environ, self.settings["host"])
         host_info["host"] = host
@@ -126,8 +133,7 @@ class Recorder:
 
     # -- sampler thread ---------------------------------------------------------------------
     def _sample_loop(self) -> None:
-        self.tree = ProcessTree(self.child.pid, self_pid=os.getpid(),
-                                ignore_pids=lambda: set(HELPER_PIDS))
+        self.tree = self.tree or self._new_tree()
         for cpu in self._pending_reaped:
             self.tree.add_reaped(cpu)
         self.gpu = _create_gpu_sampler(self.settings, self.stop_sampling.is_set)
@@ -135,6 +141,10 @@ class Recorder:
                          *([self.gpu] if self.gpu is not None else [])]
         self._tree_ready.set()
         run_every(self.interval, self.stop_sampling, self._sample_once)
+
+    def _new_tree(self) -> ProcessTree:
+        return ProcessTree(self.child.pid, self_pid=os.getpid(),
+                           ignore_pids=lambda: set(HELPER_PIDS))
 
     def _sample_once(self) -> None:
         ts = time.time()

@@ -12,13 +12,27 @@ from xprof.stats import percentile
 
 log = logging.getLogger("xprof.agent")
 GPU_BUSY_PCT = 5.0  # a GPU at or under this utilisation is idle (alerts and advice agree)
+SHORT_INTERVAL_S = 0.25  # a CPU rate over less time than this is folded into another
 
 
 class RunStats:
-    """Running figures for the summary: kept compactly, percentiles at the end."""
+    """Running figures for the summary: kept compactly, percentiles at the end.
 
-    def __init__(self) -> None:
+    CPU rates over a very short interval are noise (the kernel counts CPU in 10 ms ticks: the
+    last sample, taken a few ms after the one before as a run ends, can read 3 cores on a
+    2-core machine). An interval under ``min_interval_s`` (half the sampling interval, at
+    most :data:`SHORT_INTERVAL_S`) is folded into the previous one, its rate the mean over
+    both (into the next one when it is the first), so every rate in the percentiles covers a
+    sampling interval or more.
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.min_interval_s = min(interval / 2, SHORT_INTERVAL_S)
         self.cpu_cores = array("d")
+        self._cpu_spans = array("d")  # seconds each rate of cpu_cores covers
+        self._cpu_ts: float | None = None  # time of the last process-tree reading
+        self._short: tuple[float, float] | None = None  # (CPU-s, s) waiting for a next rate
+        self._samples = 0
         self.rss_peak: int | None = None
         self.cpu_seconds: float | None = None
         self.gpu_util: dict[int, array] = {}
@@ -33,16 +47,36 @@ class RunStats:
 
     @property
     def sample_count(self) -> int:
-        return len(self.cpu_cores) + 1  # the first sample has no CPU rate yet
+        return self._samples
 
     def add_sample(self, row: dict[str, Any]) -> None:
         self.energy.add_sample(row)
-        if row.get("cpu_cores") is not None:
-            self.cpu_cores.append(row["cpu_cores"])
+        self._samples += 1
+        ts = row.get("ts")
+        if row.get("cpu_cores") is not None and ts is not None and self._cpu_ts is not None:
+            self._add_rate(row["cpu_cores"], ts - self._cpu_ts)
+        if row.get("cpu_seconds_total") is not None and ts is not None:
+            self._cpu_ts = ts  # the process tree's rates run from its last reading
         if row.get("rss_bytes") is not None:
             self.rss_peak = max(self.rss_peak or 0, row["rss_bytes"])
         if row.get("cpu_seconds_total") is not None:
             self.cpu_seconds = row["cpu_seconds_total"]
+
+    def _add_rate(self, cores: float, span: float) -> None:
+        """One CPU rate over ``span`` seconds; a short span folded (see the class doc)."""
+        work = cores * span
+        if self._short is not None:
+            work, span = work + self._short[0], span + self._short[1]
+            self._short = None
+        if span >= self.min_interval_s:
+            self.cpu_cores.append(work / span)
+            self._cpu_spans.append(span)
+        elif self.cpu_cores:
+            total = self._cpu_spans[-1] + span
+            self.cpu_cores[-1] = (self.cpu_cores[-1] * self._cpu_spans[-1] + work) / total
+            self._cpu_spans[-1] = total
+        else:
+            self._short = (work, span)
 
     def add_gpu(self, row: dict[str, Any]) -> None:
         self.energy.add_gpu(row)

@@ -9,7 +9,8 @@ Export (:func:`export_runs`) writes onto the MLflow run that matches each xprof 
   times, status, params and metric history;
 - metrics (step 0, timestamp now): ``xprof.cost`` (MLflow keeps floats: the Decimal is
   converted here, at the edge), ``xprof.duration_s``, CPU/GPU/memory percentiles, energy,
-  ``xprof.recommendations_open`` and the best open saving per run;
+  ``xprof.recommendations_open`` and the best open saving per run; each written once, and
+  again only when its figure changed (billing arrived), so it is the run's latest value;
 - tags: ``xprof.run_id``, status, cost currency and source, machine, energy method, and one
   ``xprof.recommendation.<rule>`` per open recommendation (its title).
 
@@ -190,7 +191,9 @@ def export_run(client: Any, store: Store, run_id: str, experiment: str | None) -
     if created:
         mlflow_id = _create_mlflow_run(client, store, run, details, experiment_name)
     now = int(utcnow().timestamp() * 1000)
-    metrics = [Metric(k, v, now, 0) for k, v in summary_metrics(run, cost, recs).items()]
+    latest = {} if created else client.get_run(mlflow_id).data.metrics
+    metrics = [Metric(k, v, now, 0) for k, v in summary_metrics(run, cost, recs).items()
+               if latest.get(k) != v]  # once: a new point only when the figure changed
     tags = [RunTag(k, v) for k, v in summary_tags(run, cost, recs).items()]
     client.log_batch(mlflow_id, metrics=metrics, tags=tags)
     _remember_mlflow_run(store, run["id"], mlflow_id)
@@ -270,6 +273,7 @@ class Imported:
     existing: int = 0  # already in the store (imported before, or exported from xprof)
     unfinished: int = 0  # RUNNING or SCHEDULED: import them once they end
     priced: int = 0  # imported runs that got a known estimate
+    unpriced: dict[str, str] = field(default_factory=dict)  # "name (id)" -> why not priced
 
 
 def xprof_id_for(mlflow_run_id: str) -> str:
@@ -427,10 +431,15 @@ def _estimate(store: Store, result: Imported, settings: Any) -> None:
     _infer_providers(store, result.run_ids)
     for run_id in result.run_ids:
         try:
-            if estimate_run(store, run_id, settings).amount is not None:
-                result.priced += 1
+            estimate = estimate_run(store, run_id, settings)
         except Exception as exc:
             log.warning("could not estimate imported run %s: %s", run_id[:8], exc)
+            estimate = None
+        if estimate is not None and estimate.amount is not None:
+            result.priced += 1
+            continue
+        why = estimate.reason if estimate is not None else "the estimate failed (see the log)"
+        result.unpriced[f"{store.find_run(run_id)['name']} ({run_id[:8]})"] = why or "unknown"
 
 
 def _infer_providers(store: Store, run_ids: Sequence[str]) -> None:

@@ -215,6 +215,7 @@ def import_mlflow(tracking_uri, experiment, project, store) -> None:
     except MlflowBridgeError as exc:
         raise BadInput(str(exc)) from exc
     parts = [f"imported {len(done.run_ids)} runs ({done.priced} priced)"]
+    parts += [f"not priced: {run}: {why}" for run, why in done.unpriced.items()]
     if done.existing:
         parts.append(f"{done.existing} already in the store")
     if done.unfinished:

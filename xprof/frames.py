@@ -7,8 +7,9 @@
 Every frame has a fixed set of typed columns (:data:`DTYPES`): text is ``string``, counts are
 nullable ``Int64``, measures ``float64``, times ``datetime64[ns, UTC]``, money is ``Decimal``
 (``object`` column, never float) with its currency beside it. ``runs`` adds one
-``param.<key>`` column per parameter (``Int64`` or ``float64`` when every value is a number,
-else ``string``) and one ``metric.<key>`` column per logged metric (its last value).
+``param.<key>`` column per parameter (``boolean`` when every value is true/false, ``Int64`` or
+``float64`` when every value is a number, else ``string``) and one ``metric.<key>`` column
+per logged metric (its last value).
 
 A run's cost follows :meth:`Store.run_costs`: billed when billing has arrived, else the
 estimate. ``efficiency`` is the dashboard's "metric per money" score
@@ -24,6 +25,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -264,9 +266,14 @@ def _extra_dtype(name: str, column: pd.Series) -> str:
 
 
 def _param_dtype(column: pd.Series) -> str:
+    """Params are stored as text (JSON for non-text values, :func:`xprof.metrics_log.
+    param_text`): a column of ``true``/``false`` is boolean (``True``/``False`` too, as older
+    in-process runs wrote them), of integers Int64, of numbers float64, else string."""
     values = [str(v) for v in column if v is not None and not pd.isna(v)]
     if not values:
         return "string"
+    if all(v.strip().lower() in ("true", "false") for v in values):
+        return "boolean"
     try:
         if all(str(int(v)) == v.lstrip("+") for v in values):
             return "Int64"
@@ -353,9 +360,17 @@ def _write_parquet(frame: pd.DataFrame, path: str, kind: str) -> None:
         else:
             arrays.append(pa.array(column.array))
         fields.append(pa.field(name, arrays[-1].type))
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields,
-                                                          metadata={PARQUET_KIND_KEY: kind}))
+    metadata = {PARQUET_KIND_KEY: kind.encode(), b"pandas": _pandas_metadata(frame, pa)}
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
     pq.write_table(table, path)
+
+
+def _pandas_metadata(frame: pd.DataFrame, pa: Any) -> bytes:
+    """pandas' own schema note (column dtypes such as ``Int64``, ``string``, ``boolean``), so
+    a plain ``pd.read_parquet`` gives the frame back in its types, not Int64 as float64."""
+    with warnings.catch_warnings():  # pyarrow reads a tz column's .values: pandas warns
+        warnings.simplefilter("ignore")
+        return pa.Schema.from_pandas(frame.head(0), preserve_index=False).metadata[b"pandas"]
 
 
 def read_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:

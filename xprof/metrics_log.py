@@ -34,7 +34,8 @@ def log(step: int | None = None, **metrics: float) -> None:
     """
     path = os.environ.get(ENV_FILE)
     if not path:
-        _warn_once("outside", "xprof.log: not running under `xprof run`; metrics are not recorded")
+        _warn_once("outside", "xprof.log: not running under `xprof run` nor inside "
+                  "`xprof.profile`/`xprof.start`; metrics are not recorded")
         return
     values: dict[str, float] = {}
     for key, value in metrics.items():
@@ -64,13 +65,15 @@ def write_params_line(params: dict) -> bool:
         return False
     try:
         append_record(path, {"ts": time.time(), "step": None, "metrics": {},
-                             "params": {str(k): _param_text(v) for k, v in params.items()}})
+                             "params": {str(k): param_text(v) for k, v in params.items()}})
     except OSError:
         return False
     return True
 
 
-def _param_text(value: object) -> str:
+def param_text(value: object) -> str:
+    """A param value as stored, one encoding for every entry point: text as is, anything else
+    as JSON (``false``, ``0.001``, ``[1, 2]``, ``null``); readers type it back."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text[:MAX_PARAM_CHARS]
 
@@ -78,9 +81,18 @@ def _param_text(value: object) -> str:
 def append_record(path: str, record: dict) -> None:
     """Append ``record`` as one JSON line with a single write on an O_APPEND descriptor (lines
     from several processes never interleave); raises OSError."""
-    line = json.dumps(record, separators=(",", ":")) + "\n"
+    append_records(path, [record])
+
+
+def append_records(path: str, records: list[dict]) -> None:
+    """Append ``records``, one JSON line each, with a single write (see :func:`append_record`);
+    raises OSError."""
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    data = "".join([dumps(record) + "\n" for record in records]).encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, line.encode())
+        view = memoryview(data)
+        while view:  # a regular file takes it whole; a short write is finished, not lost
+            view = view[os.write(fd, view):]
     finally:
         os.close(fd)

@@ -204,7 +204,9 @@ def show(run_ref, store, as_json) -> None:
     if as_json:
         click.echo(json.dumps(to_jsonable(record), indent=2))
         return
-    click.echo(printable("\n".join(_identity_lines(run, record["cost"], details["costs"])
+    imported = "mlflow.experiment_id" in details["tags"]  # xprof import mlflow: not measured
+    click.echo(printable("\n".join(_identity_lines(run, record["cost"], details["costs"],
+                                                   imported)
                                    + _story_lines(run) + _detail_lines(details)), lines=True))
 
 
@@ -225,21 +227,30 @@ def _estimate_note(cost: dict[str, Any] | None, rows: list[dict[str, Any]]) -> s
 
 
 def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None,
-                    cost_rows: list[dict[str, Any]] = ()) -> list[str]:
-    """``xprof show``: who, where, when, what it used and cost."""
+                    cost_rows: list[dict[str, Any]] = (), imported: bool = False) -> list[str]:
+    """``xprof show``: who, where, when, what it used and cost (an unknown figure as "—",
+    "imported" where the run was imported, not measured)."""
     summary = run.get("summary") or {}
+    unknown = "imported" if imported else "—"
+
+    def shown(value: Any) -> Any:
+        return unknown if value is None else value
+
+    rss = run["peak_rss_bytes"]
     lines = [
         f"{run['name']}  ({run['id']})",
         f"  project    {run['project']}",
-        f"  status     {run['status']}  exit {run['exit_code']}",
+        f"  status     {run['status']}  exit {shown(run['exit_code'])}",
         f"  started    {run['started_at']:%Y-%m-%d %H:%M:%S} UTC  duration "
         f"{human_duration(run['duration_s'])}",
         f"  command    {' '.join(run['command'])}",
-        f"  host       {run['host']}  user {run['user']}  {run['os']}  Python {run['python']}",
+        f"  host       {run['host']}  user {run['user'] or '—'}  {run['os'] or '—'}  "
+        f"Python {run['python'] or '—'}",
         f"  cloud      {run['cloud_provider'] or '-'} {run['instance_type'] or ''} "
         f"{run['cloud_region'] or ''} {run['lifecycle'] or ''}".rstrip(),
-        f"  cpu        p50 {summary.get('cpu_cores_p50')} p95 {summary.get('cpu_cores_p95')} "
-        f"cores; {run['cpu_seconds']} CPU-s; peak RSS {human_bytes(run['peak_rss_bytes'])}",
+        f"  cpu        p50 {shown(summary.get('cpu_cores_p50'))} p95 "
+        f"{shown(summary.get('cpu_cores_p95'))} cores; {shown(run['cpu_seconds'])} CPU-s; "
+        f"peak RSS {shown(None if rss is None else human_bytes(rss))}",
         f"  cost       {format_cost(cost)}{_estimate_note(cost, list(cost_rows))}",
     ]
     return lines

@@ -1,23 +1,118 @@
-"""How a callback reaches the current run: metrics through ``xprof.log``, hyperparameters
-through the open in-process run, else as a ``params`` line in ``xprof.log``'s file.
+"""How a callback reaches the current run: metrics through ``xprof.log``'s file, batched by a
+:class:`MetricsBuffer`; hyperparameters through the open in-process run, else as a ``params``
+line in that file.
 
 A params line is ``{"ts": T, "step": null, "metrics": {}, "params": {"lr": "0.001"}}``: an
 agent that does not read ``params`` sees a line without metrics and skips nothing else.
+
+A callback's cost per logged step is a dict kept in memory (a few µs): the values (tensors
+too) are converted to numbers and written, one ``write`` for all of them, every
+:data:`FLUSH_S` seconds, at the end of training, when an in-process run finishes and at exit.
+A process killed outright loses at most the last :data:`FLUSH_S` seconds of metrics.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import os
 import sys
+import threading
+import time
+import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from xprof.agent.inprocess import current_run
-from xprof.metrics_log import log as log_metrics
-from xprof.metrics_log import write_params_line
+from xprof.agent.inprocess import BEFORE_FINISH, current_run
+from xprof.metrics_log import ENV_FILE, append_records, write_params_line
 
-__all__ = ["flatten", "log_metrics", "numbers", "record_params", "write_params_line"]
+__all__ = ["MetricsBuffer", "flatten", "numbers", "record_params", "write_params_line"]
+FLUSH_S = 1.0
+_buffers: weakref.WeakSet[MetricsBuffer] = weakref.WeakSet()
+
+
+class MetricsBuffer:
+    """Metrics logged by a callback, kept until the next write: ``add(step, values)`` is cheap
+    (no conversion, no I/O); ``flush()`` writes what is pending to the run's metrics file."""
+
+    def __init__(self, flush_s: float = FLUSH_S) -> None:
+        self.flush_s = flush_s
+        self._pending: list[tuple[float, int | None, Mapping[str, Any]]] = []
+        self._due = time.monotonic() + flush_s
+        self._lock = threading.Lock()
+        self._warned = False
+        _buffers.add(self)
+
+    def add(self, step: int | None, values: Mapping[str, Any]) -> None:
+        """Keep ``values`` (numbers or one-element tensors) logged at ``step``."""
+        with self._lock:
+            self._pending.append((time.time(), step, values))
+        if time.monotonic() >= self._due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending (never raises: the training run comes first)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            self._due = time.monotonic() + self.flush_s
+        if not pending:
+            return
+        path = os.environ.get(ENV_FILE)
+        if not path:
+            self._warn("not running under `xprof run` nor inside `xprof.profile`/"
+                       "`xprof.start`; metrics are not recorded")
+            return
+        try:
+            records = []
+            for ts, step, values in _tensors_as_floats(pending):
+                metrics = numbers(values)
+                if metrics:
+                    records.append({"ts": ts, "step": step, "metrics": metrics})
+            append_records(path, records)
+        except OSError as exc:
+            self._warn(f"cannot write metrics ({exc.strerror}); metrics dropped")
+        except Exception as exc:  # the training run comes first
+            self._warn(f"cannot record metrics ({exc!r}); metrics dropped")
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"xprof: {message}", RuntimeWarning, stacklevel=3)
+
+
+def _tensors_as_floats(pending: list[tuple[float, int | None, Mapping[str, Any]]]
+                       ) -> list[tuple[float, int | None, Mapping[str, Any]]]:
+    """``pending`` with its one-element torch tensors read in one go (one stack, one copy to
+    the host) instead of one ``item()`` (and one device sync) each; as is when they cannot be
+    (several devices, several elements), and :func:`numbers` reads them one by one."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return pending
+    found = [(i, key, value) for i, (_, _, values) in enumerate(pending)
+             for key, value in values.items() if isinstance(value, torch.Tensor)]
+    if not found:
+        return pending
+    try:
+        with torch.no_grad():
+            floats = torch.stack([v for _, _, v in found]).tolist()
+    except Exception:
+        return pending
+    out = [(ts, step, dict(values)) for ts, step, values in pending]
+    for (i, key, _), number in zip(found, floats, strict=True):
+        out[i][2][key] = number
+    return out
+
+
+def flush_all() -> None:
+    """Write every buffer's pending metrics (before an in-process run ends; at exit)."""
+    for buffer in list(_buffers):
+        buffer.flush()
+
+
+BEFORE_FINISH.append(flush_all)
+atexit.register(flush_all)
 
 
 def record_params(params: Mapping[str, Any]) -> bool:

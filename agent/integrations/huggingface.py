@@ -5,10 +5,12 @@
 
 Every time the Trainer logs (``logging_steps``), the numbers it logs (loss, learning rate,
 grad norm, eval metrics, epoch) are recorded with its global step, plus ``step_time_s``: the
-mean wall time of the optimizer steps since the previous log. At the start of training the
-main hyperparameters (:data:`TRAINING_ARGS`, all of them with ``all_args=True``) and the
-model's class and size are recorded as params. Only the main process (rank 0) records.
-Works under ``xprof run`` and inside ``xprof.profile``/``xprof.start``.
+mean wall time of the optimizer steps since the previous log. ``epoch`` is recorded once per
+step (the Trainer repeats it in each log of a step: training, evaluation, the final summary).
+Recording costs a few µs a log: the values are written in batches (:class:`MetricsBuffer`).
+At the start of training the main hyperparameters (:data:`TRAINING_ARGS`, all of them with
+``all_args=True``) and the model's class and size are recorded as params. Only the main
+process (rank 0) records. Works under ``xprof run`` and inside ``xprof.profile``/``xprof.start``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from xprof.agent.integrations.channel import flatten, log_metrics, numbers, record_params
+from xprof.agent.integrations.channel import MetricsBuffer, flatten, record_params
 
 TRAINING_ARGS = (
     "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -63,6 +65,8 @@ class XprofCallback(TrainerCallback):
         self._step_started: float | None = None
         self._step_seconds = 0.0
         self._steps = 0
+        self._epoch_at: tuple[int, Any] | None = None  # (step, epoch) last recorded
+        self._buffer = MetricsBuffer()
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if self.params and state.is_world_process_zero:
@@ -80,11 +84,19 @@ class XprofCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero:
             return
-        values = numbers(logs or {})
+        values = dict(logs or {})
         if self._steps:
             values["step_time_s"] = self._step_seconds / self._steps
             self._step_seconds, self._steps = 0.0, 0
-        if state.epoch is not None:
-            values.setdefault("epoch", float(state.epoch))
+        step = state.global_step
+        epoch = values.get("epoch", state.epoch)
+        if epoch is None or self._epoch_at == (step, epoch):
+            values.pop("epoch", None)
+        else:
+            values["epoch"] = epoch
+            self._epoch_at = (step, epoch)
         if values:
-            log_metrics(step=state.global_step, **values)
+            self._buffer.add(step, values)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._buffer.flush()

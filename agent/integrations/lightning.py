@@ -3,13 +3,21 @@
     from xprof.agent.integrations.lightning import XprofCallback
     trainer = lightning.Trainer(max_epochs=3, callbacks=[XprofCallback()])
 
-Every ``every_n_steps`` optimizer steps (default: the Trainer's ``log_every_n_steps``) the
-metrics the module logged (``self.log``; ``trainer.callback_metrics``) that changed since
-they were last recorded are recorded with the global step and the epoch, plus
-``step_time_s``, the mean wall time of a training batch since the previous record. At the
-end of each training epoch and validation run the new epoch-level and validation metrics are
-recorded too. At the start of fitting the module's (and datamodule's)
-``hparams`` and the Trainer's settings are recorded as params. Only global rank 0 records.
+What is recorded is what Lightning hands its loggers, under the same names, each value at
+its step (a value logged again is recorded again, equal or not):
+
+- every ``every_n_steps`` optimizer steps (default: the Trainer's ``log_every_n_steps``) the
+  step values the module logged (``self.log(..., on_step=True)``; ``X_step`` for a metric
+  logged on step and epoch), with the global step, ``epoch`` and ``step_time_s``, the mean
+  wall time of a training batch since the previous record;
+- at the end of each training epoch the epoch values (``X_epoch``, or ``X`` for a metric
+  logged on epoch only), and at the end of each validation run its metrics.
+
+So ``X_step`` and ``X_epoch`` are separate series, and an unsuffixed series never mixes step
+values with epoch means. ``epoch`` is recorded once per step. At the start of fitting the
+module's (and datamodule's) ``hparams`` and the Trainer's settings are recorded as params.
+Only global rank 0 records. Recording costs a few µs a step: the values (tensors, converted
+later) are written in batches (:class:`MetricsBuffer`).
 
 Built on ``lightning.pytorch`` when it is installed, else on ``pytorch_lightning``: use the
 callback with the Trainer of the same package.
@@ -26,7 +34,8 @@ try:
 except ImportError:  # the older standalone package
     from pytorch_lightning.callbacks import Callback
 
-from xprof.agent.integrations.channel import flatten, log_metrics, numbers, record_params
+from xprof.agent.integrations.channel import MetricsBuffer, flatten, record_params
+from xprof.agent.once import WARN
 
 
 def fit_params(trainer: Any, module: Any) -> dict[str, Any]:
@@ -62,10 +71,16 @@ class XprofCallback(Callback):
         self._batch_seconds = 0.0
         self._batches = 0
         self._last_step = -1
-        self._seen: dict[str, float] = {}
+        self._epoch_at: tuple[int, int] | None = None  # (step, epoch) last recorded
+        self._buffer = MetricsBuffer()
+        self._names: dict = {}  # (result key, on_step, dataloader) -> logged name
+        self._rank_zero = True
+        self._every = every_n_steps or 1
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        if self.params and trainer.is_global_zero:
+        self._rank_zero = trainer.is_global_zero
+        self._every = self.every_n_steps or trainer.log_every_n_steps or 1
+        if self.params and self._rank_zero:
             record_params(fit_params(trainer, pl_module))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -77,35 +92,66 @@ class XprofCallback(Callback):
             self._batches += 1
             self._batch_started = None
         step = trainer.global_step
-        every = self.every_n_steps or getattr(trainer, "log_every_n_steps", 50) or 1
-        if step == self._last_step or step % every or not trainer.is_global_zero:
+        if step == self._last_step or step % self._every or not self._rank_zero:
             return
         self._last_step = step
-        values = self._fresh(trainer)
+        values = logged_values(trainer, True, self._names)
         if self._batches:
             values["step_time_s"] = self._batch_seconds / self._batches
             self._batch_seconds, self._batches = 0.0, 0
-        self._record(trainer, values)
+        self._record(trainer, values, step)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
-            self._record(trainer, self._fresh(trainer))
+            self._record(trainer, logged_values(trainer, False, self._names))
 
-    def on_validation_end(self, trainer, pl_module) -> None:
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
-            self._record(trainer, self._fresh(trainer))
+            self._record(trainer, logged_values(trainer, False, self._names))
 
-    def _fresh(self, trainer: Any) -> dict[str, float]:
-        """The callback metrics that changed since they were last recorded (a validation
-        loss is not repeated at every later training step)."""
-        values = numbers(trainer.callback_metrics)
-        fresh = {k: v for k, v in values.items() if self._seen.get(k) != v}
-        self._seen.update(fresh)
-        return fresh
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._buffer.flush()
 
-    @staticmethod
-    def _record(trainer: Any, values: dict[str, float]) -> None:
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._buffer.flush()
+
+    def _record(self, trainer: Any, values: dict[str, Any], step: int | None = None) -> None:
         if not values:
             return
-        values.setdefault("epoch", float(trainer.current_epoch))
-        log_metrics(step=trainer.global_step, **values)
+        step = trainer.global_step if step is None else step
+        epoch = trainer.current_epoch
+        if self._epoch_at != (step, epoch):
+            values["epoch"] = epoch
+            self._epoch_at = (step, epoch)
+        self._buffer.add(step, values)
+
+
+def logged_values(trainer: Any, on_step: bool, names: dict | None = None) -> dict[str, Any]:
+    """What Lightning hands its loggers now: the step values (``on_step``) or the epoch values
+    the module logged in the running loop, by logged name (``X_step``/``X_epoch`` apart), as
+    tensors. Read from the loop's results as Lightning's logger connector reads them
+    (``_ResultCollection.metrics``, without its progress-bar and callback parts); ``names``
+    caches the logged name of each result. Not public API: {} (nothing recorded, one
+    warning) where a Lightning version lacks it."""
+    try:
+        results = trainer._results
+        out: dict[str, Any] = {}
+        if results is None:
+            return out
+        names = {} if names is None else names
+        for key, metric in results.valid_items():
+            if not metric.meta.logger:
+                continue
+            value = results._get_cache(metric, on_step)
+            if value is None:
+                continue
+            name = names.get((key, on_step, metric.meta.dataloader_idx))
+            if name is None:
+                name = names[(key, on_step, metric.meta.dataloader_idx)] = \
+                    results._forked_name(metric, on_step)[1]
+            out[name] = value
+        return out
+    except Exception as exc:
+        WARN.warn("lightning-results", f"xprof: cannot read Lightning's logged metrics "
+                  f"({exc!r}); this Lightning version is not supported, metrics not recorded")
+        return {}

@@ -73,3 +73,20 @@ def test_bad_input(store, seeded, tmp_path, args, message):
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert list(tmp_path.glob("*.csv")) == []
+
+
+@pytest.mark.parametrize("kind", ["runs", "samples", "metrics", "costs"])
+def test_plain_read_parquet_keeps_types(store, seeded, tmp_path, kind):
+    """A plain `pd.read_parquet` of an export (no xprof) gives Int64, string and boolean
+    columns back as such, not float64 and object."""
+    path = tmp_path / f"{kind}.parquet"
+    args = {"runs": ["runs", "--project", "vision"], "samples": ["samples", *seeded],
+            "metrics": ["metrics", seeded[0]], "costs": ["costs", "--project", "vision"]}[kind]
+    assert invoke("export", *args, "-o", str(path)).exit_code == 0
+    plain = pd.read_parquet(path)
+    expected = frames.read_frame(path)
+    typed = [c for c, t in expected.dtypes.items() if str(t) in ("Int64", "string", "boolean")]
+    assert typed
+    for column in typed:
+        assert str(plain[column].dtype) == str(expected[column].dtype), column
+    pd.testing.assert_frame_equal(plain[typed], expected[typed])

@@ -54,7 +54,8 @@ def test_metrics_file_is_only_set_inside(store):
         inside = os.environ["XPROF_METRICS_FILE"]
         assert run.id in inside
     assert "XPROF_METRICS_FILE" not in os.environ
-    with pytest.warns(RuntimeWarning, match="not running under"):
+    named = r"not running under `xprof run` nor inside `xprof\.profile`"
+    with pytest.warns(RuntimeWarning, match=named):
         xprof.log(loss=1.0)  # outside any run: not recorded, warned about
     assert rows(store, "metrics", run.id) == []
 

@@ -77,3 +77,17 @@ def test_export_onto_the_users_mlflow_run(store, mlflow_uri, tmp_path):
     assert updated.data.tags["xprof.cost_source"] == "estimate"
     assert updated.data.params == {}  # the user's run keeps its own params
     assert client.get_experiment_by_name(f"p-{tmp_path.name}") is None
+
+
+def test_export_again_writes_each_figure_once(store, mlflow_uri, tmp_path):
+    """Exporting a run three times leaves one `xprof.cost` point (and one of every summary
+    metric): a figure gets a new point only when it changed."""
+    project = f"once-{tmp_path.name}"
+    ids = seed_runs(store, project=project)
+    for _ in range(3):
+        export(ids[0], "--tracking-uri", mlflow_uri)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    mlflow_id = store.run_details(ids[0])["tags"]["mlflow.run_id"]
+    history = client.get_metric_history(mlflow_id, "xprof.cost")
+    assert [(m.step, m.value) for m in history] == [(0, float(Decimal("1.234567891")))]
+    assert len(client.get_metric_history(mlflow_id, "xprof.duration_s")) == 1

@@ -104,3 +104,22 @@ def test_bad_input(store, mlflow_uri, args, message):
     result = CliRunner().invoke(cli, ["import", "mlflow", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_unpriced_runs_are_named_and_shown_as_imported(store, mlflow_uri, tmp_path):
+    """A run without instance tags is imported unpriced: the import names it and says why;
+    `xprof show` says what was not measured ("imported"), never "None"."""
+    experiment = f"mixed-{tmp_path.name}"
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    exp = client.create_experiment(experiment)
+    for name, tags in (("on-aws", {"instance_type": "g5.xlarge", "region": "us-east-1"}),
+                       ("laptop", {})):
+        run = client.create_run(exp, start_time=START_MS, run_name=name, tags=tags)
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=START_MS + 3_600_000)
+    out = run_import("--tracking-uri", mlflow_uri, "--experiment", experiment)
+    laptop = store.find_run("laptop")
+    assert out.startswith(f"imported 2 runs (1 priced); not priced: laptop ({laptop['id'][:8]}): ")
+    assert len(out.split("not priced: laptop")[1].split(":", 1)[1].strip()) > 5  # the reason
+    shown = CliRunner().invoke(cli, ["show", "laptop"], catch_exceptions=False).output
+    assert "None" not in shown
+    assert "exit imported" in shown and "imported CPU-s" in shown
