@@ -12,6 +12,9 @@ import pandas as pd
 from xprof.efficiency import cost_as_float
 
 GIB = 1024**3
+# d3 formats: significant digits in decimal notation, never an exponent ("1.543e+04")
+NUMBER = ",.4~r"
+MONEY = ",.3~r"
 
 
 def frontier_chart(runs: pd.DataFrame, objective: str, mode: str, money_label: str) -> alt.Chart:
@@ -25,15 +28,16 @@ def frontier_chart(runs: pd.DataFrame, objective: str, mode: str, money_label: s
     positive = data["cost"][data["cost"] > 0]
     wide = len(positive) == len(data) and len(data) > 1 and positive.max() > 20 * positive.min()
     x = alt.X("cost:Q", title=f"cost ({money_label}{', log scale' if wide else ''})",
-              scale=alt.Scale(type="log") if wide else alt.Scale(zero=False))
+              scale=alt.Scale(type="log") if wide else alt.Scale(zero=False),
+              axis=alt.Axis(format=MONEY))
     y = alt.Y("objective:Q", title=f"{objective} ({'higher' if mode == 'max' else 'lower'} "
               "is better)", scale=alt.Scale(zero=False))
     colour = alt.Color("frontier:N", title=None, scale=alt.Scale(
         domain=["Pareto frontier", "dominated"], range=["#d62728", "#9aa5b1"]))
     points = alt.Chart(data).mark_circle(size=70, opacity=0.8).encode(
         x=x, y=y, color=colour,
-        tooltip=[alt.Tooltip("name:N"), alt.Tooltip("objective:Q", format=".4g"),
-                 alt.Tooltip("cost:Q", format=",.4f"), alt.Tooltip("run_id:N")])
+        tooltip=[alt.Tooltip("name:N"), alt.Tooltip("objective:Q", format=NUMBER),
+                 alt.Tooltip("cost:Q", format=MONEY), alt.Tooltip("run_id:N")])
     line = (alt.Chart(data[data["frontier"] == "Pareto frontier"].sort_values("cost"))
             .mark_line(interpolate="step-after", color="#d62728", strokeDash=[4, 3])
             .encode(x=x, y=y))
@@ -49,7 +53,9 @@ def run_timeline(samples: pd.DataFrame, gpus: pd.DataFrame,
     """CPU cores, RSS, each GPU's utilisation and memory, and the logged metrics, stacked on one
     shared time axis (UTC)."""
     rows: list[alt.Chart] = []
-    x = alt.X("time:T", title="time (UTC)")
+    # whole seconds, one tick a second at least: a 2 s run reads 12:00:01 12:00:02, not .950
+    x = alt.X("time:T", title="time (UTC)",
+              axis=alt.Axis(format="%H:%M:%S", tickMinStep=1000, labelOverlap=True))
     height = 150
     if not samples.empty:
         cpu = samples.assign(time=_time(samples))
@@ -80,7 +86,7 @@ def run_timeline(samples: pd.DataFrame, gpus: pd.DataFrame,
         rows.append(alt.Chart(logged).mark_line(point=True).encode(
             x=x, y=alt.Y("value:Q", title="logged metrics", scale=alt.Scale(zero=False)),
             color=alt.Color("key:N", title=None),
-            tooltip=["time:T", "key:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])
+            tooltip=["time:T", "key:N", "step:Q", alt.Tooltip("value:Q", format=NUMBER)])
             .properties(height=height))
     if not rows:
         return None
@@ -96,7 +102,7 @@ def metric_curves(metrics: pd.DataFrame, names: dict[str, str], key: str) -> alt
     return alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("x:Q", title="step"), y=alt.Y("value:Q", title=key, scale=alt.Scale(zero=False)),
         color=alt.Color("run:N", title=None),
-        tooltip=["run:N", "x:Q", alt.Tooltip("value:Q", format=".4g")]).properties(height=320)
+        tooltip=["run:N", "x:Q", alt.Tooltip("value:Q", format=NUMBER)]).properties(height=320)
 
 
 def spend_by_day(spend: pd.DataFrame, currency: str) -> alt.Chart:
@@ -106,8 +112,8 @@ def spend_by_day(spend: pd.DataFrame, currency: str) -> alt.Chart:
     data["day"] = pd.to_datetime(data["day"])
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("yearmonthdate(day):O", title="day (UTC)"),
-        y=alt.Y("sum(amount_f):Q", title=f"cost ({currency})"),
+        y=alt.Y("sum(amount_f):Q", title=f"cost ({currency})", axis=alt.Axis(format=MONEY)),
         color=alt.Color("source:N", title=None, scale=alt.Scale(
             domain=["billed", "estimate"], range=["#1f77b4", "#aec7e8"])),
         tooltip=["yearmonthdate(day):O", "source:N",
-                 alt.Tooltip("sum(amount_f):Q", format=",.2f")]).properties(height=260)
+                 alt.Tooltip("sum(amount_f):Q", format=MONEY)]).properties(height=260)

@@ -7,34 +7,25 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
+from xprof.money import currency_label, format_money
 from xprof.units import duration_text
-
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|:&])")
 _MD_LEADING = re.compile(r"^(\s*\d*)([#+=.)-])")
 
 
-def money(amount: Decimal | None, currency: str | None, *, places: int = 2) -> str:
-    """``$4.12``, ``12.30 EUR``; amounts under one cent keep 4 decimals; None -> "—"."""
+def money(amount: Decimal | None, currency: str | None) -> str:
+    """:func:`xprof.money.format_money` (the one money formatter); None -> "—"."""
     if amount is None or currency is None:
         return "—"
-    amount = Decimal(amount)
-    if amount != 0 and abs(amount) < Decimal("0.01"):
-        places = max(places, 4)
-    text = f"{amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):,}"
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    if symbol:
-        return f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
-    return f"{text} {currency}"
+    return format_money(amount, currency)
 
 
 def per_money_label(currency: str | None) -> str:
     """Label of an efficiency column: "per $", "per €", "per CHF"."""
-    currency = currency or "USD"
-    return f"per {CURRENCY_SYMBOLS.get(currency, currency)}"
+    return f"per {currency_label(currency)}"
 
 
 def duration(seconds: float | None) -> str:
@@ -45,10 +36,17 @@ def duration(seconds: float | None) -> str:
 
 
 def number(value: float | None, digits: int = 4) -> str:
-    """A metric value with ``digits`` significant digits; None/NaN -> "—"."""
+    """A metric value with ``digits`` significant digits, never scientific notation
+    (``15,430``, ``0.9512``, ``0.0001234``); None/NaN -> "—"."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{value:.{digits}g}"
+    value = float(value)
+    if value == 0 or math.isinf(value):
+        return f"{value:g}"
+    places = digits - 1 - math.floor(math.log10(abs(value)))
+    if places <= 0:
+        return f"{round(value):,}"
+    return f"{value:,.{min(places, 15)}f}".rstrip("0").rstrip(".")
 
 
 def p_value(p: float | None) -> str:

@@ -30,6 +30,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from xprof.dashboard.formatting import number
 from xprof.efficiency import check_mode, cost_as_float, efficiency
 
 SEED_KEY = re.compile(r"seed|random_state|^rng$", re.IGNORECASE)
@@ -198,7 +199,7 @@ def _reading(mean_a: float, mean_b: float, p: float, mode: str, label: str,
     p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
     a_better = mean_a > mean_b if mode == "max" else mean_a < mean_b
     winner, loser = ("A", "B") if a_better else ("B", "A")
-    means = f"mean {label} {mean_a:.4g} (A) vs {mean_b:.4g} (B)"
+    means = f"mean {label} {number(mean_a)} (A) vs {number(mean_b)} (B)"
     if p < alpha:
         return (f"{winner} is better than {loser}: {means}. A gap this large would arise from "
                 f"seed noise alone rarely ({p_text} < {alpha:g}), so the difference is real.")

@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 from html import escape
 
+from xprof.dashboard.formatting import number
+
 PALETTE = {"billed": "#2b6cb0", "estimate": "#90cdf4", "idle": "#ed8936",
            "point": "#a0aec0", "frontier": "#c53030", "used": "#2f855a", "unused": "#ed8936"}
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
@@ -24,8 +26,23 @@ def _nice_max(value: float) -> float:
     return 10 * exponent
 
 
-def _tick(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+def _tick(value: float, step: float | None = None) -> str:
+    """An axis label with the decimals its ``step`` needs, so neighbours never read the same
+    (0.0025, 0.0050, …); without a step, three significant digits. No scientific notation."""
+    if value == 0 and step is None:
+        return "0"
+    digits = 1 if step else 2  # a step needs two significant digits, a value three
+    scale = step if step else abs(value)
+    places = max(0, digits - math.floor(math.log10(scale))) if scale else 0
+    text = f"{value:,.{min(places, 12)}f}"
+    if step is None and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _value(value: float) -> str:
+    """A data value (objective) for a label: four significant digits, no exponent."""
+    return number(value)
 
 
 def _short(text: str, width: int = 14) -> str:
@@ -56,7 +73,7 @@ def stacked_bars(title: str, categories: Sequence[str],
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
                    'stroke="#e2e8f0"/>')
         out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
-                   f'{escape(_tick(value))}</text>')
+                   f'{escape(_tick(value, peak / 4))}</text>')
     out.append(f'<text x="12" y="{top + plot_h / 2:.0f}" transform="rotate(-90 12 '
                f'{top + plot_h / 2:.0f})" text-anchor="middle">{escape(unit)}</text>')
     for i, category in enumerate(categories):
@@ -112,10 +129,11 @@ def frontier_scatter(title: str, points: Sequence[dict], objective: str, unit: s
         xv = x_max * i / 4
         x = left + plot_w * i / 4
         out.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">'
-                   f'{escape(_tick(xv))}</text>')
+                   f'{escape(_tick(xv, x_max / 4))}</text>')
         yv = lo + (hi - lo) * i / 4
         y = top + plot_h - plot_h * i / 4
-        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{yv:.4g}</text>')
+        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
+                   f'{escape(_tick(yv, (hi - lo) / 4))}</text>')
     out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle">'
                f'cost ({escape(unit)})</text>')
     out.append(f'<text x="12" y="{top + plot_h / 2:.0f}" transform="rotate(-90 12 '
@@ -129,7 +147,7 @@ def frontier_scatter(title: str, points: Sequence[dict], objective: str, unit: s
         x, y = xy(p)
         colour = PALETTE["frontier"] if p["frontier"] else PALETTE["point"]
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{4 if p["frontier"] else 3}" '
-                   f'fill="{colour}"><title>{escape(str(p["name"]))}: {p["objective"]:.4g} '
+                   f'fill="{colour}"><title>{escape(str(p["name"]))}: {_value(p["objective"])} '
                    f'for {escape(_tick(p["cost"]))} {escape(unit)}</title></circle>')
     out.append("</svg>")
     return "".join(out)

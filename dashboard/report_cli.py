@@ -40,7 +40,7 @@ def _period(week: str | None, first: str | None, last: str | None, tz: str) -> A
             return report_period.date_range(_date(first, "--from"), _date(last, "--to"), tz)
         if week and week != "last":
             return report_period.iso_week(week, tz)
-        return report_period.last_full_week(tz)
+        return report_period.last_full_week(tz) if week == "last" else None
     except ValueError as exc:
         raise BadInput(f"--tz/--week/--from/--to: {exc}") from None
 
@@ -86,7 +86,8 @@ def _check_delivery(post: tuple[str, ...], mail: tuple[str, ...], settings: Any)
 
 @click.command()
 @click.option("--week", metavar="[YYYY-Www]", is_flag=False, flag_value="last", default=None,
-              help="An ISO week (default, and --week alone: the last full week).")
+              help="An ISO week (--week alone: the last full week). Default: the last full week, "
+                   "or this week so far when the last has no runs or spend.")
 @click.option("--from", "first", metavar="DATE", help="First day (YYYY-MM-DD), with --to.")
 @click.option("--to", "last", metavar="DATE", help="Last day, included (YYYY-MM-DD).")
 @click.option("--project", metavar="P", help="Only this project (idle cost belongs to none).")
@@ -107,7 +108,8 @@ def _check_delivery(post: tuple[str, ...], mail: tuple[str, ...], settings: Any)
 def report(week: str | None, first: str | None, last: str | None, project: str | None,
            fmt: str, out: str | None, tz: str, basis: str, post: tuple[str, ...],
            mail: tuple[str, ...], store_url: str | None) -> None:
-    """Write the cost report of a week (default: the last full ISO week, UTC): spend per
+    """Write the cost report of a week (default: the last full ISO week, UTC, or this week so
+    far when that is empty) and print a short summary beside the file's path: spend per
     currency billed and estimated with the change from the week before, by project, user,
     instance type and provider, idle cost, GPU-hours, failed runs, the most expensive runs,
     the best value for money and the Pareto frontier per project, open recommendations, and
@@ -143,7 +145,10 @@ def report(week: str | None, first: str | None, last: str | None, project: str |
             shown = ", ".join(sorted(known)[:10]) or "none yet"
             raise BadInput(f"--project {project!r}: no such project (projects: {shown})")
 
-    data = build_report(store, period, project=project, basis=basis)
+    if period is None:  # the default: the last full week with data, else this week so far
+        period, data = _default_period(store, tz, project, basis)
+    else:
+        data = build_report(store, period, project=project, basis=basis)
     text = report_render.render(data, fmt)
     name = default_name(period, project, fmt)
     if out == "-":
@@ -159,7 +164,27 @@ def report(week: str | None, first: str | None, last: str | None, project: str |
         except OSError as exc:
             raise BadInput(f"--out {path}: cannot write ({exc.strerror})") from None
         click.echo(str(path))
+        for line in report_render.terminal_summary(data):
+            click.echo(f"  {line}")
     _deliver(data, fmt, text, path, name, post, recipients, settings)
+
+
+def _default_period(store: Any, tz: str, project: str | None, basis: str) -> tuple[Any, dict]:
+    """The last full ISO week when it has runs or spend; else the current week so far when
+    that has; else the (empty) last full week. The report says which and why."""
+    from xprof.dashboard.report import build_report
+
+    last = report_period.last_full_week(tz)
+    data = build_report(store, last, project=project, basis=basis)
+    if not data["empty"]:
+        data["period"]["why"] = "the last full week"
+        return last, data
+    current = report_period.this_week_so_far(tz)
+    recent = build_report(store, current, project=project, basis=basis)
+    if recent["empty"]:
+        return last, data
+    recent["period"]["why"] = f"this week so far ({last.label} has no runs or spend)"
+    return current, recent
 
 
 def _deliver(data: dict, fmt: str, text: str, path: Path | None, name: str,

@@ -27,6 +27,7 @@ class Period:
     last: dt.date
     tz: str = "UTC"
     week: bool = False
+    so_far: bool = False  # the current ISO week up to today
 
     @property
     def start(self) -> dt.datetime:
@@ -45,7 +46,11 @@ class Period:
 
     @property
     def label(self) -> str:
-        """``2026-W47`` for a week, ``2026-03-01 to 2026-03-14`` for a range."""
+        """``2026-W47`` for a week, ``2026-W48 so far`` for the current one, ``2026-03-01 to
+        2026-03-14`` for a range."""
+        if self.so_far:
+            year, number, _ = self.first.isocalendar()
+            return f"{year}-W{number:02d} so far"
         if self.week:
             year, number, _ = self.first.isocalendar()
             return f"{year}-W{number:02d}"
@@ -56,12 +61,18 @@ class Period:
     @property
     def slug(self) -> str:
         """The label as a file-name part: ``2026-W47``, ``2026-03-01_2026-03-14``."""
+        if self.so_far:
+            return self.label.replace(" ", "-")
         if self.week or self.first == self.last:
             return self.label
         return f"{self.first.isoformat()}_{self.last.isoformat()}"
 
     def previous(self) -> Period:
-        """The period of the same length just before (the ISO week before a week)."""
+        """The period of the same length just before (the ISO week before a week; the same
+        weekdays of the week before for a week so far)."""
+        if self.so_far:
+            shift = dt.timedelta(days=7)
+            return Period(self.first - shift, self.last - shift, self.tz)
         shift = dt.timedelta(days=self.days)
         return Period(self.first - shift, self.last - shift, self.tz, self.week)
 
@@ -94,3 +105,10 @@ def date_range(first: dt.date, last: dt.date, tz: str = "UTC") -> Period:
         raise ValueError(f"--to {last.isoformat()} is before --from {first.isoformat()}")
     zone(tz)
     return Period(first, last, tz)
+
+
+def this_week_so_far(tz: str = "UTC", now: dt.datetime | None = None) -> Period:
+    """The current ISO week from its Monday up to today (local days in ``tz``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    today = now.astimezone(zone(tz)).date()
+    return Period(today - dt.timedelta(days=today.weekday()), today, tz, so_far=True)

@@ -61,7 +61,8 @@ def _hours(value: float) -> str:
 def _period_text(report: dict[str, Any]) -> str:
     p = report["period"]
     last = p["end"] - dt.timedelta(days=1)
-    return f"{p['start']:%Y-%m-%d} to {last:%Y-%m-%d} ({p['tz']})"
+    why = f", {p['why']}" if p.get("why") else ""  # why the default period is this one
+    return f"{p['start']:%Y-%m-%d} to {last:%Y-%m-%d} ({p['tz']}){why}"
 
 
 def empty_sentence(report: dict[str, Any]) -> str:
@@ -69,6 +70,29 @@ def empty_sentence(report: dict[str, Any]) -> str:
     scope = f" in project {report['project']}" if report["project"] else ""
     return (f"No runs and no spend recorded{scope} in {report['period']['label']}, "
             f"{_period_text(report)}.")
+
+
+def terminal_summary(report: dict[str, Any]) -> list[str]:
+    """A few lines for the terminal beside the file's path: the period, total per currency,
+    runs, the top spender and the largest open saving."""
+    if report["empty"]:
+        lines = [empty_sentence(report)]
+    else:
+        lines = [f"{report['period']['label']}: {_period_text(report)}"]
+        totals = ", ".join(money(t["total"], t["currency"]) for t in report["totals"]
+                           if t["total"])
+        lines.append(f"Total {totals or 'nothing priced'} · {report['runs']['started']} "
+                     "run(s)")
+    if report["top_runs"]:
+        top = report["top_runs"][0]
+        lines.append(f"Top spender: {top['name']} ({top['project']}) "
+                     f"{money(top['amount'], top['currency'])}")
+    recs = report["recommendations"]["open"]
+    if recs:
+        best = max(recs, key=lambda r: r["saving_per_month"] or 0)
+        lines.append(f"Top saving: {best['title']} "
+                     f"({money(best['saving_per_month'], best['currency'])}/month)")
+    return lines
 
 
 def headline(report: dict[str, Any]) -> list[str]:

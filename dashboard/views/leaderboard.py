@@ -154,7 +154,7 @@ table = pd.DataFrame({
 st.dataframe(table, hide_index=True, placeholder="—", key="leaderboard", column_config={
     "rank": st.column_config.NumberColumn("rank", help=f"by {objective} {per}, 1 = best"),
     "objective": st.column_config.NumberColumn(objective or "objective", format="%.4f"),
-    "score": st.column_config.NumberColumn(f"{objective} {per}", format="%.4g"),
+    "score": st.column_config.NumberColumn(f"{objective} {per}", format="localized"),
     "cost": st.column_config.NumberColumn("cost", format="%.4f",
                                           help="billed where known, else estimated"),
     "cost_state": st.column_config.TextColumn("cost source"),
@@ -192,8 +192,10 @@ if st.toggle("Group runs with the same params (seeds ignored)", key="group",
     def _pm(mean: object, std: object, fmt: str) -> str:
         if mean is None or pd.isna(mean):
             return "—"
-        text = format(float(mean), fmt)
-        return text if std is None or pd.isna(std) else f"{text} ± {format(float(std), fmt)}"
+        def show(value: object) -> str:
+            return number(float(value)) if fmt == "sig" else format(float(value), fmt)
+        text = show(mean)
+        return text if std is None or pd.isna(std) else f"{text} ± {show(std)}"
 
     st.dataframe(pd.DataFrame({
         "params": groups["signature"].replace("", "(no params)"),
@@ -203,7 +205,7 @@ if st.toggle("Group runs with the same params (seeds ignored)", key="group",
         "cost": [_pm(m, s, ".4f") for m, s in zip(groups["cost_mean"], groups["cost_std"],
                                                    strict=True)],
         "currency": groups["currency"],
-        "score": [_pm(m, s, ".4g") for m, s in zip(groups["score_mean"], groups["score_std"],
+        "score": [_pm(m, s, "sig") for m, s in zip(groups["score_mean"], groups["score_std"],
                                                     strict=True)],
         "objective_mean": groups["objective_mean"], "objective_std": groups["objective_std"],
         "score_mean": groups["score_mean"],

@@ -22,7 +22,7 @@ def test_cpu_laptop_is_priced_as_the_cheapest_covering_instance(store):
     assert estimate.method == "equivalent"
     assert estimate.amount == Decimal("0.0256")
     assert estimate.summary_line() == \
-        "est. $0.03 (≈ m5.2xlarge on-demand equivalent, aws us-east-1, $0.38/h, 4m)"
+        "est. $0.026 (≈ m5.2xlarge on-demand equivalent, aws us-east-1, $0.38/h, 4m)"
 
 
 def test_gpu_workstation_equivalent_covers_model_and_count(store):
@@ -85,7 +85,7 @@ def test_unused_gpu_without_equivalent_is_priced_without_it(store):
     run_id = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=240, hardware=hw)
     estimate = estimate_run(store, run_id, NO_CONFIG)
     assert estimate.amount == Decimal("0.0256")
-    assert estimate.summary_line() == ("est. $0.03 (≈ m5.2xlarge on-demand equivalent without "
+    assert estimate.summary_line() == ("est. $0.026 (≈ m5.2xlarge on-demand equivalent without "
                                        "the GPUs, aws us-east-1, $0.38/h, 4m)")
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import sqlite3
 from collections import defaultdict
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import NamedTuple
@@ -131,9 +131,12 @@ def money(text: str) -> tuple[Decimal, str] | None:
 
 
 def cents(value: Decimal) -> Decimal:
-    """How the report shows an amount (2 places; 4 under one cent)."""
-    places = Decimal("0.0001") if value and abs(value) < Decimal("0.01") else Decimal("0.01")
-    return value.quantize(places, rounding=ROUND_HALF_EVEN)
+    """How the report shows an amount: 2 places, more under one unit to keep two significant
+    digits (0.011, 0.0055), half up."""
+    places = 2
+    while value and abs(value) < 1 and abs(value) * 10 ** places < 10:
+        places += 1
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 # -- the expected figures, from the store file -------------------------------------------
@@ -236,3 +239,8 @@ def seeded_store(factory) -> SeededStore:
         store.engine.dispose()
         _CACHE["store"] = SeededStore(url, path, ids)
     return _CACHE["store"]
+
+
+def error_lines(output: str) -> list[str]:
+    """The ``xprof: error:`` lines of a report command's output (not the path or summary)."""
+    return [line for line in output.splitlines() if line.startswith("xprof: error:")]

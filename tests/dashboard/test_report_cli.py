@@ -15,14 +15,17 @@ from tests.dashboard.report_seed import W47, W48
 
 
 def test_default_is_last_full_week_as_html_here(report_store, tmp_path, monkeypatch) -> None:
-    """Without flags: the last ISO week that has ended, HTML, in the current folder."""
+    """Without flags and nothing recent: the last ISO week that has ended, HTML, in the
+    current folder; the terminal says it is empty."""
     monkeypatch.chdir(tmp_path)
     today = dt.datetime.now(dt.UTC).date()
     year, week, _ = (today - dt.timedelta(days=7)).isocalendar()
     result = run_report("--store", report_store.url)
     assert result.exit_code == 0, result.output
     path = tmp_path / f"xprof-report-{year}-W{week:02d}.html"
-    assert result.output == f"{path}\n"
+    first, *summary = result.output.splitlines()
+    assert first == str(path)
+    assert summary[0].strip().startswith(f"No runs and no spend recorded in {year}-W{week:02d}")
     assert path.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
 

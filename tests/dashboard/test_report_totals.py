@@ -40,7 +40,7 @@ def rendered(report_store, tmp_path_factory) -> dict[str, str]:
         result = run_report("--week", "2026-W47", "--format", fmt, "--out", str(path),
                             "--store", report_store.url)
         assert result.exit_code == 0, result.output
-        assert result.output.strip() == str(path)
+        assert result.output.splitlines()[0] == str(path)
         texts[fmt] = path.read_text()
     return texts
 

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from tests.collector.alert_servers import webhook_server
-from tests.dashboard.report_helpers import run_report
+from tests.dashboard.report_helpers import error_lines, run_report
 
 SECRET = "services/T000/B000/s3cr3tT0ken"
 
@@ -56,7 +56,7 @@ def test_webhook_down_or_failing(report_store, tmp_path) -> None:
     assert out.read_text().startswith("# xprof cost report 2026-W47")
     lines = result.output.splitlines()
     assert lines[0] == str(out)
-    errors = lines[1:]
+    errors = error_lines(result.output)
     assert len(errors) == 2 and all(e.startswith("xprof: error: webhook http://127.0.0.1:")
                                     for e in errors)
     assert "unreachable" in errors[0] and "answered HTTP 500" in errors[1]
