@@ -39,7 +39,6 @@ import datetime as dt
 import logging
 import os
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -51,7 +50,7 @@ from xprof.agent.once import WARN
 from xprof.agent.recorder import Recorder
 from xprof.agent.run_end import finish_run
 from xprof.agent.runner import RunOptions
-from xprof.metrics_log import ENV_FILE, param_text, write_params_line
+from xprof.metrics_log import ENV_FILE, metrics_file_path, param_text, write_params_line
 from xprof.metrics_log import log as _log_metrics
 from xprof.names import generate_name
 from xprof.settings import Settings
@@ -174,7 +173,7 @@ class InProcessRun:
         self.project: str = opts.project
         self._uncaught: BaseException | None = None
         self._started_at = dt.datetime.now(dt.UTC)
-        self._metrics_path = Path(tempfile.gettempdir()) / f"xprof-{self.id}.metrics.jsonl"
+        self._metrics_path = metrics_file_path(self.id)
         self._agent = InProcessAgent(opts, self.id, self._started_at, self._metrics_path)
         self._previous_env: str | None = None
         self._finish_lock = threading.Lock()

@@ -1,8 +1,8 @@
-"""Passing the command's output through unchanged, keeping a tail, and reading metric lines.
+"""Keeping the tail of the command's output and reading metric lines from it.
 
-One thread copies bytes from the child's pty or pipes to xprof's own stdout/stderr as they
-arrive (no re-encoding, no line buffering), keeps the last bytes for the run record and hands
-complete lines to a metric parser: ``xprof: {"val_acc": 0.91, "step": 3}`` always, plus an
+The output relay (agent/relay.py) passes the command's output through unchanged and hands
+the agent a copy; one thread here reads that copy, keeps the last bytes for the run record
+and hands complete lines to a metric parser: ``xprof: {"val_acc": 0.91, "step": 3}`` always, plus an
 optional ``--metric-pattern`` regular expression.
 """
 
@@ -16,9 +16,7 @@ import selectors
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-
-from xprof.agent.launch import write_all
+from collections.abc import Callable, Iterable
 
 METRIC_PREFIX = re.compile(r"^\s*xprof:\s*(\{.*\})\s*$")
 
@@ -73,12 +71,13 @@ def _numbers(data: dict) -> dict[str, float]:
 
 
 class OutputPump:
-    """Copies the child's output fds to ours in one thread; keeps a tail and metric lines."""
+    """Reads the relay's copies of the command's output in one thread; keeps a tail and
+    metric lines."""
 
-    def __init__(self, fds: dict[int, int], tail_bytes: int,
+    def __init__(self, fds: Iterable[int], tail_bytes: int,
                  on_metrics: Callable[[float, int | None, dict[str, float]], None],
                  parser: MetricLineParser) -> None:
-        self._fds = dict(fds)
+        self._fds = list(fds)
         self._tail: deque[bytes] = deque()
         self._tail_size = 0
         self._tail_max = tail_bytes
@@ -101,14 +100,14 @@ class OutputPump:
                 fd = key.fd
                 try:
                     data = os.read(fd, 65536)
-                except OSError:  # EIO: the pty's last writer closed it
+                except OSError:
                     data = b""
                 if not data:
                     selector.unregister(fd)
                     open_fds.discard(fd)
+                    os.close(fd)
                     self._flush_partial(fd)
                     continue
-                write_all(self._fds[fd], data)
                 self._keep(data)
                 self._scan(fd, data)
         selector.close()

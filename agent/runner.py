@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from xprof.agent import launch
 from xprof.agent.multinode import resolve_run_id
 from xprof.agent.output import MetricLineParser, OutputPump
 from xprof.agent.proc_tree import become_subreaper
+from xprof.metrics_log import metrics_file_path
 from xprof.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ def run(opts: RunOptions) -> int:
     """Run the command under the agent; return the child's exit code (128+N, 127, 126)."""
     run_id, _source = resolve_run_id(opts.run_id, os.environ)
     started_at = dt.datetime.now(dt.UTC)
-    metrics_path = Path(tempfile.gettempdir()) / f"xprof-{run_id}.metrics.jsonl"
+    metrics_path = metrics_file_path(run_id)
+    metrics_path.unlink(missing_ok=True)  # a dead agent's, whose pid this one got
     env = dict(os.environ, XPROF_RUN_ID=run_id, XPROF_METRICS_FILE=str(metrics_path))
     become_subreaper()
     try:
@@ -88,8 +89,11 @@ class Agent:
     def __init__(self, opts: RunOptions, run_id: str, started_at: dt.datetime,
                  child: launch.Child, metrics_path: Path) -> None:
         # the recorder's modules load once the child has started: its start stays fast
+        from xprof.agent.context import HELPER_PIDS
         from xprof.agent.recorder import Recorder
 
+        if child.relay_pid is not None:
+            HELPER_PIDS.add(child.relay_pid)  # the output relay is not part of the run
         self.recorder: Recorder = Recorder(opts, run_id, started_at, child, metrics_path)
 
     def start(self) -> None:
@@ -106,7 +110,8 @@ class Agent:
         from xprof.agent.run_end import finish_run  # loaded after the child started, as above
 
         rec = self.recorder
-        launch.wait_for_leftovers(rec.tree_pids, rec.on_reaped)
+        launch.end_leftovers(rec.child, rec.tree_pids, rec.on_reaped,
+                             rec.settings["leftover_grace_s"])
         rec.stop_sampler(timeout=10)
         pump.join(timeout=2)
         rec.stop_writer(timeout=30)

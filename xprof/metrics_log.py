@@ -3,7 +3,10 @@
 Inside ``xprof run`` the agent sets ``XPROF_METRICS_FILE``; each call appends one JSON line
 to it with a single ``write`` on an ``O_APPEND`` descriptor, so calls from several processes
 (DataLoader workers, torchrun ranks) never interleave, never block on the agent, and survive
-an agent that died. Outside ``xprof run`` a call does nothing and warns once.
+an agent that died. Outside ``xprof run`` a call does nothing and warns once. Each agent has
+its own file (:func:`metrics_file_path`), so ranks sharing a run id on one node never read
+each other's lines. ``xprof.log`` never raises into the training script: a bad step or
+value is dropped with a warning, once.
 
 Standard library only, and nothing here touches the GPU or the store.
 """
@@ -13,11 +16,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 ENV_FILE = "XPROF_METRICS_FILE"
 MAX_PARAM_CHARS = 1000
+STEP_RANGE = range(-(2**63), 2**63)  # what a store's BIGINT holds
 _warned: set[str] = set()
 
 
@@ -27,34 +34,66 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
+def metrics_file_path(run_id: str) -> Path:
+    """This agent's metrics file: one per agent (host and pid), even when several agents on
+    one node share a run id (torchrun/SLURM ranks)."""
+    host = "".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname())
+    return Path(tempfile.gettempdir()) / f"xprof-{run_id}-{host}-{os.getpid()}.metrics.jsonl"
+
+
 def log(step: int | None = None, **metrics: float) -> None:
-    """Record metrics (numbers) for the current run, optionally at a training step.
+    """Record metrics (numbers) for the current run, optionally at a training step. Never
+    raises: a step or value that is not a number is dropped with a warning (once).
 
     Example: ``xprof.log(step=epoch, val_acc=0.91, loss=0.23)``.
     """
+    try:
+        _log(step, metrics)
+    except Exception as exc:  # the training script comes first
+        _warn_once(f"error:{type(exc).__name__}", f"xprof.log: metrics dropped ({exc!r})")
+
+
+def _log(step: object, metrics: dict[str, object]) -> None:
     path = os.environ.get(ENV_FILE)
     if not path:
         _warn_once("outside", "xprof.log: not running under `xprof run` nor inside "
                   "`xprof.profile`/`xprof.start`; metrics are not recorded")
         return
-    values: dict[str, float] = {}
-    for key, value in metrics.items():
-        if isinstance(value, bool):
-            value = int(value)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            _warn_once(f"type:{key}", f"xprof.log: {key}={value!r} is not a number; skipped")
-            continue
-        if math.isfinite(number):
-            values[key] = number
+    values = {key: number for key, value in metrics.items()
+              if (number := _number(key, value)) is not None}
     if not values:
         return
     try:
-        append_record(path, {"ts": time.time(), "step": None if step is None else int(step),
-                             "metrics": values})
+        append_record(path, {"ts": time.time(), "step": _step(step), "metrics": values})
     except OSError as exc:
         _warn_once("io", f"xprof.log: cannot write metrics ({exc.strerror}); metrics dropped")
+
+
+def _number(key: str, value: object) -> float | None:
+    """``value`` as a finite float, else None (warned once per key when not a number)."""
+    if isinstance(value, bool):
+        value = int(value)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except Exception:  # TypeError, ValueError, OverflowError, a tensor's RuntimeError
+        _warn_once(f"type:{key}", f"xprof.log: {key}={value!r:.80} is not a number; skipped")
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _step(step: object) -> int | None:
+    """``step`` as a whole number in the store's range, else None (warned once)."""
+    if step is None:
+        return None
+    try:
+        number = int(step)  # type: ignore[call-overload]
+    except Exception:
+        number = None
+    if number is None or isinstance(step, bool) or number not in STEP_RANGE:
+        _warn_once("step", f"xprof.log: step={step!r:.80} is not a whole number; "
+                           "logged without a step")
+        return None
+    return number
 
 
 def write_params_line(params: dict) -> bool:

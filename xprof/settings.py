@@ -179,6 +179,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Fraction of a run's --budget at which xprof warns once."),
     Setting("budget_grace_s", "XPROF_BUDGET_GRACE", _seconds, 30.0,
             "Seconds between SIGTERM and SIGKILL when --on-budget stop ends a run."),
+    Setting("leftover_grace_s", "XPROF_LEFTOVER_GRACE", _seconds, 5.0,
+            "Seconds processes the command left in its group get after SIGTERM, then SIGKILL."),
     Setting("tail_bytes", "XPROF_TAIL_BYTES", _non_negative_int, 65536,
             "Bytes of the command's output kept with the run."),
     Setting("exit_wait", "XPROF_EXIT_WAIT", _seconds, 5.0,

@@ -114,3 +114,25 @@ def test_options_end_at_the_command(xprof, store):
     [run] = store.list_runs()
     assert run["name"] == "mine"
     assert store.run_details(run["id"])["params"] == {"name": "theirs"}
+
+
+def test_leftover_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path, xprof):
+    """A process the command left in its group that ignores SIGTERM gets SIGKILL after
+    `leftover_grace_s`: nothing of the command outlives xprof."""
+    pidfile = tmp_path / "pids"
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    script = ("import subprocess, sys, pathlib, time\n"
+              f"p = subprocess.Popen([sys.executable, '-c', {stubborn!r}])\n"
+              "time.sleep(0.5)\n"
+              f"pathlib.Path({str(pidfile)!r}).write_text(str(p.pid))\n")
+    result = xprof("run", "--quiet", "--", PY, "-c", script,
+                   env={"XPROF_LEFTOVER_GRACE": "1"})
+    assert result.returncode == 0, result.stderr
+    pid = int(pidfile.read_text())
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    if state != "gone":
+        os.kill(pid, signal.SIGKILL)
+    assert state == "gone"
