@@ -141,12 +141,17 @@ class _Sums:
             by={d: {k: _money(v) for k, v in values.items()} for d, values in self.by.items()})
 
 
+def _nano_sum(column: Any) -> Any:
+    """Exact sum of a money column in raw nano-units on both engines (an int, or the digits of
+    one beyond 64 bits), for any currency: never a plain ``sum()``, which overflows on SQLite."""
+    return sa.type_coerce(schema.money_sum(column), sa.types.NullType())
+
+
 def _cost_sums(store: Store, basis: str, start: dt.datetime | None,
                end: dt.datetime | None) -> list[tuple[str, str, str, int]]:
     """(kind, resource key, currency, nano-units) of the billed cost rows in the period."""
     c = schema.costs
-    raw = sa.type_coerce(c.c.amount, sa.BigInteger)
-    query = (sa.select(c.c.kind, c.c.resource_id, c.c.currency, sa.func.sum(raw))
+    query = (sa.select(c.c.kind, c.c.resource_id, c.c.currency, _nano_sum(c.c.amount))
              .where(c.c.source.in_(BILLED_COST_SOURCES), c.c.basis == basis)
              .group_by(c.c.kind, c.c.resource_id, c.c.currency))
     if start is not None:
@@ -162,10 +167,10 @@ def _item_groups(store: Store, basis: str, start: dt.datetime | None,
     """The period's items summed per resource, source, dimensions, category and currency
     (rows with those names as attributes, and ``nanos``, ``n``)."""
     b = schema.billing_items
-    amount = sa.type_coerce(b.c[BASIS_COLUMNS[basis]], sa.BigInteger)
+    amount = b.c[BASIS_COLUMNS[basis]]
     keys = (b.c.resource_id, b.c.source, b.c.provider, b.c.service, b.c.region,
             b.c.account_id, b.c.charge_category, b.c.usage_unit, b.c.currency)
-    query = (sa.select(*keys, sa.func.sum(amount).label("nanos"),
+    query = (sa.select(*keys, _nano_sum(amount).label("nanos"),
                        sa.func.count(amount).label("n"))
              .where(amount.is_not(None)).group_by(*keys))
     if start is not None:
