@@ -117,8 +117,23 @@ def test_kill_9_of_xprof_on_a_terminal(tmp_path: Path):
         _expected(text)
         assert status.read_text() == "finished"
     finally:
-        sh.kill()
+        _kill_session(sh.pid)
+        sh.wait()
         os.close(master)
+
+
+def _kill_session(sid: int) -> None:
+    """Kill every process of the test's terminal session (the surviving command and relay), so
+    a failure here leaves nothing running into later tests."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[3]) == sid:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 def test_the_oom_killer_is_steered_to_the_agent(xprof):
