@@ -18,4 +18,17 @@ if sys.argv[1] == "raise":
 if sys.argv[1] == "interrupt":
     raise KeyboardInterrupt
 if sys.argv[1] == "kill":
+    # wait until the run has reached the store (a loaded machine can take longer than 0.6 s)
+    from xprof.settings import Settings
+    from xprof.store import Store
+    from xprof.storeurl import StoreError
+
+    store = Store.open(Settings().store_url)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            store.find_run(run.id)
+            break
+        except StoreError:
+            time.sleep(0.1)
     os.kill(os.getpid(), signal.SIGKILL)
