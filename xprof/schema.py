@@ -163,6 +163,7 @@ def _metric_columns(table_fields: tuple[Field, ...]) -> list[Column]:
 
 
 ROLLUP_STATS = ("min", "mean", "max", "p95")  # what `xprof gc` keeps of each minute
+ROLLUP_SECONDS = 60.0  # the span of one rollup row (`samples_1m`, `gpu_samples_1m`)
 
 
 def rollup_fields(table_fields: tuple[Field, ...]) -> tuple[Field, ...]:
