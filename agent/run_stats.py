@@ -40,6 +40,7 @@ class RunStats:
         self.gpu_mem_peak: dict[int, int] = {}
         self.gpu_mem_total: dict[int, int] = {}
         self.gpu_used: set[int] = set()
+        self.devices: dict[int, DeviceDigest] = {}  # what advice reads of each GPU
         self.energy = EnergyMeter()
         self.gpu_busy_ts: float | None = None  # last time a GPU the run uses was busy
         self.gpu_first_ts: float | None = None
@@ -80,6 +81,10 @@ class RunStats:
 
     def add_gpu(self, row: dict[str, Any]) -> None:
         self.energy.add_gpu(row)
+        device = self.devices.get(row["gpu_index"])
+        if device is None:
+            device = self.devices[row["gpu_index"]] = DeviceDigest()
+        device.add(row)
         if row.get("mig_index", -1) != -1:
             return
         index = row["gpu_index"]
@@ -135,8 +140,52 @@ class RunStats:
             util_used = [v for i in used for v in self.gpu_util.get(i, [])]
             out["gpu_util_p50"] = percentile(util_used, 50)
             out["gpu_util_p95"] = percentile(util_used, 95)
+        out["gpu_devices"] = {str(i): d.as_json() for i, d in sorted(self.devices.items())}
         try:
             out.update(self.energy.summary())
         except Exception as exc:
             log.warning("could not compute the run's energy: %s", exc)
         return out
+
+
+class DeviceDigest:
+    """One GPU over the run as advice reads it (:class:`GpuDevice` of the rightsizing rules),
+    kept as it samples so the run's end need not read its GPU rows back: whole-device
+    samples, a histogram of utilisation (NVML gives whole percents, so it is exact), peaks,
+    and whether the run used it or it was in MIG mode."""
+
+    __slots__ = ("mem_total", "mem_used_max", "mig", "run_mem_max", "samples", "used",
+                 "util_counts")
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.util_counts: dict[float, int] = {}
+        self.mem_used_max: int | None = None
+        self.mem_total: int | None = None
+        self.run_mem_max: int | None = None
+        self.used = False
+        self.mig = False
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.used = self.used or bool(row.get("used_by_run"))
+        if row.get("mig_index", -1) != -1:
+            self.mig = True
+            return
+        self.samples += 1
+        util = row.get("util_gpu_pct")
+        if util is not None:
+            self.util_counts[util] = self.util_counts.get(util, 0) + 1
+        self.mem_used_max = _peak(self.mem_used_max, row.get("mem_used_bytes"))
+        self.mem_total = _peak(self.mem_total, row.get("mem_total_bytes"))
+        if row.get("used_by_run"):
+            self.run_mem_max = _peak(self.run_mem_max, row.get("run_mem_used_bytes"))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"samples": self.samples, "util_counts": sorted(self.util_counts.items()),
+                "mem_used_max_bytes": self.mem_used_max, "mem_total_bytes": self.mem_total,
+                "run_mem_max_bytes": self.run_mem_max, "used_by_run": self.used,
+                "mig": self.mig}
+
+
+def _peak(peak: int | None, value: int | None) -> int | None:
+    return peak if value is None else value if peak is None else max(peak, value)

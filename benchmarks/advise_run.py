@@ -1,9 +1,12 @@
 """How long `advise_run` takes at a run's end, by run length and GPU count.
 
 Creates a fresh SQLite store (seeded with the shipped catalog) in a temporary folder, writes
-one run per case with 1 Hz samples (a lone run on GPU 0 of the machine, the other GPUs idle),
-then times `advise_run` (load the evidence, run the rules, store the advice) REPEAT times
-each and prints the median in milliseconds.
+one run per case with 1 Hz samples (a lone run on GPU 0 of the machine, the other GPUs idle)
+and its host summary as the agent leaves it (its RunStats fed every row), then times
+`advise_run` (load the evidence, run the rules, store the advice) REPEAT times each way,
+alternating: "raw GPU rows" (the summary without ``gpu_devices``, as before: each GPU
+summarised in SQL) and "kept GPU digest" (the devices the agent kept while sampling). Prints
+the medians in milliseconds and their ratio.
 
     python benchmarks/advise_run.py
 """
@@ -18,6 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from xprof import schema
+from xprof.agent.run_stats import RunStats
 from xprof.collector.advise import advise_run
 from xprof.settings import Settings
 from xprof.store import Store
@@ -62,7 +69,22 @@ def _run(store: Store, hours: float, gpus: int, instance_type: str) -> str:
         store.write_batch(run_id, "bench", samples=samples[chunk:chunk + 20000])
     for chunk in range(0, len(gpu_samples), 20000):
         store.write_batch(run_id, "bench", gpu_samples=gpu_samples[chunk:chunk + 20000])
+    stats = RunStats()
+    for row in samples:
+        stats.add_sample(row)
+    for row in gpu_samples:
+        stats.add_gpu(row)
+    store.write_batch(run_id, "bench", host_update={"summary": stats.summary()})
     return run_id
+
+
+def _summary(store: Store, run_id: str, summary: dict | None = None) -> dict:
+    """The host summary (set it when given)."""
+    h = schema.run_hosts
+    with store.write() as conn:
+        if summary is not None:
+            conn.execute(h.update().where(h.c.run_id == run_id).values(summary=summary))
+        return conn.execute(sa.select(h.c.summary).where(h.c.run_id == run_id)).scalar()
 
 
 def main() -> int:
@@ -72,15 +94,25 @@ def main() -> int:
         settings = Settings(env={}, config={})
         for name, hours, gpus, instance_type in CASES:
             run_id = _run(store, hours, gpus, instance_type)
-            times, advice = [], []
+            kept = _summary(store, run_id)
+            raw = {k: v for k, v in kept.items() if k != "gpu_devices"}
+            times: dict[str, list[float]] = {"raw": [], "kept": []}
+            advice: dict[str, list] = {}
             for _ in range(REPEAT):
-                t = time.perf_counter()
-                advice = advise_run(store, run_id, settings)
-                times.append((time.perf_counter() - t) * 1000)
-            rows.append((name, int(hours * 3600) + 1, statistics.median(times), len(advice)))
-    print(f"{'case':38} {'samples':>8} {'median ms':>10} {'advice':>7}")
-    for name, samples, median, advice in rows:
-        print(f"{name:38} {samples:8d} {median:10.1f} {advice:7d}")
+                for way, summary in (("raw", raw), ("kept", kept)):
+                    _summary(store, run_id, summary)
+                    t = time.perf_counter()
+                    advice[way] = advise_run(store, run_id, settings)
+                    times[way].append((time.perf_counter() - t) * 1000)
+            assert [(a.rule, a.evidence) for a in advice["raw"]] == \
+                [(a.rule, a.evidence) for a in advice["kept"]], name
+            before, after = statistics.median(times["raw"]), statistics.median(times["kept"])
+            rows.append((name, int(hours * 3600) + 1, before, after, len(advice["kept"])))
+    print(f"{'case':38} {'samples':>8} {'raw GPU rows ms':>16} {'kept digest ms':>15} "
+          f"{'ratio':>6} {'advice':>7}")
+    for name, samples, before, after, count in rows:
+        print(f"{name:38} {samples:8d} {before:16.1f} {after:15.1f} "
+              f"{before / after if after else 0:6.2f} {count:7d}")
     return 0
 
 

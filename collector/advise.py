@@ -186,6 +186,32 @@ def _host_series(store: Store, run: dict[str, Any]) -> list[HostPoint]:
 
 
 def _gpu_devices(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice]:
+    """Each sampled GPU: as the agent summarised it while sampling (the host's
+    ``summary.gpu_devices``, so the run's end reads no GPU row back), else in SQL."""
+    kept = _kept_gpu_devices(store, run)
+    return kept if kept is not None else _gpu_devices_sql(store, run)
+
+
+def _kept_gpu_devices(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice] | None:
+    """The devices the agent kept in the run's host summary (None: an agent that kept none,
+    or a run that never wrote its end there)."""
+    h = schema.run_hosts
+    with store.read() as conn:
+        summary = conn.execute(sa.select(h.c.summary).where(
+            h.c.run_id == run["id"], h.c.host == run["host"])).scalar()
+    kept = summary.get("gpu_devices") if isinstance(summary, dict) else None
+    if not isinstance(kept, dict):
+        return None
+    return {int(index): GpuDevice(
+        index=int(index), samples=d["samples"],
+        util_counts={float(v): int(n) for v, n in d["util_counts"]},
+        util_max=max((float(v) for v, _ in d["util_counts"]), default=None),
+        mem_used_max=d["mem_used_max_bytes"], mem_total=d["mem_total_bytes"],
+        run_mem_max=d["run_mem_max_bytes"], used_by_run=bool(d["used_by_run"]),
+        mig=bool(d["mig"])) for index, d in kept.items()}
+
+
+def _gpu_devices_sql(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice]:
     """Each sampled GPU summarised in SQL (a long run has millions of GPU rows)."""
     g = schema.gpu_samples
     whole = g.c.mig_index == -1

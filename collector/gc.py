@@ -38,7 +38,7 @@ from xprof.stats import percentile
 from xprof.store import Store, effective_status, utcnow
 from xprof.storeurl import sqlite_path
 
-MINUTE = 60.0
+MINUTE = schema.ROLLUP_SECONDS
 WINDOW_S = 3_600.0  # one transaction per run, host and hour of samples
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

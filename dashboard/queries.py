@@ -215,55 +215,90 @@ def run_choices(store: Store, project: str | None = None, limit: int = 5000) -> 
 
 # -- time series ----------------------------------------------------------------------------
 
-def _bucket(ts: sa.ColumnElement, start: float, width: float) -> sa.ColumnElement:
-    return sa.cast(sa.func.floor((ts - start) / width), sa.Integer)
+def _bucket(ts: sa.ColumnElement, start: float, width: float, max_points: int
+            ) -> sa.ColumnElement:
+    """The time bucket of ``ts``: 0 .. max_points - 1 (the last sample joins the last one)."""
+    index = sa.cast(sa.func.floor((ts - start) / width), sa.Integer)
+    return sa.case((index >= max_points, max_points - 1), else_=index)
 
 
-def _width(store: Store, table: sa.Table, run_id: str, max_points: int) -> tuple[float, float]:
+def _width(store: Store, series: sa.Subquery, max_points: int) -> tuple[float, float]:
     with store.read() as conn:
-        lo, hi = conn.execute(sa.select(sa.func.min(table.c.ts), sa.func.max(table.c.ts))
-                              .where(table.c.run_id == run_id)).one()
+        lo, hi = conn.execute(sa.select(sa.func.min(series.c.ts), sa.func.max(series.c.ts))
+                              ).one()
     if lo is None:
         return 0.0, 1.0
     return float(lo), max((float(hi) - float(lo)) / max_points, 1e-6)
 
 
+def _raw_and_rollups(raw: sa.Table, rollup: sa.Table, run_id: str, keys: tuple[str, ...],
+                     names: tuple[str, ...]) -> sa.Subquery:
+    """The run's raw samples and the minute rollups ``xprof gc`` folded older ones into, as
+    one row set: keys, ts, n (samples the row stands for), and each value's mean and max. A
+    rollup row stands at the middle of its minute."""
+    from_raw = sa.select(*(raw.c[k] for k in keys), raw.c.ts, sa.literal(1, sa.Integer).label("n"),
+                         *(raw.c[f].label(f"{f}_mean") for f in names),
+                         *(raw.c[f].label(f"{f}_max") for f in names)
+                         ).where(raw.c.run_id == run_id)
+    from_rollup = sa.select(*(rollup.c[k] for k in keys),
+                            (rollup.c.ts + schema.ROLLUP_SECONDS / 2).label("ts"),
+                            rollup.c.samples.label("n"),
+                            *(rollup.c[f"{f}_mean"] for f in names),
+                            *(rollup.c[f"{f}_max"] for f in names)
+                            ).where(rollup.c.run_id == run_id)
+    return sa.union_all(from_raw, from_rollup).subquery("series")
+
+
+def _mean(u: sa.Subquery, name: str) -> sa.ColumnElement:
+    """The mean of a value over a bucket, each row weighted by the samples it stands for."""
+    column = u.c[f"{name}_mean"]
+    return (sa.func.sum(column * u.c.n)
+            / sa.func.nullif(sa.func.sum(sa.case((column.is_not(None), u.c.n))), 0)
+            ).label(name)
+
+
 def samples(store: Store, run_id: str, max_points: int = 1500) -> pd.DataFrame:
-    """The run's process-tree samples averaged into at most ``max_points`` time buckets.
+    """The run's process-tree samples averaged into at most ``max_points`` time buckets; where
+    ``xprof gc`` folded them, their minute rollups take their place (one series).
 
     Columns: ts (bucket mean, epoch s), cpu_cores (mean), cpu_cores_max, rss_bytes (max),
     host_cpu_pct (mean); summed over hosts in a bucket for multi-host runs is not attempted.
     """
-    s = schema.samples
-    start, width = _width(store, s, run_id, max_points)
-    bucket = _bucket(s.c.ts, start, width).label("bucket")
-    query = (sa.select(bucket, sa.func.avg(s.c.ts).label("ts"),
-                       sa.func.avg(s.c.cpu_cores).label("cpu_cores"),
-                       sa.func.max(s.c.cpu_cores).label("cpu_cores_max"),
-                       sa.func.max(s.c.rss_bytes).label("rss_bytes"),
-                       sa.func.avg(s.c.host_cpu_pct).label("host_cpu_pct"))
-             .where(s.c.run_id == run_id).group_by(bucket).order_by(bucket))
+    u = _raw_and_rollups(schema.samples, schema.samples_1m, run_id, (),
+                         ("cpu_cores", "rss_bytes", "host_cpu_pct"))
+    start, width = _width(store, u, max_points)
+    bucket = _bucket(u.c.ts, start, width, max_points).label("bucket")
+    query = (sa.select(bucket, (sa.func.sum(u.c.ts * u.c.n) / sa.func.sum(u.c.n)).label("ts"),
+                       _mean(u, "cpu_cores"),
+                       sa.func.max(u.c.cpu_cores_max).label("cpu_cores_max"),
+                       sa.func.max(u.c.rss_bytes_max).label("rss_bytes"),
+                       _mean(u, "host_cpu_pct"))
+             .group_by(bucket).order_by(bucket))
     with store.read() as conn:
         return sql_frame(conn, query).drop(columns="bucket")
 
 
 def gpu_samples(store: Store, run_id: str, max_points: int = 1500) -> pd.DataFrame:
-    """Per device, utilisation and memory averaged into at most ``max_points`` buckets.
+    """Per device, utilisation and memory averaged into at most ``max_points`` buckets; where
+    ``xprof gc`` folded the samples, their minute rollups take their place (one series).
 
     Columns: gpu_index, mig_index, ts, util_gpu_pct (mean), mem_used_bytes (max),
     mem_total_bytes (max), run_mem_used_bytes (max).
     """
-    g = schema.gpu_samples
-    start, width = _width(store, g, run_id, max_points)
-    bucket = _bucket(g.c.ts, start, width).label("bucket")
-    query = (sa.select(g.c.gpu_index, g.c.mig_index, bucket, sa.func.avg(g.c.ts).label("ts"),
-                       sa.func.avg(g.c.util_gpu_pct).label("util_gpu_pct"),
-                       sa.func.max(g.c.mem_used_bytes).label("mem_used_bytes"),
-                       sa.func.max(g.c.mem_total_bytes).label("mem_total_bytes"),
-                       sa.func.max(g.c.run_mem_used_bytes).label("run_mem_used_bytes"))
-             .where(g.c.run_id == run_id)
-             .group_by(g.c.gpu_index, g.c.mig_index, bucket)
-             .order_by(g.c.gpu_index, g.c.mig_index, bucket))
+    u = _raw_and_rollups(schema.gpu_samples, schema.gpu_samples_1m, run_id,
+                         ("gpu_index", "mig_index"),
+                         ("util_gpu_pct", "mem_used_bytes", "mem_total_bytes",
+                          "run_mem_used_bytes"))
+    start, width = _width(store, u, max_points)
+    bucket = _bucket(u.c.ts, start, width, max_points).label("bucket")
+    query = (sa.select(u.c.gpu_index, u.c.mig_index, bucket,
+                       (sa.func.sum(u.c.ts * u.c.n) / sa.func.sum(u.c.n)).label("ts"),
+                       _mean(u, "util_gpu_pct"),
+                       sa.func.max(u.c.mem_used_bytes_max).label("mem_used_bytes"),
+                       sa.func.max(u.c.mem_total_bytes_max).label("mem_total_bytes"),
+                       sa.func.max(u.c.run_mem_used_bytes_max).label("run_mem_used_bytes"))
+             .group_by(u.c.gpu_index, u.c.mig_index, bucket)
+             .order_by(u.c.gpu_index, u.c.mig_index, bucket))
     with store.read() as conn:
         return sql_frame(conn, query).drop(columns="bucket")
 

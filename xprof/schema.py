@@ -163,6 +163,7 @@ def _metric_columns(table_fields: tuple[Field, ...]) -> list[Column]:
 
 
 ROLLUP_STATS = ("min", "mean", "max", "p95")  # what `xprof gc` keeps of each minute
+ROLLUP_SECONDS = 60.0  # the span of one rollup row (`samples_1m`, `gpu_samples_1m`)
 
 
 def rollup_fields(table_fields: tuple[Field, ...]) -> tuple[Field, ...]:
@@ -447,3 +448,11 @@ alerts_sent = Table(
            comment="false while being sent; a stale false row may be taken over"),
     comment="each alert once per (rule, subject, channel), across agents and collectors",
 )
+
+
+def run_owned_tables() -> list[Table]:
+    """Every table that holds rows of a run (it has a ``run_id`` column), ``runs`` itself
+    excluded, in dependency order: what ``xprof sync`` carries and ``xprof rm`` deletes (those
+    with a foreign key to ``runs``). Derived from the schema, so a table added later is
+    included."""
+    return [t for t in metadata.sorted_tables if "run_id" in t.c and t is not runs]

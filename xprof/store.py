@@ -443,9 +443,9 @@ class Store:
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         ids = list(run_ids)
         with self.write() as conn:
-            for table in (schema.samples, schema.gpu_samples, schema.metrics, schema.run_params,
-                          schema.run_tags, schema.costs, schema.recommendations,
-                          schema.run_hosts):
+            for table in reversed(schema.run_owned_tables()):
+                if not table.c.run_id.foreign_keys:
+                    continue  # alerts_sent: the record of what was sent outlives the run
                 conn.execute(table.delete().where(table.c.run_id.in_(ids)))
             return conn.execute(schema.runs.delete().where(schema.runs.c.id.in_(ids))).rowcount
 
