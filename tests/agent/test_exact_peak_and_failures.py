@@ -150,3 +150,20 @@ def test_agent_cleanup_is_not_a_failure(xprof, store):
     assert _summary(store)["summary"]["failed_processes"] == 0
     assert "failed" not in result.stderr
     assert os.environ.get("XPROF_STORE") is None
+
+
+@needs_exit_info
+def test_failed_commands_are_redacted(xprof, store, xprof_home, tmp_path):
+    """A failed worker started with `--api-key VALUE` (by a script file, so the value is in
+    no other argv): its command is stored and printed with the value masked."""
+    secret = "sekretV4lue99"
+    script = tmp_path / "launcher.py"
+    script.write_text("import subprocess, sys\n"
+                      "subprocess.run([sys.executable, '-c', 'import sys, time; "
+                      f"time.sleep(1.5); sys.exit(2)', '--api-key', {secret!r}])\n")
+    result = xprof("run", "--", PY, str(script))
+    assert result.returncode == 0, result.stderr
+    assert "1 process of the run failed" in result.stderr and secret not in result.stderr
+    [failed] = _summary(store)["summary"]["failed_process_list"]
+    assert failed["exit_code"] == 2 and failed["command"][-2:] == ["--api-key", "***"]
+    assert secret.encode() not in (xprof_home / "xprof.db").read_bytes()
