@@ -81,8 +81,9 @@ def resolve_resume(ref: str, store_url: str) -> dict:
 @click.option("--hypothesis", metavar="TEXT",
               help="What this run should show, recorded before it starts.")
 @click.option("--expect", metavar="METRIC OP NUMBER",
-              help="How to judge the hypothesis from the final metrics, e.g. val_acc>=0.92; "
-                   "the run ends confirmed, refuted or inconclusive.")
+              help="How to judge the hypothesis from the final metrics: val_acc>=0.92, "
+                   "'val_acc >= 0.92' or val_acc '>=' 0.92 (quote the operator for the "
+                   "shell); the run ends confirmed, refuted or inconclusive.")
 @click.option("--experiment", metavar="NAME",
               help="Group this attempt with earlier attempts of the same training job.")
 @click.option("--resume", "resume_ref", metavar="RUN",
@@ -113,6 +114,13 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
     not executable). Scripts log metrics with `import xprof; xprof.log(step=i, loss=x)` or by
     printing lines such as `xprof: {"val_acc": 0.91}`.
     """
+    from xprof.agent.guard_rails import Expectation, parse_budget
+
+    try:  # --expect val_acc '>=' 0.9: the help's three words, the last two before COMMAND
+        expectation, command = (Expectation.from_words(expect, list(command)) if expect
+                                else (None, list(command)))
+    except ValueError as exc:
+        raise BadInput(f"--expect {exc}") from exc
     if not command:
         raise BadInput("no command given; e.g. xprof run -- python train.py")
     if metric_pattern:
@@ -120,12 +128,6 @@ def run(name, project, tags, params, objective, interval, store, metric_pattern,
             re.compile(metric_pattern)
         except re.error as exc:
             raise BadInput(f"--metric-pattern {metric_pattern!r}: {exc}") from exc
-    from xprof.agent.guard_rails import Expectation, parse_budget
-
-    try:
-        expectation = Expectation.parse(expect) if expect else None
-    except ValueError as exc:
-        raise BadInput(f"--expect {exc}") from exc
     try:
         budget_amount = parse_budget(budget) if budget else None
     except ValueError as exc:

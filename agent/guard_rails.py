@@ -12,6 +12,7 @@ from decimal import Decimal
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
         "==": operator.eq}
+_NAME = re.compile(r"^\s*[A-Za-z_][\w./-]*\s*$")
 _EXPECT = re.compile(r"^\s*([A-Za-z_][\w./-]*)\s*(>=|<=|==|>|<)\s*(-?[0-9.]+(?:e-?\d+)?)\s*$")
 
 
@@ -40,6 +41,24 @@ class Expectation:
             return "inconclusive"
         held = _OPS[self.op](final_metrics[self.metric], self.threshold)
         return "confirmed" if held else "refuted"
+
+    def reason(self, final_metrics: dict[str, float]) -> str | None:
+        """Why the outcome is inconclusive (the metric was never logged), else None."""
+        if self.metric in final_metrics:
+            return None
+        logged = ", ".join(sorted(final_metrics)[:12]) or "none"
+        return f"{self.metric} was never logged (logged metrics: {logged})"
+
+    @classmethod
+    def from_words(cls, first: str, rest: list[str]) -> tuple[Expectation, list[str]]:
+        """``--expect`` given as one word (``val_acc>=0.9``, ``"val_acc >= 0.9"``) or as the
+        help's three words (``--expect val_acc '>=' 0.9``, the last two taken from ``rest``,
+        and a ``--`` after them). Returns the expectation and what is left of ``rest``."""
+        if _NAME.match(first) and len(rest) >= 2 and rest[0].strip() in _OPS:
+            expectation = cls.parse(f"{first}{rest[0].strip()}{rest[1]}")
+            rest = rest[2:]
+            return expectation, rest[1:] if rest[:1] == ["--"] else rest
+        return cls.parse(first), rest
 
 
 @dataclass(frozen=True)

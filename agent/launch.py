@@ -199,9 +199,10 @@ def forward_signals(child: Child) -> Callable[[], None]:
     return restore
 
 
-def wait_for_exit(child: Child, on_reaped: Callable[[int, float], None]) -> int:
-    """Block until the child exits; report its CPU seconds (rusage, its waited-for descendants
-    included) to ``on_reaped``; SIGTERM what it left in its group. Returns the wait status.
+def wait_for_exit(child: Child, on_reaped: Callable[[int, float, int], None]) -> int:
+    """Block until the child exits; report its CPU seconds and peak memory (rusage, its
+    waited-for descendants included; ru_maxrss in bytes) to ``on_reaped``; SIGTERM what it
+    left in its group. Returns the wait status.
     A child stopped for the terminal (Ctrl-Z) stops xprof with it (:func:`stop_with`)."""
     while True:
         try:
@@ -219,7 +220,7 @@ def wait_for_exit(child: Child, on_reaped: Callable[[int, float], None]) -> int:
             break
     child.popen.returncode = os.waitstatus_to_exitcode(status)
     if usage is not None:
-        on_reaped(child.pid, usage.ru_utime + usage.ru_stime)
+        on_reaped(child.pid, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
     if child.tty_fd is not None:
         _set_foreground(child.tty_fd, os.getpgrp())
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -278,7 +279,7 @@ def stop_group(child: Child, grace_s: float) -> None:
     threading.Thread(target=kill_later, name="xprof-budget-kill", daemon=True).start()
 
 
-def reap_orphans(pids: Sequence[int], on_reaped: Callable[[int, float], None]) -> list[int]:
+def reap_orphans(pids: Sequence[int], on_reaped: Callable[[int, float, int], None]) -> list[int]:
     """Reap those of ``pids`` (our children) that have exited; return the pids reaped."""
     reaped = []
     for pid in pids:
@@ -287,7 +288,7 @@ def reap_orphans(pids: Sequence[int], on_reaped: Callable[[int, float], None]) -
         except ChildProcessError:
             continue
         if got == pid:
-            on_reaped(pid, usage.ru_utime + usage.ru_stime)
+            on_reaped(pid, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
             reaped.append(pid)
     return reaped
 
@@ -306,7 +307,7 @@ def own_children(self_pid: int | None = None) -> list[int]:
 
 
 def end_leftovers(child: Child, candidates: Callable[[], list[int]],
-                  on_reaped: Callable[[int, float], None], grace_s: float) -> None:
+                  on_reaped: Callable[[int, float, int], None], grace_s: float) -> None:
     """After the child's exit (and the group's SIGTERM): reap the orphans that end while the
     child's group empties; SIGKILL the group if anything is left after ``grace_s``, as
     dumb-init users expect. Returns at once when nothing is left."""
@@ -318,7 +319,7 @@ def end_leftovers(child: Child, candidates: Callable[[], list[int]],
 
 
 def _group_empties(pgid: int, candidates: Callable[[], list[int]],
-                   on_reaped: Callable[[int, float], None], timeout: float) -> bool:
+                   on_reaped: Callable[[int, float, int], None], timeout: float) -> bool:
     """Reap ``candidates`` until no process of group ``pgid`` is left (zombies count until
     reaped) or ``timeout`` passes; True when the group is empty."""
     deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ from xprof.agent import launch
 from xprof.agent.guard_rails import BudgetCheck
 from xprof.agent.once import WARN
 from xprof.agent.run_stats import RunStats
+from xprof.money import format_given, format_money
 
 log = logging.getLogger("xprof.agent")
 
@@ -31,6 +32,7 @@ class LiveChecks:
         self.identity_fields: dict[str, Any] = {}
         self.alerts = None
         self.budget_stopped = False
+        self.currency = "USD"  # of the live estimate the budget is checked against
         self.final_estimate = None  # collector.estimate's Estimate, once the run is priced
         self._identity_written = False
 
@@ -122,18 +124,23 @@ class LiveChecks:
         if estimate.amount is None:
             WARN.warn("budget-unknown", f"--budget is not enforced: {estimate.reason}")
             return
+        self.currency = estimate.currency or self.currency
         check = BudgetCheck(estimate.amount, budget, self.settings["budget_warn_fraction"])
+        limit, spent = self.budget_text(), format_money(check.spent, self.currency)
         if check.exceeded:
             if self.opts.on_budget == "stop":
                 self.budget_stopped = True
-                log.warning("budget %s reached (est. %.2f): stopping the command (SIGTERM, "
-                            "SIGKILL in %.0f s)", budget, check.spent,
-                            self.settings["budget_grace_s"])
+                log.warning("budget %s reached (est. %s): stopping the command (SIGTERM, "
+                            "SIGKILL in %.0f s)", limit, spent, self.settings["budget_grace_s"])
                 self.run_update["stopped_by"] = "budget"
                 launch.stop_group(self.child, self.settings["budget_grace_s"])
             else:
-                WARN.warn("budget-reached", f"budget {budget} reached (est. {check.spent:.2f}); "
+                WARN.warn("budget-reached", f"budget {limit} reached (est. {spent}); "
                           "the command goes on (--on-budget warn)")
         elif check.warn:
-            WARN.warn("budget-warn", f"{check.fraction:.0%} of the budget {budget} spent "
-                      f"(est. {check.spent:.2f})")
+            WARN.warn("budget-warn", f"{check.fraction:.0%} of the budget {limit} spent "
+                      f"(est. {spent})")
+
+    def budget_text(self) -> str:
+        """``--budget`` in the estimate's currency: ``$0.0007``, ``€25.00``."""
+        return format_given(self.opts.budget, self.currency)

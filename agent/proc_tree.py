@@ -27,18 +27,32 @@ that exited under a parent outside the tree. A child reaped by a member moves in
 member's cutime/cstime; members are read parents first, so a reap between two reads can hide
 a child for one sample but never counts it twice, and the total is held at its previous value
 over such dips. ``set_baseline`` makes the total count from that moment (an in-process run).
+
+Exact peak memory: the kernel keeps each process's high-water mark. ``VmHWM`` of every live
+member is read with each sample (``/proc/PID/status``), and ``add_reaped`` takes ``ru_maxrss``
+of the processes the agent reaps (for the root, the largest of it and every descendant waited
+for under it). Their maximum is the largest single process the run ran, exactly, even when it
+lived between two samples; the sampled ``rss_bytes`` sums the tree at each sample instead.
+
+Exits: a member that exits non-zero or by a signal (other than the root, whose exit is the
+run's) is a failed process. Its wait status comes from a pidfd held since it was found (Linux
+6.15+: kept after its parent reaped it), else from its zombie's ``/proc/PID/stat`` when a
+sample sees it before it is reaped. SIGTERM/SIGKILL deaths after the root exited are the
+agent's clean-up, not failures.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from xprof.agent.proc_readers import (
+    ExitWatch,
     Gone,
     ProcfsReader,
     PsutilReader,
@@ -53,6 +67,8 @@ log = logging.getLogger("xprof.agent")
 PR_SET_CHILD_SUBREAPER = 36
 FULL_DISCOVERY_EVERY = 10  # children mode: samples between reads of every thread's children
 MIN_RATE_S = 0.1  # a CPU rate over less time is taken over the interval before too
+MAX_EXIT_WATCHES = 256  # pidfds held per tree to learn exit statuses
+FAILED_KEPT = 5  # failed processes listed (all are counted)
 
 
 def become_subreaper() -> bool:
@@ -84,6 +100,8 @@ class _Member:
     threads_at_full: int = -1  # thread count when every thread's children were last read
     zombie: bool = False
     io_denied: bool = False  # its /proc/PID/io cannot be read: stop trying
+    command: list[str] | None = None  # argv, read when the member is first measured
+    exit_status: int | None = None  # wait status, when a sample saw it as a zombie
 
 
 @dataclass(slots=True)
@@ -146,6 +164,13 @@ class ProcessTree:
         self._logged: set[str] = set()
         self._since_full = FULL_DISCOVERY_EVERY  # children mode: samples since a full read
         self._full_pending = False  # a fork was looked for in main threads only
+        self._peak_process: int | None = None  # the largest process's VmHWM / ru_maxrss
+        self._exits = ExitWatch(MAX_EXIT_WATCHES)
+        self._exits.watch(root_pid)
+        self._failed: list[dict] = []
+        self._failed_count = 0
+        self._root_ended = False
+        self._ended_with_root: set[int] = set()  # members already exited when the root did
         self._gate_fd: int | None = None
         self._gate: int | None = None
         self._previous_gate: int | None = None
@@ -158,11 +183,34 @@ class ProcessTree:
 
     # -- public interface ---------------------------------------------------------------
 
-    def add_reaped(self, cpu_seconds: float, pid: int | None = None) -> None:
+    def add_reaped(self, cpu_seconds: float, pid: int | None = None,
+                   maxrss_bytes: int | None = None) -> None:
         """Count the CPU of a member the agent reaped with wait4 (ru_utime + ru_stime, which
-        includes its waited-for descendants). Call it for tree members only, not helpers."""
+        includes its waited-for descendants) and its peak memory (ru_maxrss, in bytes: the
+        largest of it and those descendants). Call it for tree members only, not helpers."""
         with self._lock:
             self._reaped_s += max(0.0, cpu_seconds)
+            if maxrss_bytes:
+                self._peak_process = max(self._peak_process or 0, maxrss_bytes)
+            if pid == self.root_pid and not self._root_ended:
+                self._ended_with_root = {p for p in tuple(self._exits.held)
+                                         if self._exits.exited(p)}
+                self._root_ended = True
+
+    def exits_summary(self) -> dict:
+        """The run's exact per-process peak memory and its failed processes, for the run's
+        summary: ``rss_peak_process_bytes``, ``failed_processes`` (a count) and
+        ``failed_process_list`` (the first few: pid, argv, exit_code or signal). Looks once
+        more at members that exited after the last sample."""
+        with self._lock:
+            for pid in [p for p in self._members if self._exits.exited(p)]:
+                self._note_exit(pid, self._members.pop(pid), self._exits.status(pid))
+                self._reader.forget(pid)
+            out: dict = {"rss_peak_process_bytes": self._peak_process,
+                         "failed_processes": self._failed_count}
+            if self._failed:
+                out["failed_process_list"] = [dict(f) for f in self._failed]
+            return out
 
     def set_baseline(self) -> float:
         """Count CPU from now on: the tree's CPU so far (the root's own and its children's,
@@ -199,6 +247,7 @@ class ProcessTree:
     def close(self) -> None:
         """Release the held file descriptors."""
         self._reader.close()
+        self._exits.close()
         if self._gate_fd is not None:
             os.close(self._gate_fd)
             self._gate_fd = None
@@ -207,7 +256,10 @@ class ProcessTree:
 
     def _sample(self, ts: float) -> TreeSample:
         with self._lock:
-            reaped = self._reaped_s  # before reading /proc: a reap after this shows in /proc
+            return self._sample_locked(ts)
+
+    def _sample_locked(self, ts: float) -> TreeSample:
+        reaped = self._reaped_s  # before reading /proc: a reap after this shows in /proc
         ignored = self._safe_ignored()
         if ignored:
             self._drop(ignored)
@@ -262,18 +314,50 @@ class ProcessTree:
             return None
         if member.start is None:
             member.start = stat.start
+            if pid != self.root_pid:
+                member.command = self._reader.command(pid)
         elif stat.start != member.start:  # the pid now belongs to another process
             return "gone"
         member.ppid, member.cpu_s, member.threads = stat.ppid, stat.cpu_s, stat.threads
         member.zombie = stat.zombie
         totals.cpu += stat.cpu_s
         if stat.zombie:
+            if stat.exit_status is not None:
+                member.exit_status = stat.exit_status
             return None
         totals.processes += 1
         totals.threads += stat.threads
         totals.rss += stat.rss
+        self._read_hwm(pid, stat.rss)
         self._read_io(pid, member, totals)
         return "live"
+
+    def _read_hwm(self, pid: int, rss: int) -> None:
+        """The member's kernel-kept peak resident set (at least its RSS now)."""
+        try:
+            hwm = self._reader.hwm(pid)
+        except (Gone, OSError, ValueError):
+            hwm = None
+        self._peak_process = max(self._peak_process or 0, hwm or 0, rss)
+
+    def _note_exit(self, pid: int, member: _Member, status: int | None) -> None:
+        """Count a member that exited non-zero or by a signal (see the module doc)."""
+        status = member.exit_status if status is None else status
+        if pid == self.root_pid or status is None:
+            return
+        try:
+            code = os.waitstatus_to_exitcode(status)
+        except ValueError:
+            return
+        if code == 0:
+            return
+        if (code in (-signal.SIGTERM, -signal.SIGKILL) and self._root_ended
+                and pid not in self._ended_with_root):
+            return  # the agent's clean-up of what the command left
+        self._failed_count += 1
+        if len(self._failed) < FAILED_KEPT:
+            self._failed.append({"pid": pid, "command": member.command or [],
+                                 **({"signal": -code} if code < 0 else {"exit_code": code})})
 
     def _read_io(self, pid: int, member: _Member, totals: _Totals) -> None:
         if member.io_denied:
@@ -299,6 +383,7 @@ class ProcessTree:
         gone = list(gone)
         for pid in gone:
             member = self._members[pid]
+            self._note_exit(pid, member, self._exits.status(pid))
             inside = member.ppid in self._members or (
                 self.self_pid is not None and member.ppid == self.self_pid)
             if not inside:  # reaped outside the tree (init, another reaper): keep what we saw
@@ -315,6 +400,7 @@ class ProcessTree:
             for pid in dropped:
                 del self._members[pid]
                 self._reader.forget(pid)
+                self._exits.forget(pid)
                 self._others.add(pid)
             dropped = {pid for pid, m in self._members.items() if m.ppid in dropped}
 
@@ -358,6 +444,7 @@ class ProcessTree:
             for pid, ppid in list(pending.items()):
                 if self._is_member_parent(ppid, pid, ignored):
                     self._members[pid] = _Member(start=None, ppid=ppid)
+                    self._exits.watch(pid)
                 elif ppid not in pending:
                     self._others.add(pid)
                 else:

@@ -86,7 +86,7 @@ class Recorder:
                                          daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="xprof-writer", daemon=True)
         self._tree_ready = threading.Event()
-        self._pending_reaped: list[float] = []
+        self._pending_reaped: list[tuple[float, int, int]] = []
         self.exit_wait = float(self.settings.get("exit_wait", 5.0))
         self._exit_deadline: float | None = None
         self._drop_lock = threading.Lock()  # written rows leave the queues one flush at a time
@@ -116,11 +116,11 @@ class Recorder:
         self._writer.start()
 
     # -- called from other threads -----------------------------------------------------------
-    def on_reaped(self, pid: int, cpu_seconds: float) -> None:
+    def on_reaped(self, pid: int, cpu_seconds: float, maxrss_bytes: int = 0) -> None:
         if self.tree is not None:
-            self.tree.add_reaped(cpu_seconds)
+            self.tree.add_reaped(cpu_seconds, pid, maxrss_bytes)
         else:
-            self._pending_reaped.append(cpu_seconds)
+            self._pending_reaped.append((cpu_seconds, pid, maxrss_bytes))
 
     def add_params(self, params: dict[str, str]) -> None:
         """Params logged during the run (framework callbacks, ``run.log_params``)."""
@@ -134,8 +134,8 @@ class Recorder:
     # -- sampler thread ---------------------------------------------------------------------
     def _sample_loop(self) -> None:
         self.tree = self.tree or self._new_tree()
-        for cpu in self._pending_reaped:
-            self.tree.add_reaped(cpu)
+        for reaped in self._pending_reaped:
+            self.tree.add_reaped(*reaped)
         self.gpu = _create_gpu_sampler(self.settings, self.stop_sampling.is_set)
         self.samplers = [self.tree, HostStats(),
                          *([self.gpu] if self.gpu is not None else [])]

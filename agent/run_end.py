@@ -63,6 +63,8 @@ def final_fields(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
     """The run's and host's fields at the end: status, exit, duration, summary, identity."""
     if os.WIFSIGNALED(status):
         state, signum = "killed", os.WTERMSIG(status)
+    elif rec.checks.budget_stopped and code != 0:  # caught the budget's SIGTERM, then exited
+        state, signum = "killed", None
     else:
         state, signum = ("finished" if code == 0 else "failed"), None
     hardware = dict(rec.record.hardware or {})
@@ -71,11 +73,16 @@ def final_fields(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
             hardware["gpus_used"] = rec.gpus_used()
         except Exception as exc:
             WARN.warn("gpu-used", f"could not read GPUs used: {exc}")
-    outcome = None
+    outcome = reason = None
+    summary = rec.stats.summary()
     if rec.opts.expectation is not None:
         outcome = rec.opts.expectation.outcome(rec.stats.last_metrics())
+        reason = rec.opts.expectation.reason(rec.stats.last_metrics())
     elif rec.opts.hypothesis:
-        outcome = "inconclusive"
+        outcome, reason = "inconclusive", "no --expect to judge it by"
+    if reason:
+        summary["outcome_reason"] = reason
+    summary.update(_tree_exits(rec))
     return {
         "outcome": outcome,
         "stopped_by": "budget" if rec.checks.budget_stopped else None,
@@ -86,11 +93,25 @@ def final_fields(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
         "duration_s": (ended_at - rec.started_at).total_seconds(),
         "cpu_seconds": rec.stats.cpu_seconds,
         "peak_rss_bytes": rec.stats.rss_peak,
-        "summary": rec.stats.summary(),
+        "summary": summary,
         "hardware": hardware,
         "output_tail": _stored_tail(rec, tail),
         **identity,
     }
+
+
+def _tree_exits(rec: Recorder) -> dict[str, Any]:
+    """The tree's exact per-process peak memory and failed processes (commands redacted)."""
+    if rec.tree is None:
+        return {}
+    try:
+        facts = rec.tree.exits_summary()
+    except Exception as exc:
+        WARN.warn("tree-exits", f"could not read the run's process exits: {exc}")
+        return {}
+    for failed in facts.get("failed_process_list", []):
+        failed["command"] = rec.record.redactor.argv(failed["command"])
+    return facts
 
 
 def _stored_tail(rec: Recorder, tail: str | None) -> str | None:

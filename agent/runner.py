@@ -99,8 +99,8 @@ class Agent:
     def start(self) -> None:
         self.recorder.start()
 
-    def on_reaped(self, pid: int, cpu_seconds: float) -> None:
-        self.recorder.on_reaped(pid, cpu_seconds)
+    def on_reaped(self, pid: int, cpu_seconds: float, maxrss_bytes: int = 0) -> None:
+        self.recorder.on_reaped(pid, cpu_seconds, maxrss_bytes)
 
     def on_stdout_metrics(self, ts: float, step: int | None, values: dict[str, float]) -> None:
         self.recorder.intake.on_stdout(ts, step, values)

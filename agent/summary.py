@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from xprof.agent.energy import energy_line
+from xprof.process_facts import failed_text, memory_text
 from xprof.units import human_bytes, human_duration
 
 if TYPE_CHECKING:
@@ -54,8 +55,11 @@ def render_summary(agent: Recorder, final: dict[str, Any], extra: list[str], sto
 
     row("cpu", f"{_num(summary.get('cpu_cores_p50'))} cores p50 · "
                f"{_num(summary.get('cpu_cores_p95'))} p95 · "
-               f"{_num(summary.get('cpu_cores_max'))} max · "
-               f"peak RSS {human_bytes(summary.get('rss_peak_bytes'))}")
+               f"{_num(summary.get('cpu_cores_max'))} max")
+    row("memory", memory_text(summary))
+    failed = failed_text(summary)
+    if failed:
+        row("warning", failed)
     for line in gpu_lines(summary, final.get("hardware") or {}):
         row("gpu", line)
     energy = energy_line(summary)
@@ -74,8 +78,10 @@ def render_summary(agent: Recorder, final: dict[str, Any], extra: list[str], sto
         expectation = agent.opts.expectation
         row("outcome", f"{final['outcome']}" + (f" ({expectation})" if expectation else "")
             + (f": {agent.opts.hypothesis}" if agent.opts.hypothesis else ""))
+        if summary.get("outcome_reason"):
+            row("", f"inconclusive: {summary['outcome_reason']}")
     if agent.checks.budget_stopped:
-        row("budget", f"stopped: the run reached its budget of {agent.opts.budget}")
+        row("budget", f"stopped: the run reached its budget of {agent.checks.budget_text()}")
     for line in extra:
         label, _, text = line.partition(": ") if line.startswith("advice: ") else ("cost", "", line)
         row(label, text)

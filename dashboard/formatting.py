@@ -10,7 +10,7 @@ import re
 from decimal import Decimal
 
 from xprof.money import currency_label, format_money
-from xprof.units import duration_text
+from xprof.units import cores_text, duration_text, human_bytes
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|:&])")
 _MD_LEADING = re.compile(r"^(\s*\d*)([#+=.)-])")
@@ -61,3 +61,18 @@ def escape_markdown(text: object) -> str:
     flat = " ".join(str(text).splitlines())
     return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2),
                            _MD_SPECIAL.sub(r"\\\1", flat))
+
+
+def summary_row(summary: dict) -> dict[str, str]:
+    """A run's summary figures as people read them, labelled (absent figures left out)."""
+    row = {label: cores_text(summary[key]) for key, label in (
+        ("cpu_cores_p50", "CPU cores p50"), ("cpu_cores_p95", "CPU cores p95"),
+        ("cpu_cores_max", "CPU cores max")) if summary.get(key) is not None}
+    for key, label in (("rss_peak_process_bytes", "peak memory, one process (exact)"),
+                       ("rss_peak_bytes", "peak memory, whole tree (sampled)")):
+        if summary.get(key) is not None:
+            row[label] = human_bytes(summary[key])
+    for key, label in (("gpu_util_p50", "GPU util p50"), ("gpu_util_p95", "GPU util p95")):
+        if summary.get(key) is not None:
+            row[label] = f"{summary[key]:.0f}%"
+    return row

@@ -38,6 +38,14 @@ def format_money(value: Decimal | float | int | str, currency: str = "USD") -> s
     return _with_currency(f"{quantized:,f}", currency)
 
 
+def format_given(value: Decimal, currency: str = "USD") -> str:
+    """An amount a person typed (a budget), every digit kept, at least cents: ``$0.0007``,
+    ``$0.02``, ``$25.00``."""
+    value = Decimal(value)
+    places = max(2, -value.normalize().as_tuple().exponent)
+    return _with_currency(f"{value.quantize(Decimal(1).scaleb(-places)):,f}", currency)
+
+
 def format_amount(value: Decimal | None, currency: str = "USD") -> str:
     """Alert texts: :func:`format_money`, ``unknown`` for None."""
     return "unknown" if value is None else format_money(value, currency)

@@ -13,11 +13,14 @@ from typing import Any
 import click
 
 from xprof.cli import BadInput, parse_pairs
-from xprof.money import format_money
+from xprof.money import format_given, format_money
+from xprof.process_facts import failed_rows, failed_text, memory_text
 from xprof.settings import ConfigError, Settings
 from xprof.storeurl import StoreError, redact_url
 from xprof.terminal import printable
-from xprof.units import human_bytes, human_duration
+from xprof.units import cores_text, cpu_seconds_text, human_duration
+
+TAIL_LINES = 20  # output lines `xprof show` prints of a run that did not finish
 
 
 def open_store(url: str | None):
@@ -207,7 +210,19 @@ def show(run_ref, store, as_json) -> None:
     imported = "mlflow.experiment_id" in details["tags"]  # xprof import mlflow: not measured
     click.echo(printable("\n".join(_identity_lines(run, record["cost"], details["costs"],
                                                    imported)
-                                   + _story_lines(run) + _detail_lines(details)), lines=True))
+                                   + _story_lines(run, (record["cost"] or {}).get("currency")
+                                                  or "USD")
+                                   + _detail_lines(details) + _tail_lines(run)), lines=True))
+
+
+def _tail_lines(run: dict[str, Any], last: int = TAIL_LINES) -> list[str]:
+    """``xprof show`` of a run that did not finish: the last lines of its output (where a
+    traceback ends)."""
+    tail = run.get("output_tail")
+    if not tail or run["status"] == "finished":
+        return []
+    lines = tail.rstrip("\n").splitlines()[-last:]
+    return [f"  output     last {len(lines)} lines:"] + [f"    {line}" for line in lines]
 
 
 def _estimate_note(cost: dict[str, Any] | None, rows: list[dict[str, Any]]) -> str:
@@ -236,7 +251,10 @@ def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None,
     def shown(value: Any) -> Any:
         return unknown if value is None else value
 
-    rss = run["peak_rss_bytes"]
+    cores = "imported" if imported and summary.get("cpu_cores_p50") is None else None
+    cpu_s = "imported" if imported and run["cpu_seconds"] is None else None
+    memory = {**summary, "rss_peak_bytes": summary.get("rss_peak_bytes", run["peak_rss_bytes"])}
+    mem_text = unknown if imported and memory["rss_peak_bytes"] is None else memory_text(memory)
     lines = [
         f"{run['name']}  ({run['id']})",
         f"  project    {run['project']}",
@@ -248,25 +266,32 @@ def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None,
         f"Python {run['python'] or '—'}",
         f"  cloud      {run['cloud_provider'] or '-'} {run['instance_type'] or ''} "
         f"{run['cloud_region'] or ''} {run['lifecycle'] or ''}".rstrip(),
-        f"  cpu        p50 {shown(summary.get('cpu_cores_p50'))} p95 "
-        f"{shown(summary.get('cpu_cores_p95'))} cores; {shown(run['cpu_seconds'])} CPU-s; "
-        f"peak RSS {shown(None if rss is None else human_bytes(rss))}",
+        f"  cpu        p50 {cores or cores_text(summary.get('cpu_cores_p50'))} · p95 "
+        f"{cores or cores_text(summary.get('cpu_cores_p95'))} cores · "
+        f"{cpu_s or cpu_seconds_text(run['cpu_seconds'])}",
+        f"  memory     {mem_text}",
         f"  cost       {format_cost(cost)}{_estimate_note(cost, list(cost_rows))}",
     ]
+    failed = failed_text(summary, shown=0)
+    if failed:
+        lines.append(f"  warning    {failed.split(':')[0]}:")
+        lines += [f"    pid {row['pid']:<7} {row['ended']:<9} {row['command']}"
+                  for row in failed_rows(summary)]
     return lines
 
 
-def _story_lines(run: dict[str, Any]) -> list[str]:
+def _story_lines(run: dict[str, Any], currency: str = "USD") -> list[str]:
     """``xprof show``: experiment, hypothesis, budget and git, where recorded."""
     lines: list[str] = []
     if run.get("experiment"):
         lines.append(f"  experiment {run['experiment']} attempt {run['attempt']}"
                      + (f" (resumes {run['resumed_from'][:8]})" if run.get("resumed_from") else ""))
     if run.get("hypothesis") or run.get("expectation"):
+        reason = (run.get("summary") or {}).get("outcome_reason")
         lines.append(f"  hypothesis {run.get('hypothesis') or ''} [{run.get('expectation') or '-'}]"
-                     f" -> {run.get('outcome') or 'pending'}")
+                     f" -> {run.get('outcome') or 'pending'}" + (f": {reason}" if reason else ""))
     if run.get("budget") is not None:
-        lines.append(f"  budget     {run['budget']}"
+        lines.append(f"  budget     {format_given(Decimal(run['budget']), currency)}"
                      + (" (stopped by budget)" if run.get("stopped_by") == "budget" else ""))
     if run.get("git"):
         git = run["git"]

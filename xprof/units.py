@@ -51,3 +51,16 @@ def human_duration(seconds: float | None) -> str:
 def human_bytes(n: float | None) -> str:
     """:func:`bytes_text`, or ``n/a`` when unknown."""
     return "n/a" if n is None else bytes_text(n)
+
+
+def cores_text(cores: float | None) -> str:
+    """CPU cores with two decimals: ``0.95``; ``n/a`` when unknown."""
+    return "n/a" if cores is None else f"{cores:.2f}"
+
+
+def cpu_seconds_text(seconds: float | None) -> str:
+    """``1.60 CPU-s``, ``3,725 CPU-s (1h2m)``; ``n/a`` when unknown."""
+    if seconds is None:
+        return "n/a"
+    text = f"{seconds:.2f} CPU-s" if seconds < 100 else f"{seconds:,.0f} CPU-s"
+    return text + (f" ({duration_text(seconds)})" if seconds >= 60 else "")

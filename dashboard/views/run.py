@@ -9,7 +9,8 @@ import streamlit as st
 
 from xprof.dashboard import charts, queries, ui
 from xprof.dashboard.advice_table import candidates_table, prediction_caption
-from xprof.dashboard.formatting import duration, money, number
+from xprof.dashboard.formatting import duration, money, number, summary_row
+from xprof.process_facts import failed_rows, failed_text
 from xprof.store import BASES
 
 ui.store()
@@ -69,10 +70,12 @@ else:
     st.altair_chart(timeline, width="stretch")
 summary = run["summary"] or {}
 if summary:
-    keys = ("cpu_cores_p50", "cpu_cores_p95", "cpu_cores_max", "rss_peak_bytes", "gpu_util_p50",
-            "gpu_util_p95")
-    st.dataframe(pd.DataFrame([{k: summary.get(k) for k in keys if k in summary}]),
-                 hide_index=True, placeholder="—", key="summary")
+    st.dataframe(pd.DataFrame([summary_row(summary)]), hide_index=True, placeholder="—",
+                 key="summary")
+    failed = failed_text(summary, shown=0)
+    if failed:
+        st.warning(ui.md(failed.split(":")[0]) + " (non-zero exit or a signal).")
+        st.dataframe(pd.DataFrame(failed_rows(summary)), hide_index=True, key="failed")
 
 params_tab, context_tab, cost_tab, advice_tab, metrics_tab = st.tabs(
     ["Params & tags", "Context", "Cost", "Recommendations", "Final metrics"])

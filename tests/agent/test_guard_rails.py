@@ -3,6 +3,7 @@ attempts of one experiment summed."""
 
 from __future__ import annotations
 
+import re
 import sys
 from decimal import Decimal
 
@@ -33,8 +34,11 @@ def test_budget_warns_first_then_lets_the_run_go_on(xprof, store):
     result = xprof("run", *ON_P4D, "--budget", "0.02", "--", PY, "-c",
                    "import time; time.sleep(5)", env={"XPROF_FLUSH_INTERVAL": "0.2"})
     assert result.returncode == 0, result.stderr
-    assert result.stderr.count("of the budget 0.02 spent") == 1
-    assert result.stderr.count("budget 0.02 reached") == 1
+    assert result.stderr.count("of the budget $0.02 spent") == 1
+    assert result.stderr.count("budget $0.02 reached") == 1
+    # the estimate in the budget's currency, two significant digits: "(est. $0.016)"
+    assert re.search(r"\d+% of the budget \$0\.02 spent \(est\. \$0\.0\d\d?\)",
+                     result.stderr), result.stderr
     [run] = store.list_runs()
     assert run["status"] == "finished" and run["stopped_by"] is None
 
@@ -134,3 +138,48 @@ def test_long_runs_leave_advice_to_collect(xprof, store):
     assert result.returncode == 0, result.stderr
     [run] = store.list_runs()
     assert f"`xprof advise {run['id'][:8]}`) computes its advice" in result.stderr
+
+
+def test_budget_stop_of_a_script_that_exits_143_is_killed(xprof, store):
+    """A script that catches the budget's SIGTERM and exits 143 itself is killed (stopped by
+    its budget), not failed; the summary names the budget with its currency."""
+    script = ("import signal, sys, time\n"
+              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))\n"
+              "time.sleep(60)\n")
+    result = xprof("run", *ON_P4D, "--budget", "0.01", "--on-budget", "stop", "--", PY, "-c",
+                   script, env={"XPROF_FLUSH_INTERVAL": "0.3", "XPROF_BUDGET_GRACE": "5"},
+                   timeout=60)
+    assert result.returncode == 143, result.stderr
+    assert "killed (exit 143)" in result.stderr
+    assert "stopped: the run reached its budget of $0.01" in result.stderr
+    [run] = store.list_runs()
+    assert (run["status"], run["exit_code"], run["stopped_by"]) == ("killed", 143, "budget")
+
+
+@pytest.mark.parametrize("words", [
+    ["val_acc>=0.9"], ["val_acc >= 0.9"], ["val_acc", ">=", "0.9"],
+    ["val_acc", ">=", "0.9", "--"]])
+def test_expect_accepts_one_word_or_three(xprof, store, words):
+    """--expect val_acc>=0.9, "val_acc >= 0.9" and the help's three words are one rule."""
+    result = xprof("run", "--expect", *words, *([] if words[-1] == "--" else ["--"]), PY,
+                   "-c", 'print(\'xprof: {"val_acc": 0.95}\')')
+    assert result.returncode == 0, result.stderr
+    assert "outcome  confirmed (val_acc>=0.9)" in result.stderr
+    [run] = store.list_runs()
+    assert (run["expectation"], run["outcome"], run["command"][0]) == (
+        "val_acc>=0.9", "confirmed", PY)
+
+
+def test_expect_on_a_metric_never_logged_says_so(xprof, store):
+    """A typo'd metric: inconclusive, and the summary and `xprof show` say the metric was
+    never logged and which metrics were."""
+    result = xprof("run", "--expect", "val_ac>=0.9", "--", PY, "-c",
+                   'print(\'xprof: {"val_acc": 0.95, "loss": 0.2}\')')
+    assert result.returncode == 0, result.stderr
+    never = "val_ac was never logged (logged metrics: loss, val_acc)"
+    assert "outcome  inconclusive (val_ac>=0.9)" in result.stderr
+    assert never in result.stderr
+    [run] = store.list_runs()
+    assert run["outcome"] == "inconclusive"
+    shown = xprof("show", run["id"][:8])
+    assert never in shown.stdout, shown.stdout
