@@ -143,7 +143,8 @@ if sort != "rank":
 table = pd.DataFrame({
     "rank": ranked["rank"], "name": ranked["name"].astype(str),
     "objective": ranked["objective"], "score": ranked["score"],
-    "cost": cost_as_float(ranked["cost"]).round(6), "currency": ranked["currency"],
+    "cost": [money(c, cur) for c, cur in zip(ranked["cost"], ranked["currency"], strict=True)],
+    "currency": ranked["currency"],
     "cost_state": ranked["cost_state"], "frontier": ranked["frontier"],
     "duration_min": (ranked["duration_s"] / 60).round(2),
     "instance_type": ranked["instance_type"], "gpu_util_p50": ranked["gpu_util_p50"],
@@ -155,8 +156,8 @@ st.dataframe(table, hide_index=True, placeholder="—", key="leaderboard", colum
     "rank": st.column_config.NumberColumn("rank", help=f"by {objective} {per}, 1 = best"),
     "objective": st.column_config.NumberColumn(objective or "objective", format="%.4f"),
     "score": st.column_config.NumberColumn(f"{objective} {per}", format="localized"),
-    "cost": st.column_config.NumberColumn("cost", format="%.4f",
-                                          help="billed where known, else estimated"),
+    "cost": st.column_config.TextColumn(
+        "cost", help="billed where known, else estimated (`Sort by: cost` orders by amount)"),
     "cost_state": st.column_config.TextColumn("cost source"),
     "frontier": st.column_config.CheckboxColumn("frontier"),
     "duration_min": st.column_config.NumberColumn("duration (min)", format="%.1f"),
@@ -177,7 +178,9 @@ else:
     frontier_runs = frontier_runs.sort_values("_c")
     st.dataframe(pd.DataFrame({
         "name": frontier_runs["name"].astype(str),
-        "cost": frontier_runs["_c"].round(6), "currency": frontier_runs["currency"],
+        "cost": [money(c, cur) for c, cur in zip(frontier_runs["cost"],
+                                                  frontier_runs["currency"], strict=True)],
+        "currency": frontier_runs["currency"],
         "objective": frontier_runs["objective"], "score": frontier_runs["score"],
         "run_id": frontier_runs["run_id"],
     }), hide_index=True, placeholder="—", key="frontier")
@@ -202,8 +205,9 @@ if st.toggle("Group runs with the same params (seeds ignored)", key="group",
         "n": groups["n"],
         "objective": [_pm(m, s, ".4f") for m, s in zip(groups["objective_mean"],
                                                         groups["objective_std"], strict=True)],
-        "cost": [_pm(m, s, ".4f") for m, s in zip(groups["cost_mean"], groups["cost_std"],
-                                                   strict=True)],
+        "cost": [money(m, c) if s is None or pd.isna(s) else f"{money(m, c)} ± {money(s, c)}"
+                 for m, s, c in zip(groups["cost_mean"], groups["cost_std"], groups["currency"],
+                                    strict=True)],
         "currency": groups["currency"],
         "score": [_pm(m, s, "sig") for m, s in zip(groups["score_mean"], groups["score_std"],
                                                     strict=True)],
