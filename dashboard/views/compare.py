@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from xprof import repeats
 from xprof.dashboard import charts, queries, ranking, ui
 from xprof.dashboard.formatting import money, number, p_value, per_money_label
 from xprof.efficiency import default_baseline
@@ -84,16 +85,15 @@ elif picked:
 
 st.subheader("Repeated runs: is the difference real?")
 params = ui.query(queries.run_params, project=project)
-signatures = ranking.param_signature(params, ranked["run_id"])
-groups = ranking.group_repeats(ranked, signatures)
+signatures = repeats.param_signature(params, ranked["run_id"])
+groups = repeats.group_repeats(ranked, signatures)
 groups["label"] = groups["signature"].replace("", "(no params)") + " · n=" + \
     groups["n"].astype(str)
 labels = groups["label"].tolist()
 if len(labels) < 2:
     st.caption("Needs two groups of runs with different params (seeds are ignored).")
 else:
-    repeated = [i for i, n in enumerate(groups["n"]) if n >= 2]
-    first, second = (repeated + [i for i in range(len(labels)) if i not in repeated])[:2]
+    first, second = repeats.default_pair(groups)
     a_col, b_col = st.columns(2)
     group_a = a_col.selectbox("Group A", labels, index=first, key="group_a",
                               bind="query-params")
@@ -102,7 +102,7 @@ else:
     a = groups.loc[groups["label"] == group_a].iloc[0]
     b = groups.loc[groups["label"] == group_b].iloc[0]
     values = ranked.set_index("run_id")["objective"]
-    result = ranking.welch_t_test(values.reindex(a["run_ids"]), values.reindex(b["run_ids"]),
+    result = repeats.welch_t_test(values.reindex(a["run_ids"]), values.reindex(b["run_ids"]),
                                   mode=mode, label=objective or "objective")
     c1, c2, c3 = st.columns(3)
     c1.metric("A mean ± std", f"{number(result.mean_a)} ± {number(result.std_a)}",

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from xprof import repeats
 from xprof.dashboard import charts, queries, ranking, ui
 from xprof.dashboard.formatting import money, number, per_money_label
 from xprof.dashboard.queries import COST_STATES
@@ -189,8 +190,8 @@ st.subheader("Repeated runs")
 if st.toggle("Group runs with the same params (seeds ignored)", key="group",
              bind="query-params"):
     params = ui.query(queries.run_params, project=project)
-    signatures = ranking.param_signature(params, ranked["run_id"])
-    groups = ranking.group_repeats(ranked, signatures)
+    signatures = repeats.param_signature(params, ranked["run_id"])
+    groups = repeats.group_repeats(ranked, signatures)
 
     def _pm(mean: object, std: object, fmt: str) -> str:
         if mean is None or pd.isna(mean):
