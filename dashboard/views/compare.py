@@ -8,7 +8,7 @@ import streamlit as st
 
 from xprof import repeats
 from xprof.dashboard import charts, queries, ranking, ui
-from xprof.dashboard.formatting import money, number, p_value, per_money_label
+from xprof.dashboard.formatting import duration, money, number, p_value, per_money_label
 from xprof.efficiency import default_baseline
 from xprof.store import BASES
 
@@ -54,7 +54,7 @@ if len(picked) >= 2:
                                                   strict=True)],
         "currency": chosen["currency"],
         "cost source": chosen["cost_state"], "score": chosen["score"],
-        "duration (min)": (chosen["duration_s"] / 60).round(2),
+        "duration": chosen["duration_s"].map(duration),
         "instance type": chosen["instance_type"], "GPU util p50 %": chosen["gpu_util_p50"],
     }), hide_index=True, placeholder="—", key="compare_runs")
 

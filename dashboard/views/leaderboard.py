@@ -9,7 +9,7 @@ import streamlit as st
 
 from xprof import repeats
 from xprof.dashboard import charts, queries, ranking, ui
-from xprof.dashboard.formatting import money, number, per_money_label
+from xprof.dashboard.formatting import duration, money, number, per_money_label
 from xprof.dashboard.queries import COST_STATES
 from xprof.efficiency import cost_as_float, default_baseline
 from xprof.store import BASES
@@ -147,7 +147,7 @@ table = pd.DataFrame({
     "cost": [money(c, cur) for c, cur in zip(ranked["cost"], ranked["currency"], strict=True)],
     "currency": ranked["currency"],
     "cost_state": ranked["cost_state"], "frontier": ranked["frontier"],
-    "duration_min": (ranked["duration_s"] / 60).round(2),
+    "duration": ranked["duration_s"].map(duration),
     "instance_type": ranked["instance_type"], "gpu_util_p50": ranked["gpu_util_p50"],
     "cpu_cores_p50": ranked["cpu_cores_p50"], "status": ranked["status"],
     "started_at": ranked["started_at"], "run_id": ranked["run_id"],
@@ -161,7 +161,8 @@ st.dataframe(table, hide_index=True, placeholder="—", key="leaderboard", colum
         "cost", help="billed where known, else estimated (`Sort by: cost` orders by amount)"),
     "cost_state": st.column_config.TextColumn("cost source"),
     "frontier": st.column_config.CheckboxColumn("frontier"),
-    "duration_min": st.column_config.NumberColumn("duration (min)", format="%.1f"),
+    "duration": st.column_config.TextColumn(
+        "duration", help="`Sort by: duration` orders by length"),
     "gpu_util_p50": st.column_config.NumberColumn("GPU util p50 %", format="%.0f"),
     "cpu_cores_p50": st.column_config.NumberColumn("CPU cores p50", format="%.2f"),
     "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
