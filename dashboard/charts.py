@@ -84,7 +84,8 @@ def run_timeline(samples: pd.DataFrame, gpus: pd.DataFrame,
     if not metrics.empty:
         logged = metrics.assign(time=_time(metrics))
         rows.append(alt.Chart(logged).mark_line(point=True).encode(
-            x=x, y=alt.Y("value:Q", title="logged metrics", scale=alt.Scale(zero=False)),
+            x=x, y=alt.Y("value:Q", title="logged metrics", scale=alt.Scale(zero=False),
+                         axis=alt.Axis(format=NUMBER)),
             color=alt.Color("key:N", title=None),
             tooltip=["time:T", "key:N", "step:Q", alt.Tooltip("value:Q", format=NUMBER)])
             .properties(height=height))
@@ -100,7 +101,8 @@ def metric_curves(metrics: pd.DataFrame, names: dict[str, str], key: str) -> alt
         data["run_id"].str[:8]
     data["x"] = data["step"].where(data["step"].notna(), data.groupby("run_id").cumcount())
     return alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("x:Q", title="step"), y=alt.Y("value:Q", title=key, scale=alt.Scale(zero=False)),
+        x=alt.X("x:Q", title="step", axis=alt.Axis(format=",d", tickMinStep=1)),
+        y=alt.Y("value:Q", title=key, scale=alt.Scale(zero=False), axis=alt.Axis(format=NUMBER)),
         color=alt.Color("run:N", title=None),
         tooltip=["run:N", "x:Q", alt.Tooltip("value:Q", format=NUMBER)]).properties(height=320)
 

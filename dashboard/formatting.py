@@ -10,6 +10,8 @@ import re
 from decimal import Decimal
 
 from xprof.money import currency_label, format_money
+from xprof.numbers import number as number  # re-exported: one place for pages
+from xprof.numbers import p_value as p_value
 from xprof.units import cores_text, duration_text, human_bytes
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~$|:&])")
@@ -35,25 +37,6 @@ def duration(seconds: float | None) -> str:
     return duration_text(float(seconds))
 
 
-def number(value: float | None, digits: int = 4) -> str:
-    """A metric value with ``digits`` significant digits, never scientific notation
-    (``15,430``, ``0.9512``, ``0.0001234``); None/NaN -> "—"."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    value = float(value)
-    if value == 0 or math.isinf(value):
-        return f"{value:g}"
-    places = digits - 1 - math.floor(math.log10(abs(value)))
-    if places <= 0:
-        return f"{round(value):,}"
-    return f"{value:,.{min(places, 15)}f}".rstrip("0").rstrip(".")
-
-
-def p_value(p: float | None) -> str:
-    """A p-value as people read it: ``p = 0.012``, ``p < 0.001``."""
-    if p is None or math.isnan(p):
-        return "p = n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def escape_markdown(text: object) -> str:

@@ -213,6 +213,18 @@ def run_choices(store: Store, project: str | None = None, limit: int = 5000) -> 
         return sql_frame(conn, query)
 
 
+def runs_by_id(store: Store, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """(run_id, name, project) of the given runs, whatever their project, in the order given;
+    ids the store does not hold are left out."""
+    if not run_ids:
+        return pd.DataFrame(columns=["run_id", "name", "project"])
+    with store.read() as conn:
+        found = sql_frame(conn, sa.select(_r.c.id.label("run_id"), _r.c.name, _r.c.project)
+                          .where(_r.c.id.in_(list(run_ids))))
+    order = {run_id: i for i, run_id in enumerate(dict.fromkeys(run_ids))}
+    return found.sort_values("run_id", key=lambda ids: ids.map(order)).reset_index(drop=True)
+
+
 # -- time series ----------------------------------------------------------------------------
 
 def _bucket(ts: sa.ColumnElement, start: float, width: float, max_points: int

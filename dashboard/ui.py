@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import pandas as pd
 import streamlit as st
 
 from xprof.dashboard import queries
@@ -120,11 +121,25 @@ def stop_if_empty() -> None:
     st.stop()
 
 
-def project_picker(sidebar: bool = True) -> str:
-    """Pick the project (kept in the URL); most recently active first."""
-    names = query(queries.projects)["project"].tolist()
+def default_project(projects: pd.DataFrame) -> str | None:
+    """The project a page opens on: the one of the most recent run among projects with an
+    objective, else of the most recent run (``projects`` as :func:`queries.projects`)."""
+    if projects.empty:
+        return None
+    newest = projects.sort_values("last_started_at", ascending=False, kind="stable")
+    declared = newest[newest["objective_name"].notna()]
+    return str((declared if not declared.empty else newest)["project"].iloc[0])
+
+
+def project_picker(sidebar: bool = True, prefer: str | None = None) -> str:
+    """Pick the project (kept in the URL); most recently active first. Without ``?project=``
+    it opens on ``prefer`` when given, else on :func:`default_project`."""
+    projects = query(queries.projects)
+    names = projects["project"].tolist()
+    first = prefer if prefer in names else default_project(projects)
     where = st.sidebar if sidebar else st
-    return where.selectbox("Project", names, key="project", bind="query-params")
+    return where.selectbox("Project", names, index=names.index(first) if first in names else 0,
+                           key="project", bind="query-params")
 
 
 def run_label(names: dict[str, str]) -> Callable[[str], str]:

@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("xprof.agent.cli:run", "Run a training command and record what it used."),
     "ls": ("xprof.runs_cli:ls", "List recent runs."),
     "show": ("xprof.runs_cli:show", "Show everything recorded about one run."),
+    "compare": ("xprof.compare_cli:compare",
+                "Runs side by side: params that differ, metrics, cost, metric per $, t-test."),
     "rm": ("xprof.runs_cli:rm", "Delete runs and everything recorded with them."),
     "config": ("xprof.runs_cli:config", "Show every setting, its value and where it came from."),
     "store": ("xprof.store_cli:store", "Create, upgrade and inspect a store."),

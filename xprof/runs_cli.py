@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import click
 
 from xprof.cli import BadInput, parse_pairs
-from xprof.money import format_given, format_money
+from xprof.money import currency_label, format_given, format_money
+from xprof.numbers import number
 from xprof.process_facts import failed_rows, failed_text, memory_text
 from xprof.settings import ConfigError, Settings
 from xprof.storeurl import StoreError, redact_url
@@ -156,11 +158,55 @@ def ls(project, tags, status, since, limit, experiments, store, as_json) -> None
     if not runs:
         click.echo("No runs yet. Record one with: xprof run -- python train.py", err=True)
         return
-    print_table([[r["id"][:8], r["name"], r["project"], r["status"],
-                  r["started_at"].strftime("%Y-%m-%d %H:%M"),
-                  human_duration(r["duration_s"]) if r["duration_s"] is not None else "-",
-                  format_cost(costs.get(r["id"]))] for r in runs],
-                ["ID", "NAME", "PROJECT", "STATUS", "STARTED (UTC)", "DURATION", "COST"])
+    headers = ["ID", "NAME", "PROJECT", "STATUS", "STARTED (UTC)", "DURATION", "COST"]
+    rows = [[r["id"][:8], r["name"], r["project"], r["status"],
+             r["started_at"].strftime("%Y-%m-%d %H:%M"),
+             human_duration(r["duration_s"]) if r["duration_s"] is not None else "-",
+             format_cost(costs.get(r["id"]))] for r in runs]
+    if scored := objective_scores(db, runs, costs):
+        name, values, scores, per = scored
+        headers += [name.upper(), f"{name.upper()} {per.upper()}"]
+        rows = [[*row, number(values.get(r["id"])), scores.get(r["id"], "—")]
+                for row, r in zip(rows, runs, strict=True)]
+    print_table(rows, headers)
+
+
+def declared_objective(runs: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """The ``--objective`` (name, mode) most of the runs declared; None when none did."""
+    declared = Counter((r["objective_name"], r["objective_mode"] or "max") for r in runs
+                       if r.get("objective_name"))
+    return declared.most_common(1)[0][0] if declared else None
+
+
+def objective_scores(db, runs: list[dict[str, Any]], costs: dict[str, dict]
+                     ) -> tuple[str, dict[str, float], dict[str, str], str] | None:
+    """For runs of one project with an objective: its name, each run's last value, each
+    run's metric per unit of money as text (:mod:`xprof.efficiency`, the dashboard's rule: a
+    minimised objective's baseline is the project's worst value) and the "per $" label;
+    None otherwise. Without pandas (the dashboard extra) the scores are left out."""
+    projects = {r["project"] for r in runs}
+    objective = declared_objective(runs) if len(projects) == 1 else None
+    if objective is None:
+        return None
+    name, mode = objective
+    values = db.last_metric_values(name, project=projects.pop())
+    currencies = {c["currency"] for c in costs.values() if c.get("currency")}
+    try:
+        import pandas as pd  # lazy and optional: the score needs the dashboard extra
+
+        from xprof.efficiency import default_baseline, efficiency
+    except ImportError:
+        return name, values, {}, "per money"
+    ids = [r["id"] for r in runs]
+    baseline = default_baseline(pd.Series(list(values.values()), dtype="float64"), mode)
+    money = pd.Series([(costs.get(i) or {}).get("amount") for i in ids], dtype=object)
+    score = efficiency(pd.Series([values.get(i, float("nan")) for i in ids], dtype="float64"),
+                       money, mode, baseline)
+    if len(currencies) > 1:  # each score in its run's own currency, said in the cell
+        return name, values, {i: f"{number(s)} per {currency_label(costs[i]['currency'])}"
+                              for i, s in zip(ids, score, strict=True) if s == s}, "per money"
+    per = f"per {currency_label(currencies.pop())}" if currencies else "per $"
+    return name, values, {i: number(s) for i, s in zip(ids, score, strict=True) if s == s}, per
 
 
 def _list_experiments(db, project: str | None, limit: int, as_json: bool) -> None:
@@ -341,25 +387,27 @@ def rm(run_refs, yes, store) -> None:
 
 
 @click.command()
+@store_option
 @output_options
-def config(as_json) -> None:
-    """Show every setting: its value, environment variable and meaning.
+def config(store, as_json) -> None:
+    """Show every setting: its value, where it came from, its environment variable and meaning.
 
     Settings come from flags, then environment variables, then $XPROF_HOME/config.toml
-    (keys as listed here), then defaults.
+    (keys as listed here), then defaults; FROM names the one that gave each value.
 
     \b
     Example:
       xprof config --json
     """
     try:
-        settings = Settings()
+        settings = Settings(flags={"store": store})
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
     items = [(s, "(secret)" if s.secret and v is not None else
               redact_url(v) if isinstance(v, str) else v) for s, v in settings.items()]
     if as_json:
-        click.echo(json.dumps({s.key: v for s, v in items}, indent=2, default=str))
+        click.echo(json.dumps({s.key: {"value": v, "from": settings.source(s.key)}
+                               for s, v in items}, indent=2, default=str))
         return
-    print_table([[s.key, repr(v), s.env or "", s.doc] for s, v in items],
-                ["KEY", "VALUE", "ENV", "MEANING"])
+    print_table([[s.key, repr(v), settings.source(s.key), s.env or "", s.doc] for s, v in items],
+                ["KEY", "VALUE", "FROM", "ENV", "MEANING"])

@@ -321,6 +321,7 @@ class Settings:
         self._env = os.environ if env is None else env
         self._config = read_config() if config is None else dict(config)
         self._values: dict[str, Any] = {}
+        self._sources: dict[str, str] = {}
         for setting in SETTINGS:
             self._values[setting.key] = self._resolve(setting)
 
@@ -332,11 +333,18 @@ class Settings:
         elif setting.key in self._config:
             raw, where = self._config[setting.key], f"{config_path()}: {setting.key}"
         else:
+            self._sources[setting.key] = "default"
             return setting.default
+        self._sources[setting.key] = where
         try:
             return setting.type(raw)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {exc}") from exc
+
+    def source(self, key: str) -> str:
+        """Where the value came from: ``default``, the flag (``--store``), the environment
+        variable (``XPROF_STORE``) or the config file (``/home/ada/.xprof/config.toml: store``)."""
+        return self._sources[key]
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]

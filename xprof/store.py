@@ -408,6 +408,24 @@ class Store:
                                "upper_bound": bool(row.upper)}
         return out
 
+    def last_metric_values(self, key: str, *, run_ids: Sequence[str] | None = None,
+                           project: str | None = None) -> dict[str, float]:
+        """Each run's last logged value of metric ``key`` (of the given runs, or of every run
+        of ``project``), by run id; runs that never logged it are absent."""
+        m, r = schema.metrics, schema.runs
+        last = sa.select(m.c.run_id, sa.func.max(m.c.seq).label("seq")).where(m.c.key == key)
+        if run_ids is not None:
+            last = last.where(m.c.run_id.in_(list(run_ids)))
+        if project is not None:
+            last = last.where(m.c.run_id.in_(sa.select(r.c.id).where(r.c.project == project)))
+        last = last.group_by(m.c.run_id).subquery()
+        query = sa.select(m.c.run_id, m.c.value).join(
+            last, sa.and_(m.c.run_id == last.c.run_id, m.c.seq == last.c.seq)).where(
+            m.c.key == key)
+        with self.read() as conn:
+            return {row.run_id: float(row.value) for row in conn.execute(query)
+                    if row.value is not None}
+
     def experiments(self, project: str | None = None) -> list[dict[str, Any]]:
         """Experiments (attempts grouped by name): attempts, summed duration and cost per
         currency, last status; newest first."""

@@ -7,8 +7,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from xprof import repeats
 from xprof.dashboard import charts, queries, ranking, ui
-from xprof.dashboard.formatting import money, number, per_money_label
+from xprof.dashboard.formatting import duration, money, number, per_money_label
 from xprof.dashboard.queries import COST_STATES
 from xprof.efficiency import cost_as_float, default_baseline
 from xprof.store import BASES
@@ -143,9 +144,10 @@ if sort != "rank":
 table = pd.DataFrame({
     "rank": ranked["rank"], "name": ranked["name"].astype(str),
     "objective": ranked["objective"], "score": ranked["score"],
-    "cost": cost_as_float(ranked["cost"]).round(6), "currency": ranked["currency"],
+    "cost": [money(c, cur) for c, cur in zip(ranked["cost"], ranked["currency"], strict=True)],
+    "currency": ranked["currency"],
     "cost_state": ranked["cost_state"], "frontier": ranked["frontier"],
-    "duration_min": (ranked["duration_s"] / 60).round(2),
+    "duration": ranked["duration_s"].map(duration),
     "instance_type": ranked["instance_type"], "gpu_util_p50": ranked["gpu_util_p50"],
     "cpu_cores_p50": ranked["cpu_cores_p50"], "status": ranked["status"],
     "started_at": ranked["started_at"], "run_id": ranked["run_id"],
@@ -155,11 +157,12 @@ st.dataframe(table, hide_index=True, placeholder="—", key="leaderboard", colum
     "rank": st.column_config.NumberColumn("rank", help=f"by {objective} {per}, 1 = best"),
     "objective": st.column_config.NumberColumn(objective or "objective", format="%.4f"),
     "score": st.column_config.NumberColumn(f"{objective} {per}", format="localized"),
-    "cost": st.column_config.NumberColumn("cost", format="%.4f",
-                                          help="billed where known, else estimated"),
+    "cost": st.column_config.TextColumn(
+        "cost", help="billed where known, else estimated (`Sort by: cost` orders by amount)"),
     "cost_state": st.column_config.TextColumn("cost source"),
     "frontier": st.column_config.CheckboxColumn("frontier"),
-    "duration_min": st.column_config.NumberColumn("duration (min)", format="%.1f"),
+    "duration": st.column_config.TextColumn(
+        "duration", help="`Sort by: duration` orders by length"),
     "gpu_util_p50": st.column_config.NumberColumn("GPU util p50 %", format="%.0f"),
     "cpu_cores_p50": st.column_config.NumberColumn("CPU cores p50", format="%.2f"),
     "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
@@ -177,7 +180,9 @@ else:
     frontier_runs = frontier_runs.sort_values("_c")
     st.dataframe(pd.DataFrame({
         "name": frontier_runs["name"].astype(str),
-        "cost": frontier_runs["_c"].round(6), "currency": frontier_runs["currency"],
+        "cost": [money(c, cur) for c, cur in zip(frontier_runs["cost"],
+                                                  frontier_runs["currency"], strict=True)],
+        "currency": frontier_runs["currency"],
         "objective": frontier_runs["objective"], "score": frontier_runs["score"],
         "run_id": frontier_runs["run_id"],
     }), hide_index=True, placeholder="—", key="frontier")
@@ -186,8 +191,8 @@ st.subheader("Repeated runs")
 if st.toggle("Group runs with the same params (seeds ignored)", key="group",
              bind="query-params"):
     params = ui.query(queries.run_params, project=project)
-    signatures = ranking.param_signature(params, ranked["run_id"])
-    groups = ranking.group_repeats(ranked, signatures)
+    signatures = repeats.param_signature(params, ranked["run_id"])
+    groups = repeats.group_repeats(ranked, signatures)
 
     def _pm(mean: object, std: object, fmt: str) -> str:
         if mean is None or pd.isna(mean):
@@ -202,8 +207,9 @@ if st.toggle("Group runs with the same params (seeds ignored)", key="group",
         "n": groups["n"],
         "objective": [_pm(m, s, ".4f") for m, s in zip(groups["objective_mean"],
                                                         groups["objective_std"], strict=True)],
-        "cost": [_pm(m, s, ".4f") for m, s in zip(groups["cost_mean"], groups["cost_std"],
-                                                   strict=True)],
+        "cost": [money(m, c) if s is None or pd.isna(s) else f"{money(m, c)} ± {money(s, c)}"
+                 for m, s, c in zip(groups["cost_mean"], groups["cost_std"], groups["currency"],
+                                    strict=True)],
         "currency": groups["currency"],
         "score": [_pm(m, s, "sig") for m, s in zip(groups["score_mean"], groups["score_std"],
                                                     strict=True)],

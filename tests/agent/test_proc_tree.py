@@ -307,20 +307,38 @@ def test_helpers_are_left_out_and_other_children_of_the_agent_are_in():
             p.wait()
 
 
+AS_NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+
+
+def skip_unless_nobody_can_run_this_file() -> None:
+    """Skip (saying why) when ``nobody`` cannot execute the interpreter or import this file
+    and xprof: a checkout in a folder only its owner may enter (``mktemp -d``, a 0700 home)."""
+    probe = f"import xprof.agent.proc_tree; open({str(THIS)!r}, 'rb').read(1)"
+    try:
+        out = subprocess.run([*AS_NOBODY, PY, "-c", probe], capture_output=True, text=True,
+                             timeout=60, cwd="/")
+    except OSError as exc:
+        pytest.skip(f"cannot run {PY} as nobody: {exc}")
+    if out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+        pytest.skip(f"user nobody cannot run {PY} or read {THIS} ({why}); "
+                    "the checkout's folders must be world-readable for this test")
+
+
 def test_a_process_whose_io_cannot_be_read_still_counts_cpu_and_memory(tmp_path):
     """Sampling as another user: the process whose /proc/PID/io is denied loses only its I/O;
     its CPU and memory are counted, as is the readable I/O of the rest, and the denial is
     logged once."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run processes as another user")
+    skip_unless_nobody_can_run_this_file()
     ready = tmp_path / "ready"
-    as_nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
     worker = f"import time\n{BURN}b = b'w' * (32 * 2**20)\nburn(0.4)\ntime.sleep(30)"
     root_code = "import os, subprocess, sys, time\n" + BURN + textwrap.dedent(f"""
         with open({str(tmp_path / 'data')!r}, "wb") as f:
             f.write(b"d" * (8 * 2**20)); f.flush(); os.fsync(f.fileno())
         mem = b"r" * (64 * 2**20)
-        subprocess.Popen({as_nobody!r} + [sys.executable, "-c", {worker!r}])
+        subprocess.Popen({AS_NOBODY!r} + [sys.executable, "-c", {worker!r}])
         burn(0.3)
         open({str(ready)!r}, "w").close()
         time.sleep(30)
@@ -331,7 +349,7 @@ def test_a_process_whose_io_cannot_be_read_still_counts_cpu_and_memory(tmp_path)
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.6)  # the worker's burn is over
-        out = subprocess.run([*as_nobody, PY, str(THIS), "observe", str(root.pid), "0.5"],
+        out = subprocess.run([*AS_NOBODY, PY, str(THIS), "observe", str(root.pid), "0.5"],
                              capture_output=True, text=True, timeout=60, check=True)
     finally:
         os.killpg(root.pid, signal.SIGKILL)

@@ -22,7 +22,7 @@ def test_params_diff_and_efficiency_side_by_side(seeded, open_page) -> None:
                                          "seed": False}
     runs = frame_with(at, "run", "score")
     assert runs["score"].tolist() == pytest.approx([0.97 / 0.10, 0.93 / 0.05])
-    assert runs["cost"].tolist() == pytest.approx([0.10, 0.05])
+    assert runs["cost"].tolist() == ["$0.10", "$0.050"]  # the one money formatter
     assert len(at.get("vega_lite_chart")) == 1  # the val_acc curves, overlaid
 
 

@@ -24,7 +24,7 @@ def test_ranking_order_and_metric_per_dollar(seeded, open_page) -> None:
     assert set(table["name"].tolist()[8:]) == {"unpriced", "unknown-price", "crashed-run"}
     assert table["rank"].iloc[8:].isna().all()
     by_name = table.set_index("name")
-    assert by_name.loc["mlp-gpu", "cost"] == pytest.approx(1.20)  # billed, not the estimate
+    assert by_name.loc["mlp-gpu", "cost"] == "$1.20"  # billed, not the estimate
     assert by_name.loc["mlp-gpu", "cost_state"] == "billed"
     assert by_name.loc["svc-s0", "cost_state"] == "estimate"
     assert by_name.loc["unpriced", "cost_state"] == "not priced"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from xprof import repeats
 from xprof.dashboard import ranking
 
 
@@ -95,9 +96,9 @@ def test_repeats_group_by_params_ignoring_seeds() -> None:
           for k, v in (("model", "svc"), ("C", "1"), ("seed", str(i)))],
         ("id-other", "model", "rf"), ("id-other", "random_state", "7"),
     ], columns=["run_id", "key", "value"])
-    signatures = ranking.param_signature(params, runs["run_id"])
+    signatures = repeats.param_signature(params, runs["run_id"])
     assert signatures["id-s0"] == "C=1; model=svc" and signatures["id-other"] == "model=rf"
-    groups = ranking.group_repeats(ranking.rank_runs(runs, "max"), signatures)
+    groups = repeats.group_repeats(ranking.rank_runs(runs, "max"), signatures)
     svc = groups.set_index("signature").loc["C=1; model=svc"]
     assert svc["n"] == 3
     assert svc["objective_mean"] == pytest.approx(0.972333333)
@@ -110,11 +111,11 @@ def test_repeats_group_by_params_ignoring_seeds() -> None:
 def test_welch_t_test_matches_scipy() -> None:
     """The p-value and t equal scipy's ttest_ind(equal_var=False), with a plain reading."""
     a, b = [0.970, 0.975, 0.972], [0.930, 0.935, 0.925]
-    result = ranking.welch_t_test(a, b, mode="max", label="val_acc")
+    result = repeats.welch_t_test(a, b, mode="max", label="val_acc")
     expected = stats.ttest_ind(a, b, equal_var=False)
     assert result.p == pytest.approx(expected.pvalue, rel=1e-12)
     assert result.t == pytest.approx(expected.statistic, rel=1e-12)
     assert result.reading.startswith("A is better than B")
-    close = ranking.welch_t_test([0.97, 0.975, 0.972], [0.971, 0.969, 0.976])
+    close = repeats.welch_t_test([0.97, 0.975, 0.972], [0.971, 0.969, 0.976])
     assert close.p > 0.05 and close.reading.startswith("No clear difference")
-    assert math.isnan(ranking.welch_t_test([0.9], [0.8, 0.85]).p)
+    assert math.isnan(repeats.welch_t_test([0.9], [0.8, 0.85]).p)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from mlflow.tracking import MlflowClient
 
 import xprof
 from tests.integrations.conftest import params_of, rows
+from tests.integrations.extra import require
 from tests.integrations.tiny_models import tiny_bert_trainer
 from xprof.cli import cli
+
+MlflowClient = require("mlflow.tracking").MlflowClient
+
+pytestmark = pytest.mark.integrations
 
 
 def test_trainer_metrics_per_step(store, tmp_path, mlflow_uri):

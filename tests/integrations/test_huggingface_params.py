@@ -6,8 +6,12 @@ from __future__ import annotations
 import sys
 from collections import Counter
 
+import pytest
+
 from tests.integrations.conftest import SCRIPTS, params_of, rows
 from tests.integrations.tiny_models import tiny_bert_trainer
+
+pytestmark = pytest.mark.integrations
 
 
 def test_params_one_encoding_and_epoch_once(xprof, store, tmp_path):

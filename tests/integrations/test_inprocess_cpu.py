@@ -6,9 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from tests.integrations.conftest import SCRIPTS
 
@@ -29,9 +27,13 @@ def test_script_cpu_before_the_run_is_left_out(store):
     assert run["cpu_seconds"] == pytest.approx(3.0, abs=0.5)
 
 
+@pytest.mark.integrations
 def test_notebook_cpu_before_the_run_is_left_out(store, tmp_path):
     """A kernel that burnt 3 s of CPU in earlier cells records ~3 CPU-s for a run that burns
     3 s; the process-tree samples start near 0 too."""
+    import nbformat  # the integrations extra: only this test needs it
+    from nbclient import NotebookClient
+
     cells = [BURN + "burn(3)",
              "import xprof\nwith xprof.profile(name='burn-nb', project='cpu', interval=0.2,"
              " quiet=True):\n    burn(3)"]

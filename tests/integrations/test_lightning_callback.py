@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from tests.integrations.conftest import SCRIPTS, rows
+
+pytestmark = pytest.mark.integrations
 
 
 def test_fit_metrics_per_step_under_xprof_run(xprof, store):

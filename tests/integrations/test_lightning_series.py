@@ -11,6 +11,8 @@ import pytest
 import xprof
 from tests.integrations.conftest import params_of, rows
 
+pytestmark = pytest.mark.integrations
+
 
 def fit(epochs: int = 4, batches: int = 2) -> None:
     import torch

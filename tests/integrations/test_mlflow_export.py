@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from click.testing import CliRunner
-from mlflow.tracking import MlflowClient
 
+from tests.integrations.extra import require
 from tests.integrations.seed import T0, seed_runs
 from xprof.cli import cli
+
+MlflowClient = require("mlflow.tracking").MlflowClient
+
+pytestmark = pytest.mark.integrations
 
 
 def export(*args: str):

@@ -8,13 +8,18 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
 
 import xprof
 from tests.integrations.conftest import rows
+from tests.integrations.extra import require
 from xprof.cli import cli
 from xprof.collector.mlflow_bridge import xprof_id_for
+
+Metric = require("mlflow.entities").Metric
+Param = require("mlflow.entities").Param
+MlflowClient = require("mlflow.tracking").MlflowClient
+
+pytestmark = pytest.mark.integrations
 
 START_MS = int(dt.datetime(2026, 10, 5, 8, 0, tzinfo=dt.UTC).timestamp() * 1000)
 

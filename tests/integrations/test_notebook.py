@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import json
 
-import nbformat
-from nbclient import NotebookClient
+import pytest
 
 from tests.integrations.conftest import rows
+from tests.integrations.extra import require
+
+nbformat = require("nbformat")
+NotebookClient = require("nbclient").NotebookClient
+
+pytestmark = pytest.mark.integrations
 
 CELLS = [
     "import os, signal, time\nimport numpy as np\nimport xprof",
