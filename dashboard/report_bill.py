@@ -14,6 +14,8 @@ from xprof.dashboard.formatting import money
 from xprof.store import Store
 
 BREAKDOWNS = (("category", "other_by_category", "Other spend by category"),
+              ("other-project", "other_by_project", "Other spend by project (tags)"),
+              ("idle-project", "idle_by_project", "Idle machine time by project (tags)"),
               ("provider", "by_provider", "Bill by provider"),
               ("service", "by_service", "Bill by service"),
               ("region", "by_region", "Bill by region"),
@@ -53,7 +55,8 @@ def bill_tables(report: dict[str, Any], table_type: Any) -> list[Any]:
                            money(b["other"], c), f"{b['items']:,}"])
     out = [whole]
     for name, key, title in BREAKDOWNS:
-        table = table_type(f"bill-{name}", title, [name.capitalize(), "Currency", "Amount"],
+        table = table_type(f"bill-{name}", title,
+                           [name.split("-")[-1].capitalize(), "Currency", "Amount"],
                            level=3)
         for b in bills:
             rows = b[key]
