@@ -93,6 +93,8 @@ def _import_all(job: ImportJob, sources: list[BillingSource]
 def _plain_bill(bill: CurrencyBill) -> dict[str, Any]:
     data = bill.as_dict()
     return {k: ([{**r, "amount": str(r["amount"])} for r in v] if isinstance(v, list)
+                else {n: str(x) if isinstance(x, Decimal) else x for n, x in v.items()}
+                if isinstance(v, dict)
                 else str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}
 
 
@@ -128,6 +130,10 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
     parts += [f"bill {label} {bill_line(b, format_money)}"
               + (f" ({project_line(b, format_money)})" if b.other_by_project else "")
               for b in bills]
+    parts += [f"{b.skipped['items']:,} {b.currency} Azure amortized row(s) "
+              f"({format_money(b.skipped['amount'], b.currency)}) skipped: an actual cost "
+              "export covers the same days, and the bill counts actual cost (as invoiced)"
+              for b in bills if b.skipped]
     parts += [r.extra["note"] for _, _, r in results if r.extra.get("note")]
     if errors:
         parts.append(f"{len(errors)} source(s) failed")

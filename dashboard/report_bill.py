@@ -49,6 +49,11 @@ def bill_tables(report: dict[str, Any], table_type: Any) -> list[Any]:
                        note="Every billed amount is in exactly one bucket: runs (allocated to "
                             "runs), idle (machine time no run used), other (storage, network, "
                             "managed services, support, tax, credits, adjustments).")
+    skipped = [b["skipped"] for b in bills if b.get("skipped")]
+    if skipped:
+        whole.note += (f" {sum(s['items'] for s in skipped):,} Azure amortized row(s) were "
+                       "skipped: an actual cost export covers the same days, and the bill "
+                       "counts actual cost (as invoiced).")
     for b in bills:
         c = b["currency"]
         whole.rows.append([c, money(b["total"], c), money(b["runs"], c), money(b["idle"], c),

@@ -17,6 +17,12 @@ the first of ``billing.project_tag_keys`` among its tags (``untagged`` if none).
 goes by its own item's tags, idle by its machine's (of the machine's items that carry a
 project tag, the value on the most money). Each split sums to its bucket.
 
+Azure actual and amortized cost exports bill the same days twice. Where an actual export
+(``azure-export-actual:``) covers a day of an account and currency, the billed and list bases
+count the actual rows (as invoiced) and skip that day's amortized rows (:attr:`skipped` says
+how many and how much); the effective basis counts the amortized rows (an actual export has
+no effective cost). Allocation picks the actual rows of a machine the same way.
+
 An item belongs to a period by its charge period start; a cost row by its ``period_start``
 (allocation dates each row by the items it came from).
 """
@@ -61,7 +67,9 @@ _BY_SERVICE = (
 _STORAGE_UNITS = ("gb-mo", "gb-month", "gib-mo", "gib month", "gibibyte month", "gb month",
                   "byte-seconds", "gibibyte second")
 # When several sources bill one resource, the one allocation counts (lower is better).
-_SOURCE_RANK = (("aws-cur:", 0), ("focus:", 1), ("azure", 1), ("gcp-", 1), ("aws-ce:", 2))
+_SOURCE_RANK = (("aws-cur:", 0), ("focus:", 1), ("azure-export-amortized:", 2), ("azure", 1),
+                ("gcp-", 1), ("aws-ce:", 2))
+ACTUAL, AMORTIZED = "azure-export-actual:", "azure-export-amortized:"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -102,6 +110,7 @@ class CurrencyBill:
     other_by_project: dict[str, Decimal] = field(default_factory=dict)
     idle_by_project: dict[str, Decimal] = field(default_factory=dict)
     by: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    skipped: dict[str, Any] = field(default_factory=dict)  # amortized rows an actual export covers
 
     @property
     def total(self) -> Decimal:
@@ -114,7 +123,7 @@ class CurrencyBill:
                     sorted(amounts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return {"currency": self.currency, "total": self.total, "runs": self.runs,
                 "idle": self.idle, "other": self.other, "items_total": self.items_total,
-                "items": self.items,
+                "items": self.items, "skipped": self.skipped,
                 "other_by_category": rows(self.other_by_category),
                 "other_by_project": rows(self.other_by_project),
                 "idle_by_project": rows(self.idle_by_project),
@@ -146,6 +155,7 @@ class _Sums:
     other_projects: dict[str, int] = field(default_factory=dict)
     idle_projects: dict[str, int] = field(default_factory=dict)
     by: dict[str, dict[str, int]] = field(default_factory=lambda: {d: {} for d in DIMENSIONS})
+    skipped: dict[str, Any] = field(default_factory=dict)
 
     def bill(self, currency: str) -> CurrencyBill:
         return CurrencyBill(
@@ -154,7 +164,8 @@ class _Sums:
             other_by_category={k: _money(v) for k, v in self.categories.items()},
             other_by_project={k: _money(v) for k, v in self.other_projects.items()},
             idle_by_project={k: _money(v) for k, v in self.idle_projects.items()},
-            by={d: {k: _money(v) for k, v in values.items()} for d, values in self.by.items()})
+            by={d: {k: _money(v) for k, v in values.items()} for d, values in self.by.items()},
+            skipped=self.skipped)
 
 
 def _nano_sum(column: Any) -> Any:
@@ -178,10 +189,30 @@ def _cost_sums(store: Store, basis: str, start: dt.datetime | None,
         return [(k, rid, cur, int(v or 0)) for k, rid, cur, v in conn.execute(query)]
 
 
+def _period(query: Any, column: Any, start: dt.datetime | None,
+            end: dt.datetime | None) -> Any:
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column < end)
+    return query
+
+
+def _amortized_twice(b: Any) -> Any:
+    """True for an amortized Azure row of a day, account and currency an actual export
+    covers."""
+    a = b.alias("actual")
+    return sa.and_(b.c.source.startswith(AMORTIZED, autoescape=True), sa.exists().where(
+        a.c.source.startswith(ACTUAL, autoescape=True),
+        a.c.charge_period_start == b.c.charge_period_start,
+        a.c.account_id.is_not_distinct_from(b.c.account_id), a.c.currency == b.c.currency))
+
+
 def _item_groups(store: Store, basis: str, start: dt.datetime | None,
-                 end: dt.datetime | None) -> list[Any]:
+                 end: dt.datetime | None) -> tuple[list[Any], list[Any]]:
     """The period's items summed per resource, source, dimensions, category and currency
-    (rows with those names as attributes, and ``nanos``, ``n``)."""
+    (rows with those names as attributes, and ``nanos``, ``n``), and the amortized rows
+    skipped (rows of currency, ``nanos``, ``n``)."""
     b = schema.billing_items
     amount = b.c[BASIS_COLUMNS[basis]]
     keys = (b.c.resource_id, b.c.source, b.c.provider, b.c.service, b.c.region,
@@ -189,12 +220,18 @@ def _item_groups(store: Store, basis: str, start: dt.datetime | None,
     query = (sa.select(*keys, _nano_sum(amount).label("nanos"),
                        sa.func.count(amount).label("n"))
              .where(amount.is_not(None)).group_by(*keys))
-    if start is not None:
-        query = query.where(b.c.charge_period_start >= start)
-    if end is not None:
-        query = query.where(b.c.charge_period_start < end)
+    query = _period(query, b.c.charge_period_start, start, end)
+    twice = _amortized_twice(b)
     with store.read() as conn:
-        return conn.execute(query).all()
+        if basis == "effective" or not conn.execute(sa.select(b.c.id).where(
+                b.c.source.startswith(ACTUAL, autoescape=True)).limit(1)).first():
+            return conn.execute(query).all(), []
+        skipped = conn.execute(_period(
+            sa.select(b.c.currency, _nano_sum(amount).label("nanos"),
+                      sa.func.count(amount).label("n"))
+            .where(amount.is_not(None), twice).group_by(b.c.currency),
+            b.c.charge_period_start, start, end)).all()
+        return conn.execute(query.where(sa.not_(twice))).all(), skipped
 
 
 def _best_sources(groups: Iterable[Any], machines: set[str]) -> dict[str, str]:
@@ -247,7 +284,12 @@ def whole_bill(store: Store, *, start: dt.datetime | None = None,
             idle_of[key, currency] = idle_of.get((key, currency), 0) + nanos
         else:
             entry.runs += nanos
-    groups = _item_groups(store, basis, start, end)
+    groups, skipped = _item_groups(store, basis, start, end)
+    for row in skipped:
+        sums.setdefault(row.currency, _Sums()).skipped = {
+            "items": int(row.n), "amount": _money(int(row.nanos or 0)),
+            "why": "Azure amortized rows of days an actual cost export also covers: the bill "
+                   "counts the actual cost (as invoiced)"}
     best = _best_sources(groups, machines)
     machine_projects: dict[str, dict[str, int]] = {}  # machine -> project -> |nano-units|
     for g in groups:
