@@ -7,10 +7,14 @@ or one derived from the launcher's own job id (SLURM's ``SLURM_JOB_ID`` and step
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import socket
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
 
 _NAMESPACE = uuid.UUID("6d1f3c52-1e0a-4c36-9a58-0d3f1f3b2a77")
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -47,3 +51,31 @@ def host_key(environ: Mapping[str, str], configured: str | None = None) -> str:
             and int(ntasks) > int(nnodes):
         return f"{host}/{procid}"
     return host
+
+
+def shared_run_id(flag: str | None, environ: Mapping[str, str]) -> bool:
+    """Whether the run id is one other agents may share (given, or from a launcher)."""
+    return resolve_run_id(flag, environ)[1] != "new"
+
+
+def claim_host_key(host: str, run_id: str, lock_dir: Path) -> tuple[str, IO[bytes] | None]:
+    """This agent's own key among the agents of ``run_id`` on this host, and the lock that
+    holds it (keep it open for the agent's life; the kernel lets go when the agent dies).
+
+    The first agent holds ``<lock_dir>/<run_id>@<host>.lock`` and keeps ``host``; another
+    agent of the same run on the same host meanwhile (``--run-id X`` twice, no rank variables)
+    gets ``host/<pid>``, so neither's rows replace the other's. Without a lock folder (disk
+    full, read-only home) every agent keeps ``host``, as before.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{run_id}@{host}")[:200]
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_dir / f"{name}.lock", "ab")  # noqa: SIM115 (held for the run)
+    except OSError:
+        return host, None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return f"{host}/{os.getpid()}", None
+    return host, handle

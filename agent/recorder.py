@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from xprof.agent import launch
 from xprof.agent.context import HELPER_PIDS, host_identity
@@ -28,7 +28,7 @@ from xprof.agent.gpu_sampler import GpuSampler
 from xprof.agent.host_stats import HostStats
 from xprof.agent.live_checks import LiveChecks
 from xprof.agent.metrics_intake import MetricsIntake
-from xprof.agent.multinode import host_key
+from xprof.agent.multinode import claim_host_key, host_key, shared_run_id
 from xprof.agent.once import WARN
 from xprof.agent.proc_tree import ProcessTree
 from xprof.agent.run_record import RunRecord
@@ -95,6 +95,7 @@ class Recorder:
         self._context_lock = threading.Lock()
         self._context_done = threading.Event()
         self.cpu_from_start = cpu_from_start
+        self._host_lock: IO[bytes] | None = None  # held while this agent owns its host key
 
     @property
     def name(self) -> str | None:
@@ -107,6 +108,9 @@ class Recorder:
             self.tree.set_baseline()
         host_info = host_identity()
         host = host_key(os.environ, self.settings["host"])
+        if shared_run_id(getattr(self.opts, "run_id", None), os.environ):
+            host, self._host_lock = claim_host_key(host, self.run_id,
+                                                   self.settings.home / "agents")
         host_info["host"] = host
         self.record.host, self.record.host_info = host, host_info
         self.writer = RunWriter(self.settings.store_url, self.settings.spool_url, self.run_id,

@@ -77,6 +77,7 @@ HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h", "1 hour")
 SECOND_UNITS = ("seconds", "second", "secs", "sec", "s")
 # Which source wins when several bill one resource on one day (lower is better).
 SOURCE_RANK_SQL = """CASE
+    WHEN source LIKE 'azure-export-amortized:%' THEN 4
     WHEN source LIKE 'aws-cur:%' THEN 0
     WHEN source LIKE 'focus:%' OR source LIKE 'azure:%' OR source LIKE 'gcp-bq:%' THEN 1
     WHEN source LIKE 'aws-ce:%' THEN 2 ELSE 3 END"""

@@ -40,6 +40,7 @@ from xprof.collector.billing.bill import (
     bill_line,
     imported_months,
     months_label,
+    project_line,
     whole_bill,
 )
 from xprof.collector.billing.sources import SOURCE_KINDS, SOURCES, BillingSource, ImportJob
@@ -92,15 +93,19 @@ def _import_all(job: ImportJob, sources: list[BillingSource]
 def _plain_bill(bill: CurrencyBill) -> dict[str, Any]:
     data = bill.as_dict()
     return {k: ([{**r, "amount": str(r["amount"])} for r in v] if isinstance(v, list)
+                else {n: str(x) if isinstance(x, Decimal) else x for n, x in v.items()}
+                if isinstance(v, dict)
                 else str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}
 
 
-def _imported_bill(store: Store, since: dt.datetime) -> tuple[str, list[CurrencyBill]]:
+def _imported_bill(store: Store, since: dt.datetime,
+                   tag_keys: Iterable[str]) -> tuple[str, list[CurrencyBill]]:
     """The whole bill of the months this collect imported items for (label, bills)."""
     months = imported_months(store, since)
     if months is None:
         return "", []
-    return months_label(*months), whole_bill(store, start=months[0], end=months[1])
+    return months_label(*months), whole_bill(store, start=months[0], end=months[1],
+                                             tag_keys=list(tag_keys))
 
 
 def _summary(tried: int, results: Imported, allocation: AllocationResult,
@@ -122,7 +127,13 @@ def _summary(tried: int, results: Imported, allocation: AllocationResult,
         parts.append(f"{allocation.runs_partial:,} billed in part so far (still estimated)")
     parts.append(f"idle {_money(allocation.idle)} on {allocation.resources:,} resource(s)")
     label, bills = bill
-    parts += [f"bill {label} {bill_line(b, format_money)}" for b in bills]
+    parts += [f"bill {label} {bill_line(b, format_money)}"
+              + (f" ({project_line(b, format_money)})" if b.other_by_project else "")
+              for b in bills]
+    parts += [f"{b.skipped['items']:,} {b.currency} Azure amortized row(s) "
+              f"({format_money(b.skipped['amount'], b.currency)}) skipped: an actual cost "
+              "export covers the same days, and the bill counts actual cost (as invoiced)"
+              for b in bills if b.skipped]
     parts += [r.extra["note"] for _, _, r in results if r.extra.get("note")]
     if errors:
         parts.append(f"{len(errors)} source(s) failed")
@@ -182,4 +193,5 @@ def collect_billing(store: Store, settings: Settings, *,
     allocation = allocate_store(store, keys, echo=echo, now=now)
     if bad_input is not None:
         raise bad_input
-    return _summary(tried, results, allocation, errors, _imported_bill(store, now))
+    return _summary(tried, results, allocation, errors,
+                    _imported_bill(store, now, settings.get("billing.project_tag_keys") or ()))

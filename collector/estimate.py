@@ -27,7 +27,8 @@ Rules, in order:
   GPU machine, a CPU-only machine, or a run whose GPU use is unknown pays for the whole
   machine when it is alone on it: nobody else could be billed for it.
 - **Runs overlapping on one machine** (other runs recorded with the same instance id whose
-  times overlap) share it by the billing rule (:mod:`~xprof.collector.machine_share`):
+  times overlap; off any cloud, where there is no instance id, other off-cloud runs of the
+  same host name) share it by the billing rule (:mod:`~xprof.collector.machine_share`):
   interval by interval, GPU runs by GPUs held, CPU-only runs the rest by time. The run pays
   its held time × the rate, so the estimates of overlapping runs never add up to more than
   the machine. Estimating a run re-estimates the ended runs it overlaps.
@@ -233,13 +234,22 @@ def compute_estimate(store: Store, run: dict[str, Any], settings: Settings) -> E
 # -- runs overlapping on one machine -----------------------------------------------------------
 def overlapping_runs(store: Store, run: dict[str, Any],
                      end: dt.datetime | None) -> list[dict[str, Any]]:
-    """Other runs on the run's instance (same instance id) whose times overlap its own."""
-    if not run.get("instance_id") or end is None:
-        return []
+    """Other runs on the run's machine whose times overlap its own: the same instance id, or
+    off any cloud (no instance id) another off-cloud run of the same host name."""
     r = schema.runs
+    if run.get("instance_id"):
+        same_machine = r.c.instance_id == run["instance_id"]
+    elif run.get("host") and (run.get("cloud_provider") or "none").lower() not in ON_CLOUD:
+        off_cloud = sa.or_(r.c.cloud_provider.is_(None),
+                           sa.func.lower(r.c.cloud_provider).not_in(sorted(ON_CLOUD)))
+        same_machine = sa.and_(r.c.host == run["host"], r.c.instance_id.is_(None), off_cloud)
+    else:
+        return []
+    if end is None:
+        return []
     query = sa.select(r.c.id, r.c.started_at, r.c.ended_at, r.c.heartbeat_at, r.c.hardware,
-                      r.c.summary).where(r.c.instance_id == run["instance_id"],
-                                         r.c.id != run["id"], r.c.started_at < end)
+                      r.c.summary).where(same_machine, r.c.id != run["id"],
+                                         r.c.started_at < end)
     with store.read() as conn:
         rows = [dict(m) for m in conn.execute(query).mappings()]
     return [row for row in rows if (row["ended_at"] or row["heartbeat_at"]) > run["started_at"]]

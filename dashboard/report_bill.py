@@ -14,6 +14,8 @@ from xprof.dashboard.formatting import money
 from xprof.store import Store
 
 BREAKDOWNS = (("category", "other_by_category", "Other spend by category"),
+              ("other-project", "other_by_project", "Other spend by project (tags)"),
+              ("idle-project", "idle_by_project", "Idle machine time by project (tags)"),
               ("provider", "by_provider", "Bill by provider"),
               ("service", "by_service", "Bill by service"),
               ("region", "by_region", "Bill by region"),
@@ -47,13 +49,19 @@ def bill_tables(report: dict[str, Any], table_type: Any) -> list[Any]:
                        note="Every billed amount is in exactly one bucket: runs (allocated to "
                             "runs), idle (machine time no run used), other (storage, network, "
                             "managed services, support, tax, credits, adjustments).")
+    skipped = [b["skipped"] for b in bills if b.get("skipped")]
+    if skipped:
+        whole.note += (f" {sum(s['items'] for s in skipped):,} Azure amortized row(s) were "
+                       "skipped: an actual cost export covers the same days, and the bill "
+                       "counts actual cost (as invoiced).")
     for b in bills:
         c = b["currency"]
         whole.rows.append([c, money(b["total"], c), money(b["runs"], c), money(b["idle"], c),
                            money(b["other"], c), f"{b['items']:,}"])
     out = [whole]
     for name, key, title in BREAKDOWNS:
-        table = table_type(f"bill-{name}", title, [name.capitalize(), "Currency", "Amount"],
+        table = table_type(f"bill-{name}", title,
+                           [name.split("-")[-1].capitalize(), "Currency", "Amount"],
                            level=3)
         for b in bills:
             rows = b[key]

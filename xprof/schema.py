@@ -45,7 +45,7 @@ from sqlalchemy.types import TypeDecorator
 
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006_tags"
 
 NANO = Decimal("1e-9")
 INT64 = 2**63  # SQLite integers are 64-bit: ±9.2e18 nano-units, ±9.2e9 units of a currency
@@ -351,6 +351,7 @@ billing_items = Table(
     Column("effective_cost", Money),
     Column("currency", String(3), nullable=False),
     Column("imported_at", UTCDateTime, nullable=False),
+    Column("tags", Text, comment='the resource\'s tags/labels as a JSON object {"key": "value"}'),
     UniqueConstraint("source", "row_key", name="uq_billing_source_row"),
     Index("ix_billing_resource_period", "resource_id", "charge_period_start"),
 )

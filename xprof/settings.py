@@ -224,6 +224,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("billing.gcp_export.paths", "XPROF_GCP_EXPORT_PATHS", _str_list, [],
             "GCP billing export files or folders (the BigQuery table exported to "
             "Parquet, JSON or CSV) to import."),
+    Setting("billing.project_tag_keys", "XPROF_PROJECT_TAG_KEYS", _str_list,
+            ["project", "Project", "team"],
+            "Tag/label keys (first found wins) whose value names the project of billed spend "
+            "no run accounts for (other spend, idle machines); the rest is 'untagged'."),
     Setting("billing.lookback_days", "XPROF_BILLING_LOOKBACK_DAYS", _positive_int, 31,
             "Days of Azure and BigQuery billing the first import reaches back."),
     Setting("report.smtp_host", "XPROF_REPORT_SMTP_HOST", str, None,

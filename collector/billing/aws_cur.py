@@ -22,7 +22,9 @@ Costs per line item type (``line_item_line_item_type``):
 Where the export has net columns (accounts with discounts), billed is
 ``line_item_net_unblended_cost`` and effective uses the ``net_`` variants. List cost is
 ``pricing_public_on_demand_cost``. Usage amount, pricing unit (``Hrs`` for instance hours),
-pricing term and instance type are kept.
+pricing term and instance type are kept. Tags: CUR 2.0's ``resource_tags`` (a map, or JSON in
+CSV) and legacy CUR's one column per tag (``resourceTags/user:project``), with the ``user:`` /
+``user_`` prefix of user-defined tags dropped (``{"project": "…"}``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ COLUMNS: dict[str, Column] = {
     "line_item_usage_amount": Column("number"),
     "bill_billing_period_start_date": Column("time"),
     "product_region_code": Column("text", aliases=("product_region",)),
+    "resource_tags": Column("tags"),
     **{name: Column("money") for name in _MONEY},
     **{name: Column("text") for name in _TEXT},
 }
@@ -131,6 +134,7 @@ SPEC = Spec(
         "billed_nanos": _UNBLENDED,
         "effective_nanos": _EFFECTIVE,
         "currency": '"line_item_currency_code"',
+        "tags": """xtags(coalesce("resource_tags", "__tag_columns"), '^user[_:]')""",
     },
     identity=('"line_item_usage_start_date"', '"line_item_usage_end_date"',
               '"line_item_resource_id"', '"line_item_usage_account_id"', _TYPE,
@@ -143,6 +147,7 @@ SPEC = Spec(
                    "period_end_us": "line_item_usage_end_date",
                    "billed_nanos": "line_item_unblended_cost",
                    "currency": "line_item_currency_code"},
+    tag_prefixes=("resource_tags/", "resource_tags_"),
 )
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -151,9 +156,12 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 def cur_column_name(header: str) -> str:
     """A legacy CUR CSV header as its Parquet name: ``lineItem/UsageStartDate`` ->
     ``line_item_usage_start_date``, ``reservation/ReservationARN`` ->
-    ``reservation_reservation_a_r_n``; CUR 2.0 names are unchanged."""
+    ``reservation_reservation_a_r_n``, ``resourceTags/user:Team`` -> ``resource_tags/user:Team``
+    (the tag key kept as it is); CUR 2.0 names are unchanged."""
     if "/" not in header:
         return header
+    if header.lower().startswith("resourcetags/"):  # one column per tag: keep the tag's key
+        return "resource_tags/" + header.split("/", 1)[1]
     return "_".join(_CAMEL.sub("_", part).lower() for part in header.split("/"))
 
 

@@ -18,6 +18,7 @@ case-insensitively (EA's PascalCase and MCA's camelCase alike):
 | ResourceLocation (else MeterRegion) | region | |
 | SubscriptionId (else SubscriptionGuid, BillingAccountId) | account | |
 | PayGPrice × Quantity | list cost | when given |
+| Tags | tags | ``{"k": "v"}`` or EA's ``"k": "v", …`` without braces |
 
 An **actual** cost export gives billed cost as the invoice shows it (reservation purchases
 when bought, usage they cover at 0); an **amortized** export spreads the purchases over the
@@ -73,6 +74,7 @@ def spec(cost_type: str = "actual") -> Spec:
             "ResourceLocation": Column("text", aliases=("MeterRegion",)),
             "SubscriptionId": Column("text", aliases=("SubscriptionGuid",)),
             "BillingAccountId": Column("text"), "AdditionalInfo": Column("text"),
+            "Tags": Column("tags"),
         },
         fields={
             "provider": "'azure'",
@@ -88,6 +90,7 @@ def spec(cost_type: str = "actual") -> Spec:
             "effective_nanos": '"CostInBillingCurrency"' if cost_type == "amortized" else
                                "NULL",
             "currency": '"BillingCurrencyCode"',
+            "tags": """xtags("Tags", '^user:')""",
         },
         identity=(f"'{cost_type}'", '"Date"', 'lower("ResourceId")', '"MeterId"',
                   '"MeterName"', 'lower("ChargeType")', '"PricingModel"', '"ReservationId"',

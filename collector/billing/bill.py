@@ -12,6 +12,17 @@ lands in exactly one of three buckets (per currency; currencies are never mixed)
 several sources bill one machine, allocation counts only the best one, and so does this).
 Breakdowns by provider, service, region and account are sums over the same counted items.
 
+The spend no run accounts for is also split by project: an item's project is the value of
+the first of ``billing.project_tag_keys`` among its tags (``untagged`` if none). Other spend
+goes by its own item's tags, idle by its machine's (of the machine's items that carry a
+project tag, the value on the most money). Each split sums to its bucket.
+
+Azure actual and amortized cost exports bill the same days twice. Where an actual export
+(``azure-export-actual:``) covers a day of an account and currency, the billed and list bases
+count the actual rows (as invoiced) and skip that day's amortized rows (:attr:`skipped` says
+how many and how much); the effective basis counts the amortized rows (an actual export has
+no effective cost). Allocation picks the actual rows of a machine the same way.
+
 An item belongs to a period by its charge period start; a cost row by its ``period_start``
 (allocation dates each row by the items it came from).
 """
@@ -20,7 +31,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,12 +41,14 @@ import sqlalchemy as sa
 
 from xprof import schema
 from xprof.collector.billing.normalise import resource_key
+from xprof.settings import Settings
 from xprof.store import Store
 
 NANO = schema.NANO
 BASIS_COLUMNS = {"billed": "billed_cost", "list": "list_cost", "effective": "effective_cost"}
 BILLED_COST_SOURCES = ("billed", "billed-partial")
 DIMENSIONS = ("provider", "service", "region", "account")
+UNTAGGED = "untagged"
 OTHER_CATEGORIES = ("compute (no run)", "storage", "network", "managed services", "support",
                     "purchases", "tax", "credits", "adjustments")
 _BY_CHARGE = {"tax": "tax", "credit": "credits", "adjustment": "adjustments",
@@ -53,7 +67,9 @@ _BY_SERVICE = (
 _STORAGE_UNITS = ("gb-mo", "gb-month", "gib-mo", "gib month", "gibibyte month", "gb month",
                   "byte-seconds", "gibibyte second")
 # When several sources bill one resource, the one allocation counts (lower is better).
-_SOURCE_RANK = (("aws-cur:", 0), ("focus:", 1), ("azure", 1), ("gcp-", 1), ("aws-ce:", 2))
+_SOURCE_RANK = (("aws-cur:", 0), ("focus:", 1), ("azure-export-amortized:", 2), ("azure", 1),
+                ("gcp-", 1), ("aws-ce:", 2))
+ACTUAL, AMORTIZED = "azure-export-actual:", "azure-export-amortized:"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -91,7 +107,10 @@ class CurrencyBill:
     items_total: Decimal = Decimal(0)  # the counted items' sum (the source's sum)
     items: int = 0
     other_by_category: dict[str, Decimal] = field(default_factory=dict)
+    other_by_project: dict[str, Decimal] = field(default_factory=dict)
+    idle_by_project: dict[str, Decimal] = field(default_factory=dict)
     by: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    skipped: dict[str, Any] = field(default_factory=dict)  # amortized rows an actual export covers
 
     @property
     def total(self) -> Decimal:
@@ -104,8 +123,10 @@ class CurrencyBill:
                     sorted(amounts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return {"currency": self.currency, "total": self.total, "runs": self.runs,
                 "idle": self.idle, "other": self.other, "items_total": self.items_total,
-                "items": self.items,
+                "items": self.items, "skipped": self.skipped,
                 "other_by_category": rows(self.other_by_category),
+                "other_by_project": rows(self.other_by_project),
+                "idle_by_project": rows(self.idle_by_project),
                 **{f"by_{name}": rows(self.by.get(name, {})) for name in DIMENSIONS}}
 
 
@@ -131,14 +152,20 @@ class _Sums:
     items_total: int = 0
     items: int = 0
     categories: dict[str, int] = field(default_factory=dict)
+    other_projects: dict[str, int] = field(default_factory=dict)
+    idle_projects: dict[str, int] = field(default_factory=dict)
     by: dict[str, dict[str, int]] = field(default_factory=lambda: {d: {} for d in DIMENSIONS})
+    skipped: dict[str, Any] = field(default_factory=dict)
 
     def bill(self, currency: str) -> CurrencyBill:
         return CurrencyBill(
             currency, runs=_money(self.runs), idle=_money(self.idle), other=_money(self.other),
             items_total=_money(self.items_total), items=self.items,
             other_by_category={k: _money(v) for k, v in self.categories.items()},
-            by={d: {k: _money(v) for k, v in values.items()} for d, values in self.by.items()})
+            other_by_project={k: _money(v) for k, v in self.other_projects.items()},
+            idle_by_project={k: _money(v) for k, v in self.idle_projects.items()},
+            by={d: {k: _money(v) for k, v in values.items()} for d, values in self.by.items()},
+            skipped=self.skipped)
 
 
 def _nano_sum(column: Any) -> Any:
@@ -162,23 +189,49 @@ def _cost_sums(store: Store, basis: str, start: dt.datetime | None,
         return [(k, rid, cur, int(v or 0)) for k, rid, cur, v in conn.execute(query)]
 
 
+def _period(query: Any, column: Any, start: dt.datetime | None,
+            end: dt.datetime | None) -> Any:
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column < end)
+    return query
+
+
+def _amortized_twice(b: Any) -> Any:
+    """True for an amortized Azure row of a day, account and currency an actual export
+    covers."""
+    a = b.alias("actual")
+    return sa.and_(b.c.source.startswith(AMORTIZED, autoescape=True), sa.exists().where(
+        a.c.source.startswith(ACTUAL, autoescape=True),
+        a.c.charge_period_start == b.c.charge_period_start,
+        a.c.account_id.is_not_distinct_from(b.c.account_id), a.c.currency == b.c.currency))
+
+
 def _item_groups(store: Store, basis: str, start: dt.datetime | None,
-                 end: dt.datetime | None) -> list[Any]:
+                 end: dt.datetime | None) -> tuple[list[Any], list[Any]]:
     """The period's items summed per resource, source, dimensions, category and currency
-    (rows with those names as attributes, and ``nanos``, ``n``)."""
+    (rows with those names as attributes, and ``nanos``, ``n``), and the amortized rows
+    skipped (rows of currency, ``nanos``, ``n``)."""
     b = schema.billing_items
     amount = b.c[BASIS_COLUMNS[basis]]
     keys = (b.c.resource_id, b.c.source, b.c.provider, b.c.service, b.c.region,
-            b.c.account_id, b.c.charge_category, b.c.usage_unit, b.c.currency)
+            b.c.account_id, b.c.charge_category, b.c.usage_unit, b.c.currency, b.c.tags)
     query = (sa.select(*keys, _nano_sum(amount).label("nanos"),
                        sa.func.count(amount).label("n"))
              .where(amount.is_not(None)).group_by(*keys))
-    if start is not None:
-        query = query.where(b.c.charge_period_start >= start)
-    if end is not None:
-        query = query.where(b.c.charge_period_start < end)
+    query = _period(query, b.c.charge_period_start, start, end)
+    twice = _amortized_twice(b)
     with store.read() as conn:
-        return conn.execute(query).all()
+        if basis == "effective" or not conn.execute(sa.select(b.c.id).where(
+                b.c.source.startswith(ACTUAL, autoescape=True)).limit(1)).first():
+            return conn.execute(query).all(), []
+        skipped = conn.execute(_period(
+            sa.select(b.c.currency, _nano_sum(amount).label("nanos"),
+                      sa.func.count(amount).label("n"))
+            .where(amount.is_not(None), twice).group_by(b.c.currency),
+            b.c.charge_period_start, start, end)).all()
+        return conn.execute(query.where(sa.not_(twice))).all(), skipped
 
 
 def _best_sources(groups: Iterable[Any], machines: set[str]) -> dict[str, str]:
@@ -192,22 +245,53 @@ def _best_sources(groups: Iterable[Any], machines: set[str]) -> dict[str, str]:
     return best
 
 
+@functools.lru_cache(maxsize=16_384)
+def project_of(tags: str | None, keys: tuple[str, ...]) -> str:
+    """The value of the first of ``keys`` in a JSON object of tags, else ``untagged``."""
+    try:
+        values = json.loads(tags) if tags else {}
+    except ValueError:
+        values = {}
+    if isinstance(values, dict):
+        for key in keys:
+            value = values.get(key)
+            if value not in (None, "") and str(value).strip():
+                return str(value).strip()
+    return UNTAGGED
+
+
+def project_tag_keys() -> tuple[str, ...]:
+    """The ``billing.project_tag_keys`` setting."""
+    return tuple(Settings().get("billing.project_tag_keys") or ())
+
+
 def whole_bill(store: Store, *, start: dt.datetime | None = None,
-               end: dt.datetime | None = None, basis: str = "billed") -> list[CurrencyBill]:
-    """The bill of [start, end) per currency (see the module docstring), by currency."""
+               end: dt.datetime | None = None, basis: str = "billed",
+               tag_keys: Sequence[str] | None = None) -> list[CurrencyBill]:
+    """The bill of [start, end) per currency (see the module docstring), by currency.
+    ``tag_keys``: the project tag keys (default: the ``billing.project_tag_keys`` setting)."""
     if basis not in BASIS_COLUMNS:
         raise ValueError(f"cost basis must be one of {', '.join(BASIS_COLUMNS)}, got {basis!r}")
+    keys = project_tag_keys() if tag_keys is None else tuple(tag_keys)
     sums: dict[str, _Sums] = {}
     machines: set[str] = set()
+    idle_of: dict[tuple[str, str], int] = {}  # (machine, currency) -> idle nano-units
     for kind, key, currency, nanos in _cost_sums(store, basis, start, end):
         machines.add(key)
         entry = sums.setdefault(currency, _Sums())
         if kind == "idle":
             entry.idle += nanos
+            idle_of[key, currency] = idle_of.get((key, currency), 0) + nanos
         else:
             entry.runs += nanos
-    groups = _item_groups(store, basis, start, end)
+    groups, skipped = _item_groups(store, basis, start, end)
+    for row in skipped:
+        sums.setdefault(row.currency, _Sums()).skipped = {
+            "items": int(row.n), "amount": _money(int(row.nanos or 0)),
+            "why": "Azure amortized rows of days an actual cost export also covers: the bill "
+                   "counts the actual cost (as invoiced)"}
     best = _best_sources(groups, machines)
+    machine_projects: dict[str, dict[str, int]] = {}  # machine -> project -> |nano-units|
     for g in groups:
         key = _key(g.resource_id)
         if key in machines and best.get(key) != g.source:
@@ -218,10 +302,19 @@ def whole_bill(store: Store, *, start: dt.datetime | None = None,
         for name, value in zip(DIMENSIONS, (g.provider, g.service, g.region, g.account_id),
                                strict=True):
             _add(entry.by[name], value, nanos)
+        project = project_of(g.tags, keys)
         if key not in machines:
             entry.other += nanos
             _add(entry.categories,
                  other_category(g.charge_category, g.service, g.usage_unit), nanos)
+            _add(entry.other_projects, project, nanos)
+        else:
+            _add(machine_projects.setdefault(key, {}), project, abs(nanos))
+    for (key, currency), nanos in idle_of.items():
+        shares = machine_projects.get(key, {})
+        project = min(shares, key=lambda p: (p == UNTAGGED, -shares[p], p)) if shares \
+            else UNTAGGED
+        _add(sums[currency].idle_projects, project, nanos)
     return [sums[c].bill(c) for c in sorted(sums)]
 
 
@@ -255,3 +348,13 @@ def bill_line(bill: CurrencyBill, money: Any) -> str:
     c = bill.currency
     return (f"billed {money(bill.total, c)} = runs {money(bill.runs, c)} + "
             f"idle {money(bill.idle, c)} + other {money(bill.other, c)}")
+
+
+def project_line(bill: CurrencyBill, money: Any, most: int = 5) -> str:
+    """``other by project Foo $0.50, untagged $1.68`` (the largest ``most``, then the rest)."""
+    rows = bill.as_dict()["other_by_project"]
+    shown = [f"{r['key']} {money(r['amount'], bill.currency)}" for r in rows[:most]]
+    if len(rows) > most:
+        rest = sum((r["amount"] for r in rows[most:]), start=Decimal(0))
+        shown.append(f"{len(rows) - most} more {money(rest, bill.currency)}")
+    return "other by project " + ", ".join(shown)

@@ -13,6 +13,7 @@ view and others all write FOCUS. Columns read (names compare case-insensitively)
 | ConsumedQuantity / ConsumedUnit | usage quantity / unit | UsageQuantity/UsageUnit (0.5) too |
 | ProviderName, SubAccountId (else BillingAccountId), RegionId, ServiceName | as named | |
 | SkuPriceId (else SkuId), ChargeDescription | sku, description | |
+| Tags | tags | JSON object; ``user:`` prefixes dropped |
 
 FOCUS 0.5 files (``ChargeType``, ``UsageQuantity``/``UsageUnit``) are read through those
 aliases: 0.5's ChargeType takes the same values as 1.0's ChargeCategory. A file of another
@@ -51,6 +52,7 @@ COLUMNS: dict[str, Column] = {
     "ConsumedUnit": Column("text", aliases=("UsageUnit",)),
     "ProviderName": Column("text", aliases=("ServiceProviderName",)),
     "RegionId": Column("text", aliases=("Region",)),
+    "Tags": Column("tags"),
     **{name: Column("text") for name in _TEXT},
 }
 
@@ -78,6 +80,7 @@ SPEC = Spec(
         "billed_nanos": '"BilledCost"',
         "effective_nanos": '"EffectiveCost"',
         "currency": '"BillingCurrency"',
+        "tags": """xtags("Tags", '^user:')""",
     },
     identity=('lower("ProviderName")', '"BillingAccountId"', '"SubAccountId"', '"ResourceId"',
               '"ChargePeriodStart"', '"ChargePeriodEnd"', '"ChargeCategory"', '"ChargeClass"',

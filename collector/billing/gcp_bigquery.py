@@ -34,7 +34,7 @@ SELECT billing_account_id, service.description AS service, sku.id AS sku_id,
        project.id AS project_id, location.region AS region, resource.name AS resource_name,
        resource.global_name AS resource_global_name, cost, {list_cost} AS cost_at_list,
        currency, usage.amount AS usage_amount, usage.unit AS usage_unit, cost_type,
-       invoice.month AS invoice_month, export_time,
+       invoice.month AS invoice_month, export_time, TO_JSON_STRING(labels) AS labels,
        IFNULL((SELECT SUM(c.amount) FROM UNNEST(credits) AS c), 0) AS credits
 FROM `{table}`
 WHERE export_time >= @since
@@ -57,7 +57,7 @@ SPEC = Spec(
              "currency": Column("currency", required=True, not_null=True),
              "usage_amount": Column("number"), "usage_unit": Column("text"),
              "cost_type": Column("text"), "invoice_month": Column("text"),
-             "export_time": Column("text")},
+             "export_time": Column("text"), "labels": Column("tags")},
     fields={"provider": "'gcp'", "account_id": 'coalesce("project_id", "billing_account_id")',
             "resource_id": 'coalesce("resource_global_name", "resource_name")',
             "region": '"region"', "service": '"service"', "sku": '"sku_id"',
@@ -68,7 +68,8 @@ SPEC = Spec(
             "usage_quantity": """CASE WHEN "item" = 'usage' THEN "usage_amount" END""",
             "usage_unit": """CASE WHEN "item" = 'usage' THEN "usage_unit" END""",
             "list_nanos": '"list_amount"', "billed_nanos": '"amount"',
-            "effective_nanos": '"amount"', "currency": '"currency"'},
+            "effective_nanos": '"amount"', "currency": '"currency"',
+            "tags": """xtags("labels", '^user:')"""},
     identity=('"item"', '"billing_account_id"', '"project_id"', '"service"', '"sku_id"',
               '"usage_start_time"', '"usage_end_time"', '"resource_global_name"',
               '"resource_name"', '"region"', '"cost_type"', '"invoice_month"', '"export_time"',

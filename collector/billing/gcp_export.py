@@ -7,7 +7,8 @@ data export" names them: ``billing_account_id``, ``service.description``, ``sku.
 ``sku.description``, ``usage_start_time``, ``usage_end_time``, ``project.id``,
 ``location.region``, ``resource.name``, ``resource.global_name``, ``cost``,
 ``cost_at_list``, ``currency``, ``usage.amount``, ``usage.unit``, ``credits``
-(``[{name, amount, …}]``), ``cost_type``, ``invoice.month``, ``export_time``.
+(``[{name, amount, …}]``), ``cost_type``, ``invoice.month``, ``export_time``, ``labels``
+(``[{key, value}]``: the resource's labels, kept as the items' tags).
 
 Parquet and newline-delimited JSON keep the records (``service`` is a struct, ``credits`` a
 list); BigQuery cannot write nested or repeated fields to CSV, so a CSV comes from a query
@@ -55,7 +56,7 @@ _WHERE: dict[str, tuple[str, ...]] = {
     "cost": ("cost",), "cost_at_list": ("cost_at_list",), "currency": ("currency",),
     "usage_amount": ("usage.amount", "usage_amount"), "usage_unit": ("usage.unit", "usage_unit"),
     "cost_type": ("cost_type",), "invoice_month": ("invoice.month", "invoice_month"),
-    "export_time": ("export_time",),
+    "export_time": ("export_time",), "labels": ("labels",),
 }
 
 
@@ -123,6 +124,9 @@ def add_export_file(normaliser: Normaliser, path: Path, label: str,
                                     "(not a GCP billing export?)")
     if standard and flat["resource_name"] == "NULL" and flat["resource_global_name"] == "NULL":
         standard(label)
+    labels = columns.get("labels")
+    if labels and (labels[1].upper().startswith(("STRUCT", "MAP")) or labels[1].endswith("]")):
+        flat["labels"] = f"to_json({flat['labels']})"  # nested (Parquet, JSON): as JSON text
     select = ", ".join(f"CAST({sql} AS VARCHAR) AS {quote_ident(name)}"
                        for name, sql in flat.items() if name not in ("cost", "cost_at_list"))
     rows = (f"SELECT row_number() OVER () AS _src_row, {select}, "

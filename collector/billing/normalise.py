@@ -10,6 +10,8 @@ returns one Arrow table with :data:`ITEM_COLUMNS`. The rules:
 - enumerated values compare case-insensitively (stored lowercase), currencies uppercase;
 - money is parsed as a decimal and kept as integer nano-units (round half to even, 128-bit: any
   currency's amounts fit), never a float;
+- tags/labels (a JSON object, a ``[{key, value}]`` list, Azure's ``"k": "v", …`` without
+  braces, or one column per tag) become one JSON object of non-empty string values;
 - the first bad value stops the import with one line naming the file, the row and the column,
   e.g. ``focus.csv: data row 7, column BilledCost: not a number ('12,5')``; nothing of that
   input is written, because writing happens only after :meth:`Normaliser.result`.
@@ -58,7 +60,7 @@ ITEM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("period_start_us", "BIGINT"), ("period_end_us", "BIGINT"),
     ("usage_quantity", "DOUBLE"), ("usage_unit", "VARCHAR"), ("instance_type", "VARCHAR"),
     ("list_nanos", "HUGEINT"), ("billed_nanos", "HUGEINT"), ("effective_nanos", "HUGEINT"),
-    ("currency", "VARCHAR"),
+    ("currency", "VARCHAR"), ("tags", "VARCHAR"),
 )
 ITEM_FIELDS = tuple(name for name, _ in ITEM_COLUMNS)
 _NOT_NULL_FIELDS = ("period_start_us", "period_end_us", "billed_nanos", "currency")
@@ -89,7 +91,20 @@ CREATE OR REPLACE MACRO xmachine(r, instance_type) AS
     OR regexp_matches(lower(coalesce(r, '')), '/providers/microsoft\\.compute/virtualmachines/')
     OR regexp_matches(coalesce(r, ''), '^//compute\\.googleapis\\.com/.*/instances/')
     OR regexp_matches(lower(coalesce(r, '')), '^ocid[0-9]*\\.instance\\.');
+CREATE OR REPLACE MACRO xtagtext(t) AS CASE WHEN left(t, 1) IN ('{', '[') THEN t
+    ELSE '{' || t || '}' END;
+CREATE OR REPLACE MACRO xtagmap(t) AS CASE
+    WHEN t IS NULL OR NOT json_valid(xtagtext(t)) THEN NULL
+    WHEN left(t, 1) = '[' THEN map_from_entries(list_filter(TRY_CAST(json(t) AS
+        STRUCT("key" VARCHAR, "value" VARCHAR)[]), @keyed@))
+    ELSE TRY_CAST(json(xtagtext(t)) AS MAP(VARCHAR, VARCHAR)) END;
+CREATE OR REPLACE MACRO xtags(t, strip) AS nullif(to_json(map_from_entries(list_transform(
+    list_filter(map_entries(xtagmap(t)), @keep@), @rename@))), '{}');
 """
+# DuckDB 1.3 added ``lambda e: …``; 2.x refuses the older ``e -> …``
+_LAMBDAS = {"keyed": "e: e.key IS NOT NULL",
+            "keep": "e: trim(e.key) <> '' AND coalesce(trim(e.value), '') <> ''",
+            "rename": "e: {'k': regexp_replace(e.key, strip, ''), 'v': e.value}"}
 
 
 def resource_key(resource_id: str | None) -> str | None:
@@ -130,8 +145,20 @@ def connect(memory_limit: str | None = None, threads: int | None = None,
         con.execute(f"SET threads = {int(threads)}")
     if temp_directory:
         con.execute(f"SET temp_directory = {quote_literal(temp_directory)}")
-    con.execute(_MACROS)
+    macros = _MACROS
+    for name, body in _LAMBDAS.items():
+        macros = macros.replace(f"@{name}@", _lambda(body))
+    con.execute(macros)
     return con
+
+
+def _lambda(body: str) -> str:
+    """``e: …`` in the lambda syntax of the installed DuckDB."""
+    import duckdb
+
+    version = tuple(int(p) for p in re.findall(r"\d+", duckdb.__version__)[:2])
+    params, _, expr = body.partition(":")
+    return f"lambda {params}: {expr.strip()}" if version >= (1, 3) else f"{params} -> {expr}"
 
 
 def to_arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
@@ -153,9 +180,11 @@ def quote_literal(text: str) -> str:
 class Column:
     """A column a source reads: its kind, whether it must exist and/or be filled, other names.
 
-    Kinds: ``text``, ``time``, ``date`` (a time, or a US ``MM/DD/YYYY`` date as Azure cost
-    details files write it), ``money``, ``number``, ``currency``, ``category`` (one of
-    :data:`CHARGE_CATEGORIES`, any case) and ``lower`` (text compared case-insensitively).
+    Kinds: ``text``, ``tags`` (tags/labels: a JSON object or ``[{key, value}]`` list, as text
+    or nested; read with the SQL macro ``xtags``), ``time``, ``date`` (a time, or a US
+    ``MM/DD/YYYY`` date as Azure cost details files write it), ``money``, ``number``,
+    ``currency``, ``category`` (one of :data:`CHARGE_CATEGORIES`, any case) and ``lower``
+    (text compared case-insensitively).
     """
 
     kind: str = "text"
@@ -180,6 +209,10 @@ class Spec:
     identity: Sequence[str]
     field_columns: Mapping[str, str] = field(default_factory=dict)
     hints: Mapping[str, str] = field(default_factory=dict)  # column found -> what to do instead
+    # one column per tag (legacy CUR ``resourceTags/user:project``): input columns whose name
+    # starts with one of these prefixes are gathered into the JSON object ``"__tag_columns"``,
+    # keyed by the rest of the name
+    tag_prefixes: Sequence[str] = ()
 
 
 _NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
@@ -296,6 +329,9 @@ class Normaliser:
                 checks.append((f"{q} IS NULL", name, "empty", canon))
             if bad:
                 checks.append((bad.replace("{x}", q), name, _problem(column.kind), canon))
+        raw_cols.append(f"{_tag_columns_sql(actual.values(), self.spec.tag_prefixes)} "
+                        'AS "__tag_columns"')
+        typed_cols.append('"__tag_columns"')
         bad_sql = ("CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, *_) in
                                       enumerate(checks)) + " END") if checks else "NULL"
         view = f"_in_{id(self)}_{self.inputs}"
@@ -443,10 +479,24 @@ def _short_row(path: str, label: str) -> str | None:
     return None
 
 
+def _tag_columns_sql(columns: Iterable[tuple[str, str]], prefixes: Sequence[str]) -> str:
+    """SQL of a JSON object of the columns named ``<prefix><tag key>`` (NULL if none)."""
+    entries = []
+    for name, _ in columns:
+        prefix = next((p for p in prefixes if name.lower().startswith(p.lower())), None)
+        if prefix and len(name) > len(prefix):
+            entries.append(f"{{'k': {quote_literal(name[len(prefix):])}, "
+                           f"'v': xclean(CAST({quote_ident(name)} AS VARCHAR))}}")
+    if not entries:
+        return "NULL::VARCHAR"
+    return f"CAST(to_json(map_from_entries([{', '.join(entries)}])) AS VARCHAR)"
+
+
 def _problem(kind: str) -> str:
     return {"money": "not an amount of money", "number": "not a number",
             "time": "not a date/time", "date": "not a date", "currency": "unknown currency",
-            "category": f"not one of {', '.join(CHARGE_CATEGORIES)}"}.get(kind, "invalid")
+            "category": f"not one of {', '.join(CHARGE_CATEGORIES)}",
+            "tags": "not a JSON object of tags"}.get(kind, "invalid")
 
 
 def _null_of(kind: str) -> str:
@@ -482,6 +532,10 @@ def _column_sql(name: str, duck_type: str, kind: str) -> tuple[str, str, str | N
             "coalesce(xtime({x}), epoch_us(try_strptime({x}, '%m/%d/%Y')))"
         return f"xclean(CAST({name} AS VARCHAR))", typed, f"{{x}} IS NOT NULL AND {typed} IS NULL"
     raw = f"xclean(CAST({name} AS VARCHAR))"
+    if kind == "tags":
+        if upper.startswith(("MAP", "STRUCT")) or upper.endswith("[]"):  # Parquet / JSON
+            raw = f"xclean(CAST(to_json({name}) AS VARCHAR))"
+        return raw, "{x}", "{x} IS NOT NULL AND xtagmap({x}) IS NULL"
     if kind == "currency":
         codes = ", ".join(quote_literal(c) for c in sorted(CURRENCIES))
         return raw, "upper({x})", f"{{x}} IS NOT NULL AND upper({{x}}) NOT IN ({codes})"

@@ -79,9 +79,12 @@ with tabs[5]:
         st.dataframe(money_columns(idle, ["amount"]), hide_index=True, placeholder="—", key="idle")
 
 if bills:
-    parts = st.tabs(["Other spend by category", "Bill by provider", "Bill by service",
+    parts = st.tabs(["Other spend by category", "Other spend by project",
+                     "Idle by project", "Bill by provider", "Bill by service",
                      "Bill by region", "Bill by account"])
     for tab, (name, key) in zip(parts, (("category", "other_by_category"),
+                                        ("project", "other_by_project"),
+                                        ("project", "idle_by_project"),
                                         ("provider", "by_provider"), ("service", "by_service"),
                                         ("region", "by_region"), ("account", "by_account")),
                                 strict=True):
@@ -90,4 +93,4 @@ if bills:
         with tab:
             st.dataframe(money_columns(pd.DataFrame(rows, columns=[name, "currency", "amount"]),
                                        ["amount"]),
-                         hide_index=True, placeholder="—", key=f"bill_{name}")
+                         hide_index=True, placeholder="—", key=f"bill_{key}")

@@ -35,6 +35,7 @@ def test_store_at_0003_is_upgraded(any_store_url):
             table.to_metadata(old)
     with engine.begin() as conn:
         old.create_all(conn)
+        conn.execute(sa.text("ALTER TABLE billing_items DROP COLUMN tags"))  # added by 0006
         command.stamp(_config(conn), "0003")
     engine.dispose()
     now = dt.datetime(2026, 11, 13, tzinfo=dt.UTC)
@@ -43,7 +44,7 @@ def test_store_at_0003_is_upgraded(any_store_url):
     legacy.engine.dispose()
 
     db = Store.open(any_store_url)
-    assert db.revision() == "0005"
+    assert db.revision() == schema.SCHEMA_REVISION
     assert set(NEW) <= set(sa.inspect(db.engine).get_table_names())
     assert db.find_run(run_id)["summary"]["samples"] == 120
     downsample(db, dt.timedelta(days=30), now=now)

@@ -79,7 +79,7 @@ def test_postgresql_store_of_0004_keeps_its_amounts(pg_url):
     for table in schema.metadata.tables.values():
         columns = [sa.Column(c.name, sa.BigInteger() if isinstance(c.type, schema.Money)
                              else c.type, primary_key=c.primary_key, nullable=c.nullable)
-                   for c in table.columns]
+                   for c in table.columns if (table.name, c.name) != ("billing_items", "tags")]
         sa.Table(table.name, old, *columns)
     start = utc(2024, 9, 2, 10)
     with engine.begin() as conn:
@@ -91,7 +91,7 @@ def test_postgresql_store_of_0004_keeps_its_amounts(pg_url):
             detail={}, computed_at=start))
     engine.dispose()
     db = Store.open(pg_url)
-    assert db.revision() == "0005"
+    assert db.revision() == schema.SCHEMA_REVISION
     kinds = {c["name"]: str(c["type"]) for c in sa.inspect(db.engine).get_columns("costs")}
     assert kinds["amount"] == "NUMERIC(38, 0)"
     with db.read() as conn:
