@@ -8,6 +8,7 @@ from array import array
 from typing import Any
 
 from xprof.agent.energy import EnergyMeter
+from xprof.sample_counts import SampleCounts
 from xprof.stats import percentile
 
 log = logging.getLogger("xprof.agent")
@@ -41,6 +42,10 @@ class RunStats:
         self.gpu_mem_total: dict[int, int] = {}
         self.gpu_used: set[int] = set()
         self.devices: dict[int, DeviceDigest] = {}  # what advice reads of each GPU
+        self.counts = SampleCounts()  # what advice reads of the host and GPU-busy series
+        self._tick: dict[str, Any] | None = None  # this tick's host sample, until it is counted
+        self._tick_gpus: list[dict[str, Any]] = []  # ... and its whole-device GPU rows
+        self._touched: set[int] = set()  # GPUs the run has used so far
         self.energy = EnergyMeter()
         self.gpu_busy_ts: float | None = None  # last time a GPU the run uses was busy
         self.gpu_first_ts: float | None = None
@@ -53,6 +58,8 @@ class RunStats:
     def add_sample(self, row: dict[str, Any]) -> None:
         self.energy.add_sample(row)
         self._samples += 1
+        self._count_tick()
+        self._tick, self._tick_gpus = row, []
         ts = row.get("ts")
         if row.get("cpu_cores") is not None and ts is not None and self._cpu_ts is not None:
             self._add_rate(row["cpu_cores"], ts - self._cpu_ts)
@@ -87,6 +94,8 @@ class RunStats:
         device.add(row)
         if row.get("mig_index", -1) != -1:
             return
+        if self._tick is not None and row.get("ts") == self._tick.get("ts"):
+            self._tick_gpus.append(row)
         index = row["gpu_index"]
         if row.get("used_by_run"):
             self.gpu_used.add(index)
@@ -101,6 +110,27 @@ class RunStats:
                 peaks[index] = max(peaks.get(index, 0), row[key])
         if row.get("mem_total_bytes"):
             self.gpu_mem_total[index] = row["mem_total_bytes"]
+
+    def _count_tick(self) -> None:
+        """Count the last tick's host sample with its GPU-busy value (see
+        :mod:`xprof.sample_counts`: GPUs touched so far, GPU-idle before the first touch)."""
+        row, gpus = self._tick, self._tick_gpus
+        if row is None:
+            return
+        self._tick, self._tick_gpus = None, []
+        gpus = [g for g in gpus if not self.devices[g["gpu_index"]].mig]
+        self._touched.update(g["gpu_index"] for g in gpus if g.get("used_by_run"))
+        touched = [g for g in gpus if g["gpu_index"] in self._touched]
+        sm = mem = None
+        if touched:
+            sm = max((g["util_gpu_pct"] for g in touched if g.get("util_gpu_pct") is not None),
+                     default=None)
+            mem = max((g["util_mem_pct"] for g in touched if g.get("util_mem_pct") is not None),
+                      default=None)
+        elif any(g.get("util_gpu_pct") is not None for g in gpus):
+            sm = 0.0  # before the run touches a GPU: the GPUs it pays for wait
+        self.counts.add(row["ts"], row.get("cpu_cores"), row.get("rss_bytes"),
+                        row.get("host_iowait_pct"), row.get("host_mem_available_bytes"), sm, mem)
 
     def gpu_idle_s(self, now: float) -> float | None:
         """Seconds since a GPU the run uses was last above GPU_BUSY_PCT; None without GPUs."""
@@ -141,6 +171,8 @@ class RunStats:
             out["gpu_util_p50"] = percentile(util_used, 50)
             out["gpu_util_p95"] = percentile(util_used, 95)
         out["gpu_devices"] = {str(i): d.as_json() for i, d in sorted(self.devices.items())}
+        self._count_tick()
+        out["advice_counts"] = self.counts.as_json()
         try:
             out.update(self.energy.summary())
         except Exception as exc:

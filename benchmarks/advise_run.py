@@ -2,11 +2,12 @@
 
 Creates a fresh SQLite store (seeded with the shipped catalog) in a temporary folder, writes
 one run per case with 1 Hz samples (a lone run on GPU 0 of the machine, the other GPUs idle)
-and its host summary as the agent leaves it (its RunStats fed every row), then times
-`advise_run` (load the evidence, run the rules, store the advice) REPEAT times each way,
-alternating: "raw GPU rows" (the summary without ``gpu_devices``, as before: each GPU
-summarised in SQL) and "kept GPU digest" (the devices the agent kept while sampling). Prints
-the medians in milliseconds and their ratio.
+and its host summary as the agent leaves it (its RunStats fed every row, tick by tick), then
+times `advise_run` (load the evidence, run the rules, store the advice) REPEAT times each way,
+alternating: "SQL counts" (the summary without ``gpu_devices`` and ``advice_counts``, as an
+older agent or a crashed run leaves it: the same counts grouped in SQL from the rows) and
+"kept counts" (what the agent kept while sampling: no row is read back). Both must give the
+same advice. Prints the medians in milliseconds and their ratio.
 
     python benchmarks/advise_run.py
 """
@@ -70,10 +71,10 @@ def _run(store: Store, hours: float, gpus: int, instance_type: str) -> str:
     for chunk in range(0, len(gpu_samples), 20000):
         store.write_batch(run_id, "bench", gpu_samples=gpu_samples[chunk:chunk + 20000])
     stats = RunStats()
-    for row in samples:
+    for k, row in enumerate(samples):
         stats.add_sample(row)
-    for row in gpu_samples:
-        stats.add_gpu(row)
+        for gpu_row in gpu_samples[k * gpus:(k + 1) * gpus]:
+            stats.add_gpu(gpu_row)
     store.write_batch(run_id, "bench", host_update={"summary": stats.summary()})
     return run_id
 
@@ -95,7 +96,7 @@ def main() -> int:
         for name, hours, gpus, instance_type in CASES:
             run_id = _run(store, hours, gpus, instance_type)
             kept = _summary(store, run_id)
-            raw = {k: v for k, v in kept.items() if k != "gpu_devices"}
+            raw = {k: v for k, v in kept.items() if k not in ("gpu_devices", "advice_counts")}
             times: dict[str, list[float]] = {"raw": [], "kept": []}
             advice: dict[str, list] = {}
             for _ in range(REPEAT):
@@ -108,7 +109,7 @@ def main() -> int:
                 [(a.rule, a.evidence) for a in advice["kept"]], name
             before, after = statistics.median(times["raw"]), statistics.median(times["kept"])
             rows.append((name, int(hours * 3600) + 1, before, after, len(advice["kept"])))
-    print(f"{'case':38} {'samples':>8} {'raw GPU rows ms':>16} {'kept digest ms':>15} "
+    print(f"{'case':38} {'samples':>8} {'SQL counts ms':>16} {'kept counts ms':>15} "
           f"{'ratio':>6} {'advice':>7}")
     for name, samples, before, after, count in rows:
         print(f"{name:38} {samples:8d} {before:16.1f} {after:15.1f} "

@@ -15,8 +15,9 @@ from decimal import Decimal
 
 from xprof.collector.catalog import Price
 from xprof.collector.hardware import benchmarks, gpu_specs
-from xprof.collector.rightsizing.evidence import GpuPoint, HostPoint, Limits, RunEvidence
+from xprof.collector.rightsizing.evidence import GpuDevice, Limits, RunEvidence
 from xprof.collector.rightsizing.predict import predict, split_time
+from xprof.sample_counts import SampleCounts
 
 HOUR = 3600.0
 MEMORY = {"A100": 80, "H100": 80, "V100": 16, "P100": 16, "L40S": 48}  # the benchmarked parts
@@ -30,13 +31,17 @@ def machine(gpu: str) -> Price:
 def speedup(slow: str, fast: str, mem_pct: float) -> float | None:
     current = machine(slow)
     n = 360
+    counts = SampleCounts()
+    for k in range(n):
+        counts.add(k * HOUR / n, 1.0, 2**30, None, None, 100.0, mem_pct)
+    gpu = GpuDevice(index=0, samples=n, util_counts={100.0: n}, util_max=100.0,
+                    mem_used_max=None, mem_total=None, run_mem_max=None, used_by_run=True)
     ev = RunEvidence(
         run_id="bench", instance_type=current.instance_type, duration_s=HOUR, end_ts=HOUR,
         interval_s=HOUR / n, vcpus=8, memory_gib=64,
-        host=[HostPoint(k * HOUR / n, 1.0, 2**30, None, None) for k in range(n)],
-        gpus={}, busy=[], used_gpus=frozenset({0}), gpu_model=slow,
+        counts=counts, gpus={0: gpu}, used_gpus=frozenset({0}), gpu_model=slow,
         gpu_memory_gib=float(MEMORY[slow]), current=current, offers=(), baseline=None,
-        shared=False, profile=[GpuPoint(k * HOUR / n, 100.0, mem_pct) for k in range(n)])
+        shared=False)
     prediction = predict(ev, split_time(ev), machine(fast), Limits())
     return None if prediction is None else HOUR / prediction.duration_s
 

@@ -30,10 +30,7 @@ from xprof.collector.hardware import cpu_arch, cpu_arch_of_model
 from xprof.collector.peers import comparable_runs
 from xprof.collector.rightsizing.evidence import (
     Baseline,
-    BusyPoint,
     GpuDevice,
-    GpuPoint,
-    HostPoint,
     IdleSpend,
     Limits,
     Recommendation,
@@ -47,8 +44,10 @@ from xprof.collector.rightsizing.rules import (
     sort_recommendations,
 )
 from xprof.collector.rightsizing.savings import cost_for
+from xprof.collector.sample_counts_sql import sample_counts_sql
 from xprof.collector.writes import upsert_resource_recommendations, upsert_run_recommendations
 from xprof.money import format_money
+from xprof.sample_counts import SampleCounts
 from xprof.settings import Settings
 from xprof.store import Store, effective_status, utcnow
 
@@ -176,30 +175,34 @@ def _duration(run: dict[str, Any]) -> float | None:
     return None
 
 
-def _host_series(store: Store, run: dict[str, Any]) -> list[HostPoint]:
-    s = schema.samples
-    query = (sa.select(s.c.ts, s.c.cpu_cores, s.c.rss_bytes, s.c.host_iowait_pct,
-                       s.c.host_mem_available_bytes)
-             .where(s.c.run_id == run["id"], s.c.host == run["host"]).order_by(s.c.ts))
-    with store.read() as conn:
-        return [HostPoint(*row) for row in conn.execute(query).all()]
-
-
-def _gpu_devices(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice]:
-    """Each sampled GPU: as the agent summarised it while sampling (the host's
-    ``summary.gpu_devices``, so the run's end reads no GPU row back), else in SQL."""
-    kept = _kept_gpu_devices(store, run)
-    return kept if kept is not None else _gpu_devices_sql(store, run)
-
-
-def _kept_gpu_devices(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice] | None:
-    """The devices the agent kept in the run's host summary (None: an agent that kept none,
-    or a run that never wrote its end there)."""
+def _host_summary(store: Store, run: dict[str, Any]) -> dict[str, Any]:
+    """The run's host summary as its agent left it at the run's end ({} before then)."""
     h = schema.run_hosts
     with store.read() as conn:
         summary = conn.execute(sa.select(h.c.summary).where(
             h.c.run_id == run["id"], h.c.host == run["host"])).scalar()
-    kept = summary.get("gpu_devices") if isinstance(summary, dict) else None
+    return summary if isinstance(summary, dict) else {}
+
+
+def _sample_counts(store: Store, run: dict[str, Any], summary: dict[str, Any]) -> SampleCounts:
+    """The host samples counted as advice reads them: as the agent kept them while sampling
+    (``summary.advice_counts``), else grouped in SQL from the rows (same buckets)."""
+    kept = SampleCounts.from_json(summary.get("advice_counts"))
+    return kept if kept is not None else sample_counts_sql(store, run)
+
+
+def _gpu_devices(store: Store, run: dict[str, Any], summary: dict[str, Any]
+                 ) -> dict[int, GpuDevice]:
+    """Each sampled GPU: as the agent summarised it while sampling (the host's
+    ``summary.gpu_devices``, so the run's end reads no GPU row back), else in SQL."""
+    kept = _kept_gpu_devices(summary)
+    return kept if kept is not None else _gpu_devices_sql(store, run)
+
+
+def _kept_gpu_devices(summary: dict[str, Any]) -> dict[int, GpuDevice] | None:
+    """The devices the agent kept in the run's host summary (None: an agent that kept none,
+    or a run that never wrote its end there)."""
+    kept = summary.get("gpu_devices")
     if not isinstance(kept, dict):
         return None
     return {int(index): GpuDevice(
@@ -242,19 +245,6 @@ def _gpu_devices_sql(store: Store, run: dict[str, Any]) -> dict[int, GpuDevice]:
             for index, samples, util_max, mem_max, total, own_max, used, mig in rows}
 
 
-def _gpu_series(store: Store, run: dict[str, Any], indices: Sequence[int]) -> list[GpuPoint]:
-    """The highest SM and memory-controller utilisation among these GPUs at each time."""
-    if not indices:
-        return []
-    g = schema.gpu_samples
-    query = (sa.select(g.c.ts, sa.func.max(g.c.util_gpu_pct), sa.func.max(g.c.util_mem_pct))
-             .where(g.c.run_id == run["id"], g.c.host == run["host"], g.c.mig_index == -1,
-                    g.c.gpu_index.in_(list(indices)), g.c.util_gpu_pct.is_not(None))
-             .group_by(g.c.ts).order_by(g.c.ts))
-    with store.read() as conn:
-        return [GpuPoint(*row) for row in conn.execute(query).all()]
-
-
 def _runs_per_month(store: Store, project: str) -> int:
     r = schema.runs
     with store.read() as conn:
@@ -293,10 +283,9 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
     start = run["started_at"]
     end = start + dt.timedelta(seconds=duration)
     hardware = run.get("hardware") or {}
-    host = _host_series(store, run)
-    gpus = _gpu_devices(store, run)
+    summary = _host_summary(store, run)
+    gpus = _gpu_devices(store, run, summary)
     used = {i for i, d in gpus.items() if d.used_by_run} | set(hardware.get("gpus_used") or [])
-    profile = _gpu_series(store, run, [i for i in sorted(used) if i in gpus and not gpus[i].mig])
 
     estimate = compute_estimate(store, run, settings)
     current = estimate.price
@@ -305,9 +294,8 @@ def load_evidence(store: Store, run: dict[str, Any], settings: Settings) -> RunE
         run_id=run["id"], instance_type=run.get("instance_type"), duration_s=duration,
         end_ts=end.timestamp(), interval_s=float(run.get("interval_s") or 1.0),
         **_machine(current, hardware, off_cloud=not run.get("instance_type")),
-        current_name=_current_name(run, estimate), host=host, gpus=gpus,
-        busy=[BusyPoint(p.ts, p.sm_pct) for p in profile], profile=profile,
-        used_gpus=frozenset(used), current=current,
+        current_name=_current_name(run, estimate), gpus=gpus,
+        counts=_sample_counts(store, run, summary), used_gpus=frozenset(used), current=current,
         offers=_offers(store, run, estimate, settings),
         baseline=_baseline(store, run, estimate, duration, shared),
         shared=shared, runs_per_month=_runs_per_month(store, run["project"]),

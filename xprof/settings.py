@@ -199,9 +199,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Rules over sample series need at least this many samples (per GPU for GPU rules)."),
     Setting("advise.idle_tail_s", "XPROF_ADVISE_IDLE_TAIL_S", _positive_float, 600.0,
             "GPUs idle for at least this many seconds at a run's end give `idle_tail` advice."),
-    Setting("advise.exit_max_rows", "XPROF_ADVISE_EXIT_MAX_ROWS", _positive_int, 50_000,
-            "Sample rows (samples × (1 + GPUs)) up to which `xprof run` computes advice as it "
-            "ends; longer runs get theirs from `xprof collect`, keeping the exit fast."),
     Setting("billing.focus.paths", "XPROF_FOCUS_PATHS", _str_list, [],
             "FOCUS export files or folders that `xprof collect` imports."),
     Setting("billing.cur.paths", "XPROF_CUR_PATHS", _str_list, [],
@@ -275,6 +272,12 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+RETIRED = frozenset({"advise.exit_max_rows"})
+"""Settings that no longer do anything: accepted in a config file (so one written for an
+older xprof still loads) and ignored. ``advise.exit_max_rows``: advice at a run's end reads
+counts the agent kept, so it is never skipped for a long run."""
+
+
 def read_config(path: Path | None = None) -> dict[str, Any]:
     """The config file's settings, flattened; {} when there is no file.
 
@@ -295,7 +298,7 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    flat = _flatten(data)
+    flat = {k: v for k, v in _flatten(data).items() if k not in RETIRED}
     unknown = sorted(set(flat) - set(BY_KEY))
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (see `xprof config`)")

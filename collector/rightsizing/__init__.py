@@ -1,6 +1,7 @@
 """Rightsizing rules: pure functions from one run's evidence to a recommendation or None.
 
-Each rule reads a :class:`RunEvidence` (the run's own CPU and GPU sample series, its hardware,
+Each rule reads a :class:`RunEvidence` (the run's own CPU and GPU samples, counted by bucket
+as :mod:`xprof.sample_counts` describes, each GPU's digest, its hardware,
 what it was charged, the catalog rows of its provider and region) and returns at most one
 :class:`Recommendation`. Nothing in this package touches the store;
 :mod:`xprof.collector.advise` loads the evidence, runs :data:`RUN_RULES` and stores what they

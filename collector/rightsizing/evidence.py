@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from xprof.collector.catalog import Price
+from xprof.sample_counts import SampleCounts
 
 
 @dataclass(frozen=True)
@@ -55,25 +56,6 @@ class Limits:
     idle_tail_s: float = 600.0
 
 
-class HostPoint(NamedTuple):
-    """One process-tree + host sample."""
-
-    ts: float
-    cpu_cores: float | None
-    rss_bytes: int | None
-    iowait_pct: float | None
-    mem_available_bytes: int | None
-
-
-class GpuPoint(NamedTuple):
-    """The highest SM and memory-controller utilisation among the GPUs the run used, at one
-    sample time (``mem_pct`` None where NVML gave none)."""
-
-    ts: float
-    sm_pct: float
-    mem_pct: float | None
-
-
 class PeerRun(NamedTuple):
     """A comparable run of the same project (same params, seeds aside), for calibration."""
 
@@ -82,13 +64,6 @@ class PeerRun(NamedTuple):
     gpu_memory_gib: float | None
     gpus_used: int
     duration_s: float
-
-
-class BusyPoint(NamedTuple):
-    """The highest utilisation among the GPUs the run used, at one sample time."""
-
-    ts: float
-    util_pct: float
 
 
 @dataclass(frozen=True)
@@ -132,9 +107,8 @@ class RunEvidence:
     interval_s: float
     vcpus: int | None  # the machine's (catalog, else recorded hardware)
     memory_gib: float | None  # the machine's (catalog, else recorded hardware)
-    host: Sequence[HostPoint]
+    counts: SampleCounts  # the host samples with their ticks' GPU-busy value, counted
     gpus: Mapping[int, GpuDevice]  # every GPU sampled, by index
-    busy: Sequence[BusyPoint]  # over the used, non-MIG GPUs, in time order
     used_gpus: frozenset[int]
     gpu_model: str | None  # the catalog model of the machine's GPUs (None: unknown / none)
     gpu_memory_gib: float | None  # per GPU, catalog figure where known
@@ -143,12 +117,17 @@ class RunEvidence:
     baseline: Baseline | None
     shared: bool  # another run (or foreign process) used this machine during the run
     runs_per_month: int = 1
-    profile: Sequence[GpuPoint] = ()  # SM and memory-controller use over time (used GPUs)
     cpu_arch: str | None = None  # x86_64 | arm64 of the run's machine (None: unknown)
     allow_arch_change: bool = False  # setting advise.allow_arch_change
     peers: Sequence[PeerRun] = ()  # comparable runs of the project, this one included
     preliminary: bool = False  # shorter than advise.min_duration_s: advice is preliminary
     current_name: str | None = None  # the instance type; off-cloud, its priced equivalent
+
+    @property
+    def gpu_series(self) -> bool:
+        """Whether the counts' GPU-busy values are the run's own: it used a GPU (not in MIG
+        mode) that was sampled."""
+        return any(i in self.gpus and not self.gpus[i].mig for i in self.used_gpus)
 
     @property
     def machine_gpus(self) -> int:

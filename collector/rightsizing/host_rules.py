@@ -25,8 +25,8 @@ from xprof.collector.rightsizing.savings import (
     note_extra_cost,
     observed_need,
     pct,
+    percentile_of_counts,
     recommend,
-    sampled_at,
     saving_text,
     usable_gpus,
 )
@@ -42,25 +42,22 @@ from xprof.collector.rightsizing.thresholds import (
     MEMORY_OVER_SHARE,
     MEMORY_UNDER_SHARE,
 )
-from xprof.stats import percentile
+from xprof.sample_counts import CORES_STEP, IOWAIT_STEP, add_count, edge
 
 
 def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     """Tree CPU > 90 % of vCPUs while GPU < 10 % for over half the run: feed the GPU faster."""
     if not usable_gpus(ev, limits) or not ev.vcpus or not enough_host(ev, limits):
         return None
-    by_ts = {p.ts: p.util_pct for p in ev.busy}
-    times = [p.ts for p in ev.busy]
-    pairs = []
-    for p in ev.host:
-        util = sampled_at(by_ts, times, p.ts, ev.interval_s / 2)
-        if p.cpu_cores is not None and util is not None:
-            pairs.append((p.cpu_cores, util))
-    if len(pairs) < limits.min_samples:
+    pairs = {(cores, util): n for (cores, util), n in ev.counts.cores_util.items()
+             if cores is not None and util is not None}
+    total = sum(pairs.values())
+    if total < limits.min_samples:
         return None
-    limit = CPU_BOUND_SHARE_OF_VCPUS * ev.vcpus
-    bound = [(c, u) for c, u in pairs if c > limit and u < CPU_BOUND_GPU_PCT]
-    share = len(bound) / len(pairs)
+    limit = round(CPU_BOUND_SHARE_OF_VCPUS * ev.vcpus / CORES_STEP)  # in cores buckets
+    bound = {key: n for key, n in pairs.items()
+             if key[0] > limit and key[1] < CPU_BOUND_GPU_PCT}
+    share = sum(bound.values()) / total
     if share <= CPU_BOUND_MIN_SHARE:
         return None
     vcpus = ev.vcpus
@@ -72,9 +69,8 @@ def cpu_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
              f"{vcpus} vCPUs while its GPUs were below {pct(CPU_BOUND_GPU_PCT)} in "
              f"{pct(share * 100)} of samples: add data-loader workers or vCPUs")
     evidence = {"bottleneck_share": round(share, 4), "threshold_share": CPU_BOUND_MIN_SHARE,
-                "vcpus": vcpus, "cpu_cores_p50_when_bound": percentile([c for c, _ in bound], 50),
-                "gpu_util_p50_when_bound_pct": percentile([u for _, u in bound], 50),
-                "samples": len(pairs)}
+                "vcpus": vcpus, "cpu_cores_p50_when_bound": _p50(bound, 0, CORES_STEP),
+                "gpu_util_p50_when_bound_pct": _p50(bound, 1, 1.0), "samples": total}
     title += _more_vcpus_text(ev, limits, choice, bigger, evidence)
     return recommend_choice(ev, "cpu_bottleneck", title, evidence, choice, "warn")
 
@@ -93,25 +89,23 @@ def _more_vcpus_text(ev: RunEvidence, limits: Limits, choice: Choice | None,
 
 def iowait_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     """Host iowait > 10 % while the GPUs idle (< 10 %) in over a quarter of the samples."""
-    points = [p for p in ev.host if p.iowait_pct is not None]
-    if len(points) < limits.min_samples:
+    counts = ev.counts.iowait_util
+    if sum(counts.values()) < limits.min_samples:
         return None
     series = usable_gpus(ev, limits)
-    by_ts = {p.ts: p.util_pct for p in ev.busy}
-    times = [p.ts for p in ev.busy]
+    high = round(IOWAIT_HIGH_PCT / IOWAIT_STEP)  # in iowait buckets
     judged = 0
-    waiting = []
-    for p in points:
-        util = sampled_at(by_ts, times, p.ts, ev.interval_s / 2) if series else 0.0
+    waiting: dict[tuple[int, int | None], int] = {}
+    for (iowait, util), n in counts.items():
+        util = util if series else 0  # a run without a GPU series: any time counts
         if util is None:
             continue
-        judged += 1
-        if p.iowait_pct is not None and p.iowait_pct > IOWAIT_HIGH_PCT \
-                and util < IOWAIT_GPU_IDLE_PCT:
-            waiting.append(p.iowait_pct)
+        judged += n
+        if iowait > high and util < IOWAIT_GPU_IDLE_PCT:
+            waiting[(iowait, util)] = n
     if judged < limits.min_samples:
         return None
-    share = len(waiting) / judged
+    share = sum(waiting.values()) / judged
     if share <= IOWAIT_MIN_SHARE:
         return None
     while_what = f"while the GPUs were below {pct(IOWAIT_GPU_IDLE_PCT)} " if series else ""
@@ -119,13 +113,21 @@ def iowait_bottleneck(ev: RunEvidence, limits: Limits) -> Recommendation | None:
              f"in {pct(share * 100)} of samples: stage data on local disk or in memory, "
              "prefetch, or use faster storage")
     evidence = {"iowait_share": round(share, 4), "threshold_share": IOWAIT_MIN_SHARE,
-                "iowait_p50_pct_when_waiting": percentile(waiting, 50),
+                "iowait_p50_pct_when_waiting": _p50(waiting, 0, IOWAIT_STEP),
                 "iowait_threshold_pct": IOWAIT_HIGH_PCT, "samples": judged}
     return recommend(ev, "iowait_bottleneck", title, evidence, None, None, "warn")
 
 
+def _p50(counts: dict[tuple[int, int | None], int], part: int, step: float) -> float | None:
+    """The median of one part of the counted keys (buckets read as their upper edges)."""
+    values: dict[float, int] = {}
+    for key, n in counts.items():
+        add_count(values, edge(key[part], step), n)
+    return percentile_of_counts(values, 50)
+
+
 def _rss_peak(ev: RunEvidence) -> int | None:
-    return max((p.rss_bytes for p in ev.host if p.rss_bytes is not None), default=None)
+    return ev.counts.rss_max
 
 
 def memory_overprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | None:
@@ -145,7 +147,7 @@ def memory_overprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation | 
     title = (f"Memory over-provisioned: peak RSS {peak / GIB:.1f} GiB is {pct(share * 100)} of "
              f"{memory:g} GiB: run on {choice_text(ev, choice)}{saving_text(ev, choice.saving)}")
     evidence = {"rss_peak_bytes": peak, "memory_gib": memory, "rss_peak_share": round(share, 4),
-                "threshold_share": MEMORY_OVER_SHARE, "samples": len(ev.host)}
+                "threshold_share": MEMORY_OVER_SHARE, "samples": ev.counts.host_samples}
     return recommend_choice(ev, "memory_overprovisioned", title, evidence, choice)
 
 
@@ -157,8 +159,8 @@ def memory_underprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation |
     share = peak / (ev.memory_gib * GIB)
     if share <= MEMORY_UNDER_SHARE:
         return None
-    available = [p.mem_available_bytes for p in ev.host if p.mem_available_bytes is not None]
-    if available and min(available) >= MEMORY_LOW_AVAILABLE_SHARE * ev.memory_gib * GIB:
+    available = ev.counts.mem_available_min
+    if available is not None and available >= MEMORY_LOW_AVAILABLE_SHARE * ev.memory_gib * GIB:
         return None  # shared pages counted twice in RSS: the host still had room
     memory, vcpus = ev.memory_gib, ev.vcpus or 0
     need = replace(observed_need(ev), gpu_count=ev.machine_gpus)
@@ -168,8 +170,7 @@ def memory_underprovisioned(ev: RunEvidence, limits: Limits) -> Recommendation |
              f"of {memory:g} GiB: risk of swapping or the OOM killer")
     evidence = {"rss_peak_bytes": peak, "memory_gib": memory, "rss_peak_share": round(share, 4),
                 "threshold_share": MEMORY_UNDER_SHARE,
-                "host_mem_available_min_bytes": min(available) if available else None,
-                "samples": len(ev.host)}
+                "host_mem_available_min_bytes": available, "samples": ev.counts.host_samples}
     if suggested:
         title += f"; run on {label(suggested)}"
         note_extra_cost(ev, suggested, evidence)

@@ -50,17 +50,14 @@ def spot_candidate(ev: RunEvidence, limits: Limits) -> Recommendation | None:
 
 def idle_tail(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     """The run's GPUs idle (<= 5 %) for its last ``advise.idle_tail_s`` or more: stop earlier."""
-    if not usable_gpus(ev, limits) or len(ev.busy) < limits.min_samples:
+    counts = ev.counts
+    if not usable_gpus(ev, limits) or counts.gpu_ticks < limits.min_samples:
         return None
-    by_ts = {p.ts: p.util_pct for p in ev.busy}
-    times = [p.ts for p in ev.busy]
-    active = [t for t in times if by_ts[t] > GPU_IDLE_PCT]
-    if not active:
+    if counts.last_active_ts is None:
         return None  # never busy: the underuse and idle-GPU rules speak to that
-    after = [t for t in times if t > active[-1]]
-    if not after:
+    if counts.tail_first_ts is None:
         return None
-    tail = max(ev.end_ts, times[-1]) - after[0]
+    tail = max(ev.end_ts, counts.last_tick_ts or ev.end_ts) - counts.tail_first_ts
     if tail < limits.idle_tail_s:
         return None
     per_run = None
@@ -71,6 +68,6 @@ def idle_tail(ev: RunEvidence, limits: Limits) -> Recommendation | None:
     title = (f"Idle tail: the GPUs were idle for the last {format_duration(tail)} of the run: "
              f"stop (or hand off) when training ends{saving_text(ev, per_run)}")
     evidence = {"idle_tail_s": round(tail, 3), "threshold_s": limits.idle_tail_s,
-                "idle_at_or_below_pct": GPU_IDLE_PCT, "last_busy_ts": active[-1],
-                "samples_in_tail": len(after)}
+                "idle_at_or_below_pct": GPU_IDLE_PCT, "last_busy_ts": counts.last_active_ts,
+                "samples_in_tail": counts.tail_ticks}
     return recommend(ev, "idle_tail", title, evidence, None, per_run)

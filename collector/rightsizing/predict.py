@@ -8,7 +8,8 @@ The run's time is split, sample by sample, into four parts (:class:`TimeSplit`):
   the SM's (``mem/sm`` at or below :data:`MEMORY_BOUND_FROM` is compute-bound, at or above
   :data:`MEMORY_BOUND_AT` memory-bound, linear in between);
 - **CPU / data-loader-bound time**: the rest of a sample in which the run's process tree
-  used at least :data:`CPU_SATURATED_SHARE` of the machine's vCPUs;
+  used more than :data:`CPU_SATURATED_SHARE` of the machine's vCPUs (read to the
+  :data:`~xprof.sample_counts.CORES_STEP` bucket);
 - **idle / other**: the rest (waiting on I/O or the network, single-threaded work, an idle
   tail). It does not change with the hardware.
 
@@ -29,7 +30,6 @@ clearly compute- or memory-bound), with 10 × ``advise.min_samples`` samples and
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
@@ -37,14 +37,15 @@ from typing import Any
 from xprof.collector.catalog import Price
 from xprof.collector.hardware import GpuSpec, gpu_spec
 from xprof.collector.rightsizing.evidence import Limits, RunEvidence
-from xprof.collector.rightsizing.savings import sampled_at
+from xprof.sample_counts import CORES_STEP
 
 MEMORY_BOUND_FROM = 0.4
 """``mem/sm`` utilisation at or below this: the GPU-busy time is compute-bound ..."""
 MEMORY_BOUND_AT = 0.8
 """... at or above this memory-bound; in between, partly each (linearly)."""
 CPU_SATURATED_SHARE = 0.9
-"""GPU-idle time counts as CPU / data-loader-bound when the tree used this share of vCPUs."""
+"""GPU-idle time counts as CPU / data-loader-bound when the tree used more than this share of
+vCPUs."""
 CPU_MAX_SPEEDUP = 2.0
 """More vCPUs shorten the CPU-bound time at most this many times (data loaders rarely scale
 linearly, and the run's worker count stays what it was)."""
@@ -103,42 +104,44 @@ def _memory_share(sm: float, mem: float | None) -> tuple[float, bool]:
 
 
 def split_time(ev: RunEvidence) -> TimeSplit:
-    """The run's duration split by bottleneck (see the module docstring). Samples are
-    counted by (SM %, memory %, CPU state) first: a day at 1 Hz has few distinct ones."""
-    cpu_by_ts = {p.ts: p.cpu_cores for p in ev.host if p.cpu_cores is not None}
-    cpu_times = sorted(cpu_by_ts)
-    points = [(p.ts, p.sm_pct, p.mem_pct) for p in ev.profile] if ev.profile else \
-        [(t, 0.0, None) for t in cpu_times]
+    """The run's duration split by bottleneck (see the module docstring), from the run's
+    counts: the GPU-busy ticks by (SM %, memory %) for the busy time, their idle shares by
+    CPU cores bucket for the rest (a run without a GPU series: its CPU samples, GPU idle)."""
+    counts = ev.counts
+    if ev.gpu_series and counts.profile:
+        profile = counts.profile
+        idle_by_cores = counts.idle_by_cores
+    else:
+        cores = {k: n for (k, _), n in counts.cores_util.items() if k is not None}
+        profile = {(0.0, None): sum(cores.values())} if cores else {}
+        idle_by_cores = {}
+        for k, n in cores.items():
+            idle_by_cores[k] = idle_by_cores.get(k, 0.0) + n
+    points = sum(profile.values())
     if not points:
         return TimeSplit(ev.duration_s, 0.0, 0.0, 0.0, ev.duration_s, 0, 0.0)
-    saturated = CPU_SATURATED_SHARE * ev.vcpus if ev.vcpus else math.inf
-    tolerance = ev.interval_s / 2
-
-    def cores_at(ts: float) -> float | None:
-        cores = cpu_by_ts.get(ts)
-        if cores is None and cpu_times:
-            return sampled_at(cpu_by_ts, cpu_times, ts, tolerance)
-        return cores
-
-    counts = Counter((sm, mem, None if (c := cores_at(ts)) is None else c >= saturated)
-                     for ts, sm, mem in points)
-    step = ev.duration_s / len(points)
+    saturated = round(CPU_SATURATED_SHARE * ev.vcpus / CORES_STEP) if ev.vcpus else math.inf
+    step = ev.duration_s / points
     parts = [0.0, 0.0, 0.0, 0.0]
     unclear = 0.0
-    for (sm, mem, bound), count in counts.items():
+    for (sm, mem), count in profile.items():
         weight = step * count
         busy = min(max(sm, 0.0), 100.0) / 100.0
         share, clear = _memory_share(sm, mem)
         parts[0] += weight * busy * (1 - share)
         parts[1] += weight * busy * share
-        parts[2 if bound else 3] += weight * (1 - busy)
         if not clear:
             unclear += weight * busy
-        if bound is None:  # CPU-bound or idle: cannot tell
-            unclear += weight * (1 - busy)
-    covered = min(1.0, len(points) * ev.interval_s / ev.duration_s) if ev.duration_s else 0.0
+    for cores_k, idle in idle_by_cores.items():
+        weight = step * idle
+        if cores_k is None:  # CPU-bound or idle: cannot tell
+            parts[3] += weight
+            unclear += weight
+        else:
+            parts[2 if cores_k > saturated else 3] += weight
+    covered = min(1.0, points * ev.interval_s / ev.duration_s) if ev.duration_s else 0.0
     explained = max(0.0, covered - unclear / ev.duration_s) if ev.duration_s else 0.0
-    return TimeSplit(ev.duration_s, *parts, samples=len(points), explained=explained)
+    return TimeSplit(ev.duration_s, *parts, samples=points, explained=explained)
 
 
 def _gpus_given(ev: RunEvidence, candidate: Price) -> tuple[int, int]:

@@ -4,7 +4,6 @@ and building a :class:`~xprof.collector.rightsizing.evidence.Recommendation`."""
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -28,7 +27,6 @@ from xprof.collector.rightsizing.thresholds import (
     SEVERITY_WARN_SHARE,
 )
 from xprof.money import format_money
-from xprof.stats import percentile
 
 
 def nano(value: Decimal) -> Decimal:
@@ -48,7 +46,7 @@ def rate_of(price: Price, lifecycle: str) -> Decimal | None:
 
 
 def enough_host(ev: RunEvidence, limits: Limits) -> bool:
-    return len(ev.host) >= limits.min_samples
+    return ev.counts.host_samples >= limits.min_samples
 
 
 def usable_gpus(ev: RunEvidence, limits: Limits) -> dict[int, GpuDevice]:
@@ -88,9 +86,10 @@ def merge_counts(devices: Sequence[GpuDevice]) -> dict[float, int]:
 
 
 def observed_need(ev: RunEvidence) -> Need:
-    """p99.5 CPU cores, peak RSS, GPUs used and peak GPU memory per GPU, each + headroom."""
-    cores = percentile([p.cpu_cores for p in ev.host if p.cpu_cores is not None], CPU_PERCENTILE)
-    rss = max((p.rss_bytes for p in ev.host if p.rss_bytes is not None), default=None)
+    """p99.5 CPU cores (to the cores bucket above), peak RSS, GPUs used and peak GPU memory
+    per GPU, each + headroom."""
+    cores = percentile_of_counts(ev.counts.cores(), CPU_PERCENTILE)
+    rss = ev.counts.rss_max
     gpu_peak = max((peak for peak, _ in gpu_memory_peaks(ev).values()), default=None)
     return Need(
         vcpus=max(1, math.ceil(round(cores * (1 + HEADROOM), 6))) if cores is not None else None,
@@ -244,13 +243,3 @@ def recommend(ev: RunEvidence, rule: str, title: str, evidence: dict[str, Any],
 
 def pct(value: float) -> str:
     return f"{value:.0f} %"
-
-
-def sampled_at(by_ts: Mapping[float, float], times: Sequence[float], ts: float,
-        tolerance: float) -> float | None:
-    """The value sampled at ``ts`` (or the nearest time within ``tolerance``)."""
-    if ts in by_ts:
-        return by_ts[ts]
-    i = bisect_left(times, ts)
-    near = [t for t in times[max(0, i - 1):i + 1] if abs(t - ts) <= tolerance]
-    return by_ts[min(near, key=lambda t: abs(t - ts))] if near else None

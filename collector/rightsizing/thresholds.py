@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from xprof.sample_counts import GPU_IDLE_PCT as SAMPLE_IDLE_PCT
+
 GIB = 2**30
 
 HEADROOM = 0.20
@@ -13,8 +15,9 @@ CPU_PERCENTILE = 99.5
 
 GPU_UNDERUSED_P95_PCT = 70.0
 """GPU underused: p95 of the used GPUs' utilisation below this (SageMaker LowGPUUtilization)."""
-GPU_IDLE_PCT = 5.0
-"""A GPU sample at or below this utilisation is idle (idle GPUs, idle tail)."""
+GPU_IDLE_PCT = SAMPLE_IDLE_PCT
+"""A GPU sample at or below this utilisation is idle (idle GPUs, idle tail; the agent's
+counts mark the idle tail with the same figure)."""
 GPU_IDLE_MEMORY_BYTES = GIB
 """A GPU the run never used counts as idle only if its device memory stayed below this and
 its utilisation at or below GPU_IDLE_PCT (otherwise someone else was using it)."""
@@ -25,7 +28,8 @@ GPU_MEMORY_HIGH_SHARE = 0.90
 CPU_BOUND_SHARE_OF_VCPUS = 0.90
 """CPU bottleneck: the tree uses more than this share of the machine's vCPUs ..."""
 CPU_BOUND_GPU_PCT = 10.0
-"""... while the GPUs it uses are below this utilisation ..."""
+"""... while the GPUs it uses are below this utilisation (at most UTIL_CAP: the counts keep
+the GPU-busy value exactly only below it) ..."""
 CPU_BOUND_MIN_SHARE = 0.50
 """... in more than this share of the samples (SageMaker CPUBottleneck)."""
 IOWAIT_HIGH_PCT = 10.0

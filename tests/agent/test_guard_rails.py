@@ -8,6 +8,9 @@ import sys
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
+
+from xprof import schema
 
 PY = sys.executable
 ON_P4D = ["--provider", "aws", "--instance-type", "p4d.24xlarge", "--region", "us-east-1",
@@ -130,14 +133,22 @@ def test_live_cost_of_a_running_run(store, tmp_path):
         agent.wait(timeout=30)
 
 
-def test_long_runs_leave_advice_to_collect(xprof, store):
-    """Past advise.exit_max_rows sample rows, `xprof run` ends without computing advice (it
-    would slow the exit) and says how to get it."""
+def test_advice_at_the_end_reads_the_kept_counts(xprof, store):
+    """`xprof run` always advises as it ends (no run is too long for it): the agent kept
+    its samples counted for advice in the host summary, one count per sample row."""
     result = xprof("run", "--", PY, "-c", "import time; time.sleep(0.5)",
-                   env={"XPROF_ADVISE_EXIT_MAX_ROWS": "1", "XPROF_INTERVAL": "0.1"})
+                   env={"XPROF_INTERVAL": "0.1"})
     assert result.returncode == 0, result.stderr
+    assert "computes its advice" not in result.stderr
     [run] = store.list_runs()
-    assert f"`xprof advise {run['id'][:8]}`) computes its advice" in result.stderr
+    h, s = schema.run_hosts, schema.samples
+    with store.read() as conn:
+        summary = conn.execute(sa.select(h.c.summary).where(h.c.run_id == run["id"])).scalar()
+        rows = conn.execute(sa.select(sa.func.count()).select_from(s)
+                            .where(s.c.run_id == run["id"])).scalar()
+    counts = summary["advice_counts"]
+    assert counts["host_samples"] == rows >= 3
+    assert sum(n for _, _, n in counts["cores_util"]) == rows
 
 
 def test_budget_stop_of_a_script_that_exits_143_is_killed(xprof, store):

@@ -1,7 +1,7 @@
 """Advice at a run's end reads each GPU as the agent summarised it while sampling (its
-host summary's ``gpu_devices``: sample count, utilisation histogram, peaks, used, MIG), not
-the GPU rows: on the same recorded run the advice equals the advice computed from the raw
-GPU samples, to the digit."""
+host summary's ``gpu_devices``: sample count, utilisation histogram, peaks, used, MIG) and
+its samples as the agent counted them (``advice_counts``), not the rows: on the same recorded
+run the advice equals the advice computed from the raw samples in SQL, to the digit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tests.agent.gpu_helpers import GIB, fake_nvml_env, gpu_rows, only_run
 from xprof import schema
 from xprof.collector.advise import advise_run, load_evidence
+from xprof.collector.sample_counts_sql import sample_counts_sql
 from xprof.settings import Settings
 from xprof.store import Store
 
@@ -30,12 +31,13 @@ def _advice(store: Store, run_id: str, settings: Settings) -> dict[str, tuple]:
 
 
 def _drop_kept_devices(store: Store, run: dict[str, Any]) -> None:
-    """The host summary as an agent that kept no GPU digest wrote it."""
+    """The host summary as an agent that kept no GPU digest nor sample counts wrote it."""
     h = schema.run_hosts
     with store.write() as conn:
         summary = conn.execute(sa.select(h.c.summary).where(
             h.c.run_id == run["id"], h.c.host == run["host"])).scalar()
         summary.pop("gpu_devices")
+        summary.pop("advice_counts")
         conn.execute(h.update().where(h.c.run_id == run["id"], h.c.host == run["host"])
                      .values(summary=summary))
 
@@ -65,6 +67,12 @@ def test_kept_gpu_digest_gives_the_advice_of_the_raw_samples(xprof, store, tmp_p
     assert {i: d.samples for i, d in kept.gpus.items()} == {
         i: sum(1 for r in whole if r["gpu_index"] == i) for i in range(4)}
     assert len(set(kept.gpus[1].util_counts)) >= 3  # the utilisation did change
+    counts = sample_counts_sql(store, run)  # the agent's counts are those of its rows
+    assert kept.counts.host_samples == counts.host_samples >= 20
+    assert (kept.counts.cores_util, kept.counts.iowait_util, kept.counts.profile) == (
+        counts.cores_util, counts.iowait_util, counts.profile)
+    assert (kept.counts.last_active_ts, kept.counts.tail_first_ts, kept.counts.tail_ticks) == (
+        counts.last_active_ts, counts.tail_first_ts, counts.tail_ticks)
     from_summary = _advice(store, run["id"], settings)
     assert {"idle_gpus", "gpu_memory_low"} <= set(from_summary)  # GPU 0 idle, 3 foreign
 
@@ -72,4 +80,5 @@ def test_kept_gpu_digest_gives_the_advice_of_the_raw_samples(xprof, store, tmp_p
     raw = load_evidence(store, run, settings)
     assert raw is not None
     assert raw.gpus == kept.gpus
+    assert raw.counts.profile == kept.counts.profile
     assert _advice(store, run["id"], settings) == from_summary

@@ -35,6 +35,17 @@ def test_unknown_key_is_named(xprof_home):
         read_config()
 
 
+def test_retired_setting_still_loads(xprof_home):
+    """A config written for an older xprof (``advise.exit_max_rows``, which no longer does
+    anything: advice at a run's end is never skipped) loads; the other keys still apply."""
+    xprof_home.mkdir(parents=True)
+    (xprof_home / "config.toml").write_text("[advise]\nexit_max_rows = 1000\nmin_samples = 7\n")
+    settings = Settings()
+    assert settings["advise.min_samples"] == 7
+    with pytest.raises(KeyError):
+        settings["advise.exit_max_rows"]
+
+
 def test_store_default_is_under_home(xprof_home):
     """With nothing set, the store is SQLite at $XPROF_HOME/xprof.db."""
     assert Settings().store_url == f"sqlite:///{xprof_home / 'xprof.db'}"
