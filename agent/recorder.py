@@ -118,6 +118,7 @@ class Recorder:
         self.checks.start_identity()
         self._sampler.start()
         self._writer.start()
+        self._start_context()  # beside the store's opening: a short run's exit waits for both
 
     # -- called from other threads -----------------------------------------------------------
     def on_reaped(self, pid: int, cpu_seconds: float, maxrss_bytes: int = 0) -> None:
@@ -205,9 +206,10 @@ class Recorder:
 
     # -- writer thread ----------------------------------------------------------------------
     def _write_loop(self) -> None:
-        self.flush()
+        self.writer.prepare()
+        if not self.stop_writing.is_set():  # a child already gone: its end is the first write
+            self.flush()
         self.checks.start_alerts(self.writer.stores.get(self.writer.last_target or "store"))
-        self._start_context()
         while not self.stop_writing.wait(self.flush_interval):
             self.checks.identity_update()
             if self.flush() == "store":
@@ -224,8 +226,8 @@ class Recorder:
                 self._context.start()
 
     def _gather_context(self) -> None:
-        """git state and packages, in their own thread after the first flush; then the
-        imports the end of the run needs, so the exit is fast."""
+        """git state and packages, in their own thread from the start (beside the store's
+        opening); then the imports the end of the run needs, so the exit is fast."""
         try:
             self.run_update.update(self.record.gather_context(self.settings["packages"]))
         finally:
