@@ -389,7 +389,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short job and few pairs")
     parser.add_argument("--only", metavar="PARTS",
                         help="comma-separated: exit (b, 0 s child), during (d, f)")
+    parser.add_argument("--pairs", type=int, help="pairs of (d) (default 5; quick 3)")
     args = parser.parse_args()
+    pairs = args.pairs or (3 if args.quick else 5)
     only = set(args.only.split(",")) if args.only else None
     if only is not None and not only <= {"exit", "during"}:
         parser.error(f"--only {args.only}: expected exit and/or during")
@@ -408,8 +410,7 @@ def main() -> None:
             if "exit" in only:
                 bench_fixed_cost(xprof, env, work, 3 if args.quick else 9, 0.0)
             if "during" in only:
-                bench_wall_time(xprof, env, work, 3 if args.quick else 5,
-                                2.0 if args.quick else 20.0)
+                bench_wall_time(xprof, env, work, pairs, 2.0 if args.quick else 20.0)
         else:
             ok, hwm = bench_fixed_cost(xprof, env, work, 3 if args.quick else 9, 0.0)
             if ok:
@@ -419,7 +420,7 @@ def main() -> None:
                 hwm = max(hwm, bench_steady_cpu(xprof, env, 1 if args.quick else 3,
                                                 10.0 if args.quick else 25.0))
                 try:
-                    hwm = max(hwm, bench_wall_time(xprof, env, work, 3 if args.quick else 5,
+                    hwm = max(hwm, bench_wall_time(xprof, env, work, pairs,
                                                    2.0 if args.quick else 20.0))
                 except RuntimeError as exc:
                     row("wall-time overhead", f"skipped: {exc}", "")
