@@ -209,13 +209,21 @@ class Recorder:
         self.writer.prepare()
         if not self.stop_writing.is_set():  # a child already gone: its end is the first write
             self.flush()
-        self.checks.start_alerts(self.writer.stores.get(self.writer.last_target or "store"))
+        self.checks.start_alerts(self._alerts_store())
         while not self.stop_writing.wait(self.flush_interval):
             self.checks.identity_update()
             if self.flush() == "store":
                 self.record.label_resumed_run(self.writer)
             self.checks.after_flush(lambda: self.new_run().run, self._live_store,
                                     self.gpus_used)
+
+    def _alerts_store(self):
+        """Where alerts claim their sends: the store written to; for a run that ended before
+        its first flush, the store if it opens; else None (claims in this process only)."""
+        if self.writer.last_target is None and self.settings.get("alerts"):
+            with contextlib.suppress(Exception):
+                return self.writer.store()
+        return self.writer.stores.get(self.writer.last_target or "store")
 
     def _live_store(self):
         return self.writer.store(self.writer.last_target or "store")

@@ -239,19 +239,17 @@ class Watched:
         return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
 
     def cpu_between(self, start: float, end: float) -> float | None:
-        """CPU seconds of the process and the children it reaped (helpers; not the job, reaped
-        after ``end``) between two wall times, interpolated between polls."""
-        def at(when: float) -> float | None:
-            before = [p for p in self.wall_points if p[0] <= when]
-            after = [p for p in self.wall_points if p[0] >= when]
-            if not before or not after:
-                return None
-            (t0, c0), (t1, c1) = before[-1], after[0]
-            return c0 if t1 == t0 else c0 + (c1 - c0) * (when - t0) / (t1 - t0)
-
-        # the job's CPU joins the children's once reaped: never read past its last statement
-        first, last = at(start), at(end)
-        return None if first is None or last is None else last - first
+        """CPU seconds of the process and the children it reaped (helpers) between two wall
+        times: interpolated between polls at ``start``; at ``end`` the last poll before it
+        (the job's CPU joins the children's once reaped, right after its end)."""
+        before = [p for p in self.wall_points if p[0] <= start]
+        after = [p for p in self.wall_points if p[0] >= start]
+        last = [p for p in self.wall_points if p[0] <= end]
+        if not before or not after or not last:
+            return None
+        (t0, c0), (t1, c1) = before[-1], after[0]
+        first = c0 if t1 == t0 else c0 + (c1 - c0) * (start - t0) / (t1 - t0)
+        return last[-1][1] - first
 
     def wait(self) -> tuple[int, float, float, str]:
         """(exit code, end time, CPU seconds of it and its children, stderr)."""
