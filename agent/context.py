@@ -15,6 +15,7 @@ import platform
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -101,43 +102,76 @@ def default_project(cwd: Path) -> str:
 
 def git_state(cwd: Path) -> dict | None:
     """{repo, commit, branch, dirty, diff_sha256, diff_bytes, diff} of the enclosing repo
-    (``diff``: its first 64 KiB), or None."""
+    (``diff``: its first 64 KiB), or None.
+
+    One ``git status`` gives commit, branch and dirtiness; ``git diff HEAD`` runs only for a
+    dirty tree (a clean one's diff is empty). ``--no-optional-locks``: the user's own git
+    commands never meet our index lock.
+    """
     root = repo_root(cwd)
     if root is None or shutil.which("git") is None:
         return None
-    commit = helper_output(["git", "rev-parse", "HEAD"], cwd=str(cwd))
-    branch = helper_output(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=str(cwd))
-    diff = helper_digest(["git", "diff", "HEAD", "--no-color", "--no-ext-diff"], cwd=str(cwd))
-    status = helper_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(cwd))
+    status = helper_output(["git", "--no-optional-locks", "status", "--porcelain=v2",
+                            "--branch", "--untracked-files=no"], cwd=str(cwd))
+    commit, branch, dirty = parse_status_v2(status) if status is not None else (None, None,
+                                                                               False)
+    diff: tuple[str, int, bytes] | None = None
+    if commit is not None:
+        diff = (helper_digest(["git", "diff", "HEAD", "--no-color", "--no-ext-diff"],
+                              cwd=str(cwd)) if dirty else ("", 0, b""))
     return {
         "repo": root.name,
-        "commit": commit.strip() if commit else None,
-        "branch": branch.strip() if branch else None,
-        "dirty": bool(status and status.strip()),
+        "commit": commit,
+        "branch": branch,
+        "dirty": dirty,
         "diff_sha256": diff[0] if diff and diff[1] else None,
         "diff_bytes": diff[1] if diff else None,
         "diff": bounded_diff(diff[2], diff[1]) if diff and diff[1] else None,
     }
 
 
-_PACKAGES_SNIPPET = ("import importlib.metadata as m, json; print(json.dumps(sorted("
-                     "{(d.metadata['Name'] or '?', d.version) for d in m.distributions()})))")
+def parse_status_v2(text: str) -> tuple[str | None, str | None, bool]:
+    """(commit, branch, dirty) from ``git status --porcelain=v2 --branch``: no commit yet is
+    None, a detached HEAD is branch "HEAD" (as ``git rev-parse --abbrev-ref HEAD`` says)."""
+    commit = branch = None
+    dirty = False
+    for line in text.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line[len("# branch.oid "):].strip()
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line[len("# branch.head "):].strip()
+            branch = "HEAD" if head == "(detached)" else head
+        elif line and not line.startswith("#"):
+            dirty = True
+    return commit, branch, dirty
 
 
 def installed_packages(argv: Sequence[str]) -> dict[str, str] | None:
-    """Packages of the Python that runs the command (the command's own interpreter when it is
-    a Python, else the one running xprof)."""
+    """Packages of the Python that runs the command: the command's own interpreter when it
+    is a Python (read in-process when that is the interpreter running xprof), else the one
+    running xprof."""
+    from xprof.agent import package_list  # loads importlib.metadata: context thread only
+
     exe = shutil.which(argv[0]) if argv else None
     python = exe if exe and Path(exe).name.startswith("python") else None
-    if python is None:
-        import importlib.metadata as metadata  # slow import; only in the context thread
-
-        return {d.metadata["Name"] or "?": d.version for d in metadata.distributions()}
-    out = helper_output([python, "-c", _PACKAGES_SNIPPET])
+    if python is None or is_own_interpreter(python):
+        return package_list.installed()
+    out = helper_output([python, "-c", Path(package_list.__file__).read_text()])
     try:
         return dict(json.loads(out)) if out else None
     except ValueError:
         return None
+
+
+def is_own_interpreter(python: str) -> bool:
+    """Whether ``python`` is the interpreter running xprof, in the same environment: the
+    same binary, called from the same folder (a venv's ``bin/python`` links to the system
+    Python's binary, but its packages are the venv's)."""
+    own = Path(sys.executable)
+    theirs = Path(python)
+    return (theirs.absolute().parent == own.absolute().parent
+            and os.path.realpath(theirs) == os.path.realpath(own))
 
 
 def params_from_argv(argv: Sequence[str]) -> dict[str, str]:

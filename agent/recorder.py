@@ -118,6 +118,7 @@ class Recorder:
         self.checks.start_identity()
         self._sampler.start()
         self._writer.start()
+        self._start_context()  # beside the store's opening: a short run's exit waits for both
 
     # -- called from other threads -----------------------------------------------------------
     def on_reaped(self, pid: int, cpu_seconds: float, maxrss_bytes: int = 0) -> None:
@@ -205,15 +206,24 @@ class Recorder:
 
     # -- writer thread ----------------------------------------------------------------------
     def _write_loop(self) -> None:
-        self.flush()
-        self.checks.start_alerts(self.writer.stores.get(self.writer.last_target or "store"))
-        self._start_context()
+        self.writer.prepare()
+        if not self.stop_writing.is_set():  # a child already gone: its end is the first write
+            self.flush()
+        self.checks.start_alerts(self._alerts_store())
         while not self.stop_writing.wait(self.flush_interval):
             self.checks.identity_update()
             if self.flush() == "store":
                 self.record.label_resumed_run(self.writer)
             self.checks.after_flush(lambda: self.new_run().run, self._live_store,
                                     self.gpus_used)
+
+    def _alerts_store(self):
+        """Where alerts claim their sends: the store written to; for a run that ended before
+        its first flush, the store if it opens; else None (claims in this process only)."""
+        if self.writer.last_target is None and self.settings.get("alerts"):
+            with contextlib.suppress(Exception):
+                return self.writer.store()
+        return self.writer.stores.get(self.writer.last_target or "store")
 
     def _live_store(self):
         return self.writer.store(self.writer.last_target or "store")
@@ -224,8 +234,8 @@ class Recorder:
                 self._context.start()
 
     def _gather_context(self) -> None:
-        """git state and packages, in their own thread after the first flush; then the
-        imports the end of the run needs, so the exit is fast."""
+        """git state and packages, in their own thread from the start (beside the store's
+        opening); then the imports the end of the run needs, so the exit is fast."""
         try:
             self.run_update.update(self.record.gather_context(self.settings["packages"]))
         finally:

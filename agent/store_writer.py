@@ -73,6 +73,11 @@ class RunWriter:
             self.stores[target] = Store.open(self.urls[target])
         return self.stores[target]
 
+    @staticmethod
+    def prepare() -> None:
+        """Load the store's modules (SQLAlchemy and the schema): most of a first write."""
+        from xprof import store  # noqa: F401  SQLAlchemy: loaded once the child runs
+
     def retry_now(self) -> None:
         """Try the store at the next write even if it failed moments ago (the run's end)."""
         self._retry_at = 0.0
