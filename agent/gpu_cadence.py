@@ -49,7 +49,7 @@ from xprof.agent.nvml import Key
 # Per-process utilisation read early (before its cadence) when what it would say may have
 # changed: the device's processes, or its utilisation by this many points; never more often
 # than every PROCESS_UTIL_MIN_S seconds.
-PROCESS_UTIL_MIN_S = 30.0
+PROCESS_UTIL_MIN_S = 120.0
 PROCESS_UTIL_MOVE_PCT = 10.0
 
 

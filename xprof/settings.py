@@ -175,7 +175,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gpu.process_util_interval_s", "XPROF_GPU_PROCESS_UTIL_INTERVAL", _positive_float,
             300.0, "Seconds between per-process GPU utilisation reads, made only on a GPU "
             "shared by several of the run's processes or with foreign ones (also read, at "
-            "most every 30 s, when the GPU's processes change or its utilisation moves by "
+            "most every 2 min, when the GPU's processes change or its utilisation moves by "
             "10 points)."),
     Setting("gpu.static_interval_s", "XPROF_GPU_STATIC_INTERVAL", _positive_float, 600.0,
             "Seconds between re-checks of each GPU's static facts (power limit, MIG mode); "

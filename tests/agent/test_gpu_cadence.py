@@ -131,39 +131,40 @@ def test_run_memory_follows_the_device_between_lists(monkeypatch, tmp_path, tree
 def test_shared_device_reads_per_process_utilisation_when_it_may_have_changed(
         monkeypatch, tmp_path, tree):
     """A foreign process beside the run's: per-process utilisation at the first sample, when
-    the device's utilisation moves 10 points or more (100 s), when its processes change (a
-    second foreign job at 150 s, seen at once as its memory moves the device's), and every
-    300 s (450 s); NULL in between. Graphics lists: at every list once one was seen."""
+    the device's utilisation moved 10 points or more (130 s), when its processes changed (a
+    second foreign job at 150 s, seen at once as its memory moves the device's; read at
+    250 s, 2 min after the last read) and every 300 s (550 s); NULL in between. Graphics
+    lists: at every list once one was seen."""
     fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(
-        util_gpu=[[0, 90], [100, 50]], processes=[
+        util_gpu=[[0, 90], [130, 50]], processes=[
             {"pid": tree.pid, "used_memory": GIB, "sm_util": 60},
             {"pid": FOREIGN, "used_memory": GIB, "sm_util": 30, "type": "graphics"},
             {"pid": FOREIGN + 1, "used_memory": 2 * GIB, "sm_util": 20, "from": 150}])]})
     sampler = GpuSampler.create(None, GpuCadence())
     pids = tree_pids(tree)
-    rows, calls = sample_run(fake, sampler, lambda t: pids, seconds=479)
+    rows, calls = sample_run(fake, sampler, lambda t: pids, seconds=579)
     assert calls["nvmlDeviceGetProcessUtilization"] == 4
-    assert [t for t, r in enumerate(rows) if r.run_sm_util_pct is not None] == [0, 100, 150,
-                                                                                 450]
+    assert [t for t, r in enumerate(rows) if r.run_sm_util_pct is not None] == [0, 130, 250,
+                                                                                 550]
     assert {r.run_sm_util_pct for r in rows} == {60.0, None}  # the run's own share
-    lists = [0, 60, 120, 150, 210, 270, 330, 390, 450]  # cadence, and the move at 150 s
+    lists = [0, 60, 120, 150, *range(210, 580, 60)]  # cadence, and the move at 150 s
     assert calls["nvmlDeviceGetComputeRunningProcesses"] == len(lists)
     assert calls["nvmlDeviceGetGraphicsRunningProcesses"] == len(lists)
 
 
-def test_swinging_utilisation_reads_per_process_at_most_every_30_s(monkeypatch, tmp_path,
-                                                                    tree):
+def test_swinging_utilisation_reads_per_process_at_most_every_2_min(monkeypatch, tmp_path,
+                                                                   tree):
     """A shared device whose utilisation swings 40 <-> 90 % every 5 s: per-process
-    utilisation is read again on the swing, but never sooner than 30 s after the last."""
-    swings = [[t, 40 if (t // 5) % 2 == 0 else 90] for t in range(0, 200, 5)]
+    utilisation is read again on the swing, but never sooner than 2 min after the last."""
+    swings = [[t, 40 if (t // 5) % 2 == 0 else 90] for t in range(0, 600, 5)]
     fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(util_gpu=swings, processes=[
         {"pid": tree.pid, "used_memory": GIB, "sm_util": 60},
         {"pid": FOREIGN, "used_memory": GIB, "sm_util": 30}])]})
     sampler = GpuSampler.create(None, GpuCadence())
     pids = tree_pids(tree)
-    rows, calls = sample_run(fake, sampler, lambda t: pids, seconds=179)
+    rows, calls = sample_run(fake, sampler, lambda t: pids, seconds=479)
     read = [t for t, r in enumerate(rows) if r.run_sm_util_pct is not None]
-    assert read == [0, 35, 70, 105, 140, 175]  # the first swing 30 s or more after a read
+    assert read == [0, 125, 250, 375]  # the first swing 2 min or more after a read
     assert calls["nvmlDeviceGetProcessUtilization"] == len(read)
 
 
