@@ -60,7 +60,6 @@ class GpuSampler:
         self._last_pids: frozenset[int] | None = None
         self._static: dict[Key, dict[str, Any]] = {}
         self._totals: dict[Key, int] = {}  # each device's memory total at its last read
-        self._static_seen: set[Key] = set()
         self._instance_memory: dict[Key, tuple[int, dict[str, Any]]] = {}
         self._util_read: dict[Key, tuple[float | None, frozenset[int]]] = {}
         self._devices = devices  # replaced whole (a device re-discovered): any thread reads it
@@ -171,10 +170,13 @@ class GpuSampler:
             self._retry_failed(device.key, groups, values)
             if self._static_changed(device, ts, groups, values):
                 changed = self._rediscover(position, device)
-                if changed is not None:
+                if changed is not None:  # board figures stand; utilisation is per mode
                     device = changed
-                    values = self._nvml.read_device(device, utilisation=not device.mig_mode,
-                                                    groups=groups - {"energy"})
+                    values.pop("util_gpu_pct", None)
+                    values.pop("util_mem_pct", None)
+                    if not device.mig_mode:
+                        values.update(self._nvml.read_device(device, utilisation=True,
+                                                             memory=False))
             self._carry_static(device.key, values)
             device_used = values.get("mem_used_bytes")
             listed = None if device.mig_mode else self._lists.get(
@@ -204,9 +206,9 @@ class GpuSampler:
 
     def _static_changed(self, device: Device, ts: float, groups: frozenset[str],
                         values: dict[str, Any]) -> bool:
-        """Whether the device's static facts need a re-check now: their slow cadence came
-        round again (not the first read), or its memory total moved (then the power limit
-        is read at once into ``values``)."""
+        """Whether the device's MIG mode needs a re-check now: its slow cadence came round
+        (discovery read it first), or its memory total moved (then the power limit is read
+        at once into ``values``)."""
         key = device.key
         total = values.get("mem_total_bytes")
         known = self._totals.get(key)
@@ -217,9 +219,11 @@ class GpuSampler:
             values.update(self._nvml.read_device(device, utilisation=False, memory=False,
                                                  groups=frozenset({"static"})))
             self._schedule.mark(key, "static", ts)
-        again = "static" in groups and key in self._static_seen
-        if "static" in groups:
-            self._static_seen.add(key)
+        since = self._schedule.since(key, "mig", ts)
+        again = since is not None and self._cadence.static_s is not None \
+            and since >= self._cadence.static_s
+        if since is None or again or moved:
+            self._schedule.mark(key, "mig", ts)
         return self._cadence.mig_check and (moved or again)
 
     def _rediscover(self, position: int, device: Device) -> Device | None:
