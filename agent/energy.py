@@ -3,9 +3,13 @@
 Where each figure comes from:
 
 - GPU: NVML's energy counter (``gpu_samples.energy_j``, joules since the driver loaded) of each
-  whole device the run used: the sum of its increases between the first and the last sample
-  (a counter that goes back, e.g. after a driver reload, restarts the sum). A device without a
-  usable counter gets its power samples (``power_w``) integrated over time (trapezoids).
+  whole device the run used: the sum of its increases between its reads (a counter that goes
+  back, e.g. after a driver reload, restarts the sum). The counter is read on a slow cadence
+  (and at the run's first and last sample), so the time before its first read and after its
+  latest one is covered by the power samples (``power_w``, every sample) integrated over time
+  (trapezoids): a figure asked mid-run, or of a run whose agent was killed, is the counter up
+  to its latest read plus power since. A device without a usable counter gets its power
+  integrated over the whole run.
 - CPU: RAPL package counters (``/sys/class/powercap/intel-rapl:N/energy_uj``, also used for AMD
   Zen), read at every sample with wrap-around handled; where they are missing or unreadable
   (no RAPL, not root, a VM) the CPU part is unknown (None), never guessed.
@@ -48,6 +52,8 @@ class _Device:
     power_j: float = 0.0  # trapezoid integral of power_w
     power_seen: bool = False
     previous_power: tuple[float, float] | None = None  # (ts, watts)
+    power_at_first_j: float = 0.0  # power_j at the counter's first read
+    power_at_last_j: float = 0.0  # power_j at the counter's latest read
 
 
 class GpuEnergy:
@@ -69,15 +75,7 @@ class GpuEnergy:
         if device.first_ts is None:
             device.first_ts = ts
         device.last_ts = ts
-        energy = row.get("energy_j")
-        if energy is not None:
-            if device.previous_j is not None and energy >= device.previous_j:
-                device.counter_j += energy - device.previous_j
-            device.previous_j = energy
-            if device.counter_first_ts is None:
-                device.counter_first_ts = ts
-            device.counter_last_ts = ts
-        power = row.get("power_w")
+        power = row.get("power_w")  # first: the power integral then runs up to ``ts``
         if power is not None:
             if device.previous_power is not None:
                 last_ts, last_w = device.previous_power
@@ -87,6 +85,16 @@ class GpuEnergy:
             device.power_seen = True
         else:
             device.previous_power = None  # a gap in power is not bridged
+        energy = row.get("energy_j")
+        if energy is not None:
+            if device.previous_j is not None and energy >= device.previous_j:
+                device.counter_j += energy - device.previous_j
+            device.previous_j = energy
+            if device.counter_first_ts is None:
+                device.counter_first_ts = ts
+                device.power_at_first_j = device.power_j
+            device.counter_last_ts = ts
+            device.power_at_last_j = device.power_j
 
     def joules(self, gpus: Iterable[int] | None = None) -> tuple[float | None, bool]:
         """(joules of the GPUs used by the run, or of ``gpus``; whether any was estimated from
@@ -112,11 +120,18 @@ class GpuEnergy:
 
 
 def _device_joules(device: _Device) -> tuple[float | None, bool]:
+    """(joules, estimated): the counter's increases plus power integrated before its first
+    read and after its latest; estimated when the counter covers under
+    MIN_COUNTER_COVERAGE of the device's samples."""
     span = (device.last_ts or 0.0) - (device.first_ts or 0.0)
     if device.counter_first_ts is not None and device.counter_last_ts is not None:
         covered = device.counter_last_ts - device.counter_first_ts
+        outside = device.power_at_first_j + device.power_j - device.power_at_last_j
         if span <= 0 or covered >= MIN_COUNTER_COVERAGE * span:
-            return device.counter_j, False
+            return device.counter_j + outside, False
+        if device.power_seen:
+            return device.counter_j + outside, True
+        return None, False
     if device.power_seen:
         return device.power_j, True
     return None, False

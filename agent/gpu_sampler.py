@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from xprof.agent.gpu_cadence import GpuCadence, Schedule
+from xprof.agent.gpu_cadence import PROCESS_UTIL_MIN_S, PROCESS_UTIL_MOVE_PCT, GpuCadence, Schedule
 from xprof.agent.gpu_processes import IN_USE_BYTES, Listed, ProcessLists
 from xprof.agent.nvml import DEVICE_METRICS, Device, Key, Nvml
 from xprof.records import GpuSample
@@ -50,7 +50,8 @@ class GpuSampler:
 
     def __init__(self, nvml: Nvml, devices: list[Device], visible: frozenset[Key] | None,
                  driver: str | None, cadence: GpuCadence | None = None,
-                 final: Callable[[], bool] | None = None) -> None:
+                 final: Callable[[], bool] | None = None,
+                 visible_spec: str | None = None) -> None:
         self._nvml = nvml
         self._cadence = cadence or GpuCadence()
         self._final = final or (lambda: False)
@@ -58,17 +59,25 @@ class GpuSampler:
         self._lists = ProcessLists(nvml, self._cadence, self._schedule)
         self._last_pids: frozenset[int] | None = None
         self._static: dict[Key, dict[str, Any]] = {}
-        self._devices = devices
+        self._totals: dict[Key, int] = {}  # each device's memory total at its last read
+        self._instance_memory: dict[Key, tuple[int, dict[str, Any]]] = {}
+        self._util_read: dict[Key, tuple[float | None, frozenset[int]]] = {}
+        self._devices = devices  # replaced whole (a device re-discovered): any thread reads it
         self._visible = visible
+        self._visible_spec = visible_spec
         self._driver = driver
         self._pid_matched = False
         self._used: frozenset[int] = frozenset()  # replaced whole: readable from any thread
         self._baseline: dict[Key, int] = {}
         for device in devices:
-            for target in device.instances or [device]:
-                memory = nvml.query(target.key, "nvmlDeviceGetMemoryInfo", target.handle)
-                if memory is not None:
-                    self._baseline[target.key] = int(memory.used)
+            self._read_baseline(device)
+
+    def _read_baseline(self, device: Device) -> None:
+        """Memory in use on each target of ``device`` before the run (visible-devices)."""
+        for target in device.instances or [device]:
+            memory = self._nvml.query(target.key, "nvmlDeviceGetMemoryInfo", target.handle)
+            if memory is not None:
+                self._baseline[target.key] = int(memory.used)
 
     @classmethod
     def create(cls, visible_devices: str | None, cadence: GpuCadence | None = None,
@@ -87,7 +96,8 @@ class GpuSampler:
                 nvml.close()
                 return None
             visible = parse_visible_devices(visible_devices, devices)
-            return cls(nvml, devices, visible, nvml.driver_version(), cadence, final)
+            return cls(nvml, devices, visible, nvml.driver_version(), cadence, final,
+                       visible_devices)
         except Exception as exc:  # never let GPU discovery fail the run
             log.debug("no GPU sampling: device discovery failed (%r)", exc)
             nvml.close()
@@ -153,20 +163,86 @@ class GpuSampler:
         self._last_pids = pids
         final = self._final()
         readings: list[_Reading] = []
-        for device in self._devices:
+        for position, device in enumerate(self._devices):
             groups = self._board_groups(device, ts, final)
             values = self._nvml.read_device(device, utilisation=not device.mig_mode,
                                             groups=groups)
             self._retry_failed(device.key, groups, values)
+            if self._static_changed(device, ts, groups, values):
+                changed = self._rediscover(position, device)
+                if changed is not None:  # board figures stand; utilisation is per mode
+                    device = changed
+                    values.pop("util_gpu_pct", None)
+                    values.pop("util_mem_pct", None)
+                    if not device.mig_mode:
+                        values.update(self._nvml.read_device(device, utilisation=True,
+                                                             memory=False))
             self._carry_static(device.key, values)
+            device_used = values.get("mem_used_bytes")
             listed = None if device.mig_mode else self._lists.get(
-                device, ts, values.get("mem_used_bytes"), pids, tree_changed)
+                device, ts, device_used, pids, tree_changed)
             readings.append(_Reading(device, values, listed))
             for instance in device.instances:
-                values = self._nvml.read_device(instance, utilisation=False)
+                values = self._instance_values(instance, device_used, ts, tree_changed)
                 readings.append(_Reading(instance, values, self._lists.get(
                     instance, ts, values.get("mem_used_bytes"), pids, tree_changed)))
         return readings
+
+    def _instance_values(self, instance: Device, device_used: int | None, ts: float,
+                         tree_changed: bool) -> dict[str, Any]:
+        """A MIG instance's memory: read with its process list, or when the whole device's
+        memory used is not what it was at the instance's last read; else carried."""
+        key = instance.key
+        last = self._instance_memory.get(key)
+        if last is not None and device_used == last[0] and not tree_changed \
+                and not self._schedule.due(key, "processes", ts, self._cadence.process_s):
+            return dict(last[1])
+        values = self._nvml.read_device(instance, utilisation=False)
+        if device_used is not None and values.get("mem_used_bytes") is not None:
+            self._instance_memory[key] = (device_used, values)
+        else:  # unknown: read again at the next sample
+            self._instance_memory.pop(key, None)
+        return dict(values)
+
+    def _static_changed(self, device: Device, ts: float, groups: frozenset[str],
+                        values: dict[str, Any]) -> bool:
+        """Whether the device's MIG mode needs a re-check now: its slow cadence came round
+        (discovery read it first), or its memory total moved (then the power limit is read
+        at once into ``values``)."""
+        key = device.key
+        total = values.get("mem_total_bytes")
+        known = self._totals.get(key)
+        if total is not None:
+            self._totals[key] = total
+        moved = known is not None and total is not None and total != known
+        if moved and "static" not in groups:
+            values.update(self._nvml.read_device(device, utilisation=False, memory=False,
+                                                 groups=frozenset({"static"})))
+            self._schedule.mark(key, "static", ts)
+        since = self._schedule.since(key, "mig", ts)
+        again = since is not None and self._cadence.static_s is not None \
+            and since >= self._cadence.static_s
+        if since is None or again or moved:
+            self._schedule.mark(key, "mig", ts)
+        return self._cadence.mig_check and (moved or again)
+
+    def _rediscover(self, position: int, device: Device) -> Device | None:
+        """The device described afresh when its MIG mode is not what it was (its instances
+        appear or go); None when the mode is unchanged or unknown."""
+        mode = self._nvml.mig_mode(device)
+        if mode is None or mode == device.mig_mode:
+            return None
+        self._nvml.forget_drops(device.index)
+        fresh = self._nvml.describe_device(device.index, device.handle)
+        log.info("GPU %d: MIG mode is now %s (%d instances); sampled as such from here",
+                 device.index, "on" if fresh.mig_mode else "off", len(fresh.instances))
+        devices = list(self._devices)
+        devices[position] = fresh
+        self._devices = devices
+        self._read_baseline(fresh)
+        if self._visible is not None:
+            self._visible = parse_visible_devices(self._visible_spec, devices)
+        return fresh
 
     def _board_groups(self, device: Device, ts: float, final: bool) -> frozenset[str]:
         """The board metrics due at ``ts``: power always; energy at the first and last
@@ -258,15 +334,33 @@ class GpuSampler:
     def _run_sm_util(self, reading: _Reading, method: str, run_procs: dict[int, int | None],
                      pids: frozenset[int], ts: float) -> float | None:
         """The run's SM utilisation: the device's where the run's one process is alone on
-        it; else per-process utilisation on its cadence (None between reads)."""
+        it; else per-process utilisation when due (None between reads)."""
         device = reading.device
         alone = len(run_procs) == 1 and len(reading.processes or {}) == 1
         if alone and not self._cadence.every_process_util:
             return reading.values.get("util_gpu_pct")
-        if not self._schedule.take(device.key, "process_util", ts,
-                                   self._cadence.process_util_s):
+        if not self._process_util_due(reading, ts):
             return None
-        return self._nvml.process_sm_util(device, pids if method == "pid" else None)
+        value = self._nvml.process_sm_util(device, pids if method == "pid" else None)
+        if value is not None:  # a failed read is asked again at the next sample
+            self._schedule.mark(device.key, "process_util", ts)
+            self._util_read[device.key] = (reading.values.get("util_gpu_pct"),
+                                           frozenset(reading.processes or {}))
+        return value
+
+    def _process_util_due(self, reading: _Reading, ts: float) -> bool:
+        """Never read; its cadence came round; or, at most every PROCESS_UTIL_MIN_S, the
+        device's processes changed or its utilisation moved PROCESS_UTIL_MOVE_PCT points."""
+        key = reading.device.key
+        since = self._schedule.since(key, "process_util", ts)
+        if since is None or since >= self._cadence.process_util_s:
+            return True
+        if since < PROCESS_UTIL_MIN_S:
+            return False
+        util, processes = self._util_read.get(key, (None, frozenset()))
+        now = reading.values.get("util_gpu_pct")
+        moved = util is not None and now is not None and abs(now - util) >= PROCESS_UTIL_MOVE_PCT
+        return moved or frozenset(reading.processes or {}) != processes
 
 
 def _sum_known(values: Any) -> int | None:

@@ -154,15 +154,31 @@ class Nvml:
         devices = []
         for index in range(count):
             handle = self.query(None, "nvmlDeviceGetHandleByIndex", index)
-            if handle is None:
-                continue
-            device = self._describe(index, -1, handle)
-            mode = self.query(device.key, "nvmlDeviceGetMigMode", handle)
-            if mode and mode[0] == getattr(self._lib, "NVML_DEVICE_MIG_ENABLE", 1):
-                device.mig_mode = True
-                device.instances = list(self._mig_instances(device))
-            devices.append(device)
+            if handle is not None:
+                devices.append(self.describe_device(index, handle))
         return devices
+
+    def describe_device(self, index: int, handle: Any) -> Device:
+        """A whole GPU as NVML describes it now: UUID, name, memory, MIG mode and instances."""
+        device = self._describe(index, -1, handle)
+        if self.mig_mode(device):
+            device.mig_mode = True
+            device.instances = list(self._mig_instances(device))
+        return device
+
+    def mig_mode(self, device: Device) -> bool | None:
+        """Whether the device is in MIG mode now (its current mode, not a pending one);
+        None when NVML cannot say. A device that cannot do MIG is not in MIG mode."""
+        mode = self.query(device.key, "nvmlDeviceGetMigMode", device.handle)
+        if mode is None:
+            return None if self.supports(device.key, "nvmlDeviceGetMigMode") else False
+        return bool(mode) and mode[0] == getattr(self._lib, "NVML_DEVICE_MIG_ENABLE", 1)
+
+    def forget_drops(self, index: int) -> None:
+        """Ask again what was dropped as unsupported on GPU ``index`` and its instances (its
+        MIG mode changed: utilisation and per-process figures may work now)."""
+        self._dropped = {(key, name) for key, name in self._dropped
+                         if key is None or key[0] != index}
 
     def _describe(self, index: int, mig_index: int, handle: Any) -> Device:
         key = (index, mig_index)
@@ -187,13 +203,13 @@ class Nvml:
             yield instance
 
     # -- per sample ---------------------------------------------------------------------------
-    def read_device(self, device: Device, *, utilisation: bool,
+    def read_device(self, device: Device, *, utilisation: bool, memory: bool = True,
                     groups: frozenset[str] = frozenset()) -> dict[str, Any]:
         """Metrics of one device or MIG instance as GpuSample fields (``None`` where unread).
 
-        ``utilisation``: read GPU/memory utilisation (NVML gives none under MIG); memory is
-        always read; ``groups``: the board metrics' cadence groups to read this time
-        (:data:`BOARD_GROUPS`; whole devices only). Fields of other groups are left out.
+        ``utilisation``: read GPU/memory utilisation (NVML gives none under MIG); ``memory``:
+        read memory used and total; ``groups``: the board metrics' cadence groups to read
+        this time (:data:`BOARD_GROUPS`; whole devices only). Fields left unread are absent.
         """
         key, handle = device.key, device.handle
         values: dict[str, Any] = {}
@@ -201,9 +217,10 @@ class Nvml:
             rates = self.query(key, "nvmlDeviceGetUtilizationRates", handle)
             values["util_gpu_pct"] = float(rates.gpu) if rates is not None else None
             values["util_mem_pct"] = float(rates.memory) if rates is not None else None
-        memory = self.query(key, "nvmlDeviceGetMemoryInfo", handle)
-        values["mem_used_bytes"] = int(memory.used) if memory is not None else None
-        values["mem_total_bytes"] = int(memory.total) if memory is not None else None
+        if memory:
+            info = self.query(key, "nvmlDeviceGetMemoryInfo", handle)
+            values["mem_used_bytes"] = int(info.used) if info is not None else None
+            values["mem_total_bytes"] = int(info.total) if info is not None else None
         for name, function, args, scale, group in DEVICE_METRICS:
             if group in groups:
                 raw = self.query(key, function, handle, *(self._constants[a] for a in args))

@@ -78,6 +78,8 @@ def scenarios(run_pid: int) -> dict[str, tuple[dict, str | None]]:
     shared = [a100(processes=[{"pid": run_pid, "used_memory": 4 * GIB, "sm_util": 40},
                               {"pid": foreign, "used_memory": GIB, "sm_util": 30}])
               for _ in range(8)]
+    swinging = [a100(util_gpu=[[t, 40 if (t // 10) % 2 else 90] for t in range(0, 3600, 10)],
+                     processes=shared[0]["processes"]) for _ in range(8)]
     container = [a100(processes=[{"pid": foreign + i, "used_memory": GIB, "sm_util": 50}])
                  for i in range(8)]
     mig = [a100() for _ in range(8)]
@@ -89,6 +91,8 @@ def scenarios(run_pid: int) -> dict[str, tuple[dict, str | None]]:
         "8 GPUs, run on 2 (pid)": ({"devices": on_two}, None),
         "8 GPUs, run on none": ({"devices": [a100() for _ in range(8)]}, None),
         "8 GPUs, each shared with a foreign job": ({"devices": shared}, None),
+        "8 GPUs, shared, utilisation swinging 40/90 % every 10 s (worst case)":
+            ({"devices": swinging}, None),
         "8 GPUs, container (visible-devices)": ({"devices": container}, "0,1,2,3,4,5,6,7"),
         "8 GPUs, 2 in MIG mode x 3 instances": ({"devices": mig}, None),
     }

@@ -173,8 +173,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds between GPU process lists (also read at once when the run's process tree "
             "changes, or a GPU's memory moves while other processes may be on it)."),
     Setting("gpu.process_util_interval_s", "XPROF_GPU_PROCESS_UTIL_INTERVAL", _positive_float,
-            30.0, "Seconds between per-process GPU utilisation reads, made only on a GPU "
-            "shared by several of the run's processes or with foreign ones."),
+            300.0, "Seconds between per-process GPU utilisation reads, made only on a GPU "
+            "shared by several of the run's processes or with foreign ones (also read, at "
+            "most every 2 min, when the GPU's processes change or its utilisation moves by "
+            "10 points)."),
+    Setting("gpu.static_interval_s", "XPROF_GPU_STATIC_INTERVAL", _positive_float, 600.0,
+            "Seconds between re-checks of each GPU's static facts (power limit, MIG mode); "
+            "also re-read at once when a GPU's memory total changes."),
     Setting("budget_warn_fraction", "XPROF_BUDGET_WARN_FRACTION", _positive_float, 0.8,
             "Fraction of a run's --budget at which xprof warns once."),
     Setting("budget_grace_s", "XPROF_BUDGET_GRACE", _seconds, 30.0,

@@ -107,3 +107,26 @@ def by_target(rows: list[dict[str, Any]]) -> dict[tuple[int, int], list[dict[str
     for row in rows:
         out.setdefault((row["gpu_index"], row["mig_index"]), []).append(row)
     return out
+
+
+def sample_pinned(fake: ModuleType, sampler: Any, pids_at: Any, seconds: int,
+                  final: list[bool] | None = None) -> tuple[list[list[Any]], Any]:
+    """Samples at t = 0, 1, ..., ``seconds`` with the fake's clock pinned to them (the last
+    one final when ``final`` is the sampler's flag): (each sample's GpuSamples, the NVML
+    calls made, by function)."""
+    from collections import Counter
+
+    def by_function() -> Counter:
+        total: Counter = Counter()
+        for (function, _, _), n in fake._calls.items():
+            total[function] += n
+        return total
+
+    before = by_function()
+    samples = []
+    for t in range(seconds + 1):
+        fake._set_clock(float(t))
+        if final is not None:
+            final[0] = t == seconds
+        samples.append(sampler.sample(1_000_000.0 + t, pids_at(t)))
+    return samples, by_function() - before

@@ -6,7 +6,15 @@ from collections import Counter
 
 import pytest
 
-from tests.agent.gpu_helpers import GIB, a100, load_fake_nvml, reap, spawn_tree, tree_pids
+from tests.agent.gpu_helpers import (
+    GIB,
+    a100,
+    load_fake_nvml,
+    reap,
+    sample_pinned,
+    spawn_tree,
+    tree_pids,
+)
 from xprof.agent.gpu_cadence import GpuCadence
 from xprof.agent.gpu_sampler import GpuSampler
 
@@ -120,20 +128,72 @@ def test_run_memory_follows_the_device_between_lists(monkeypatch, tmp_path, tree
     assert calls["nvmlDeviceGetComputeRunningProcesses"] == 1
 
 
-def test_shared_device_reads_per_process_utilisation_slowly(monkeypatch, tmp_path, tree):
-    """A foreign process beside the run's: per-process utilisation every 30 s (the run's own
-    share), NULL in between; graphics lists are read at every list once one was seen."""
-    fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(util_gpu=90, processes=[
-        {"pid": tree.pid, "used_memory": GIB, "sm_util": 60},
-        {"pid": FOREIGN, "used_memory": GIB, "sm_util": 30, "type": "graphics"}])]})
+def test_shared_device_reads_per_process_utilisation_when_it_may_have_changed(
+        monkeypatch, tmp_path, tree):
+    """A foreign process beside the run's: per-process utilisation at the first sample, when
+    the device's utilisation moved 10 points or more (130 s), when its processes changed (a
+    second foreign job at 150 s, seen at once as its memory moves the device's; read at
+    250 s, 2 min after the last read) and every 300 s (550 s); NULL in between. Graphics
+    lists: at every list once one was seen."""
+    fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(
+        util_gpu=[[0, 90], [130, 50]], processes=[
+            {"pid": tree.pid, "used_memory": GIB, "sm_util": 60},
+            {"pid": FOREIGN, "used_memory": GIB, "sm_util": 30, "type": "graphics"},
+            {"pid": FOREIGN + 1, "used_memory": 2 * GIB, "sm_util": 20, "from": 150}])]})
     sampler = GpuSampler.create(None, GpuCadence())
     pids = tree_pids(tree)
-    rows, calls = sample_run(fake, sampler, lambda t: pids, seconds=119)
-    assert calls["nvmlDeviceGetProcessUtilization"] == 4  # 0, 30, 60, 90 s
-    assert [t for t, r in enumerate(rows) if r.run_sm_util_pct is not None] == [0, 30, 60, 90]
-    assert {r.run_sm_util_pct for r in rows} == {60.0, None}
-    assert calls["nvmlDeviceGetGraphicsRunningProcesses"] == \
-        calls["nvmlDeviceGetComputeRunningProcesses"] == 2  # 0 and 60 s
+    rows, calls = sample_run(fake, sampler, lambda t: pids, seconds=579)
+    assert calls["nvmlDeviceGetProcessUtilization"] == 4
+    assert [t for t, r in enumerate(rows) if r.run_sm_util_pct is not None] == [0, 130, 250,
+                                                                                 550]
+    assert {r.run_sm_util_pct for r in rows} == {60.0, None}  # the run's own share
+    lists = [0, 60, 120, 150, *range(210, 580, 60)]  # cadence, and the move at 150 s
+    assert calls["nvmlDeviceGetComputeRunningProcesses"] == len(lists)
+    assert calls["nvmlDeviceGetGraphicsRunningProcesses"] == len(lists)
+
+
+def test_swinging_utilisation_reads_per_process_at_most_every_2_min(monkeypatch, tmp_path,
+                                                                   tree):
+    """A shared device whose utilisation swings 40 <-> 90 % every 5 s: per-process
+    utilisation is read again on the swing, but never sooner than 2 min after the last."""
+    swings = [[t, 40 if (t // 5) % 2 == 0 else 90] for t in range(0, 600, 5)]
+    fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(util_gpu=swings, processes=[
+        {"pid": tree.pid, "used_memory": GIB, "sm_util": 60},
+        {"pid": FOREIGN, "used_memory": GIB, "sm_util": 30}])]})
+    sampler = GpuSampler.create(None, GpuCadence())
+    pids = tree_pids(tree)
+    rows, calls = sample_run(fake, sampler, lambda t: pids, seconds=479)
+    read = [t for t, r in enumerate(rows) if r.run_sm_util_pct is not None]
+    assert read == [0, 125, 250, 375]  # the first swing 2 min or more after a read
+    assert calls["nvmlDeviceGetProcessUtilization"] == len(read)
+
+
+def test_mig_instance_memory_read_with_its_list_or_when_the_device_moves(monkeypatch,
+                                                                        tmp_path, tree):
+    """A GPU in MIG mode, 3 instances: the device's memory every sample; each instance's at
+    its process list (0, 60, 120, 180 s) and when the device's memory moved (instance 1
+    grows by 1 GiB at 45 s, which also lists its processes then: 0, 45, 105, 165 s): every
+    instance row still shows its memory at every sample."""
+    instance = {"memory_total": 20 * GIB, "memory_idle": GIB}
+    grows = {"memory_total": 20 * GIB, "memory_used": [[0, 2 * GIB], [45, 3 * GIB]]}
+    fake = load_fake_nvml(monkeypatch, tmp_path, {"devices": [a100(mig=[
+        {**instance, "processes": [{"pid": tree.pid, "used_memory": GIB}]}, grows,
+        instance])]})
+    sampler = GpuSampler.create(None, GpuCadence())
+    pids = tree_pids(tree)
+    samples, _ = sample_pinned(fake, sampler, lambda t: pids, 180)
+    memory_calls = {m: n for (f, g, m), n in fake._calls.items()
+                    if f == "nvmlDeviceGetMemoryInfo" and g == 0}
+    # discovery reads the device's memory once, each instance's twice (description, baseline)
+    assert memory_calls == {-1: 1 + 181, 0: 2 + 5, 1: 2 + 4, 2: 2 + 5}
+    by_mig = {m: [r.mem_used_bytes for s in samples for r in s if r.mig_index == m]
+              for m in (0, 1, 2)}
+    assert by_mig[0] == [2 * GIB] * 181  # idle GiB + the process's GiB
+    assert by_mig[2] == [GIB] * 181
+    assert by_mig[1] == [2 * GIB] * 45 + [3 * GIB] * 136
+    assert [r.mem_used_bytes for s in samples for r in s if r.mig_index == -1] == \
+        [5 * GIB] * 45 + [6 * GIB] * 136
+    assert {r.run_mem_used_bytes for s in samples for r in s if r.mig_index == 0} == {GIB}
 
 
 def test_cadences_are_settings():

@@ -16,12 +16,13 @@ Scenario (every key optional)::
       "fail": {"nvmlSystemGetDriverVersion": "Unknown"},   # failures not tied to a device
       "devices": [{
         "name": "NVIDIA A100-SXM4-80GB", "uuid": "GPU-...",
-        "memory_total": 85899345920,
+        "memory_total": 85899345920,        # SERIES too (a device that changed)
         "memory_idle": 0,                   # used = idle + processes' memory, unless
         "memory_used": SERIES,              # ... given outright
         "util_gpu": SERIES, "util_mem": SERIES, "power_mw": SERIES, "power_limit_mw": 400000,
         "temperature_c": SERIES, "sm_clock_mhz": SERIES, "energy_start_mj": 0,
         "mig_capable": false,
+        "mig_from": 0.0, "mig_until": 1e9,  # MIG mode on (with "mig") only in this span
         "mig": [{"uuid": "MIG-...", "memory_total": N, "memory_idle": 0, "memory_used": SERIES,
                  "gpu_instance_id": 1, "processes": [...], "fail": {...}}, null, ...],
         "processes": [{"pid": PID, "used_memory": 1073741824 | null, "sm_util": 80,
@@ -33,6 +34,8 @@ Scenario (every key optional)::
     }
 
 SERIES is a number or ``[[t, value], ...]`` (a step function of the seconds since nvmlInit).
+The energy counter is ``energy_start_mj`` plus the integral of the power series (exact for a
+step function, so tests know the true energy between any two instants).
 PID is a number (a foreign process), ``"$AGENT"`` (the process that loaded NVML),
 ``"$ROOT"`` (its oldest child: the run's root under ``xprof run``), ``"$CHILDREN"``
 (every descendant of the root, one entry each) or ``"$CHILD:n"`` (the n-th of those by start).
@@ -246,6 +249,22 @@ def _at(series, default=None):
     return value
 
 
+def _integral(series, default: float) -> float:
+    """The integral of a SERIES over [0, now] (a step function; before its first step, its
+    first value)."""
+    t = _now()
+    if not isinstance(series, list):
+        return (default if series is None else series) * t
+    total = 0.0
+    steps = sorted(series)
+    for i, (when, value) in enumerate(steps):
+        start = 0.0 if i == 0 else max(0.0, when)
+        end = steps[i + 1][0] if i + 1 < len(steps) else float("inf")
+        if t > start:
+            total += value * (min(t, end) - start)
+    return total
+
+
 def _check(name: str, handle: _Handle | None = None) -> None:
     """Count the call; raise Uninitialized or the scenario's injected failure."""
     key = (name, handle.index, handle.mig_index) if handle else (name, -1, -1)
@@ -331,8 +350,15 @@ def _device_spec(index: int) -> dict:
     return _scenario.get("devices", [])[index]
 
 
+def _mig_on(spec: dict) -> bool:
+    """Whether a whole device's MIG mode is on now (it has instances, in their span)."""
+    return bool(spec.get("mig")) and \
+        spec.get("mig_from", 0) <= _now() < spec.get("mig_until", float("inf"))
+
+
 def _mig(handle: _Handle) -> list:
-    return (handle.spec.get("mig") or []) if handle.mig_index < 0 else []
+    return (handle.spec.get("mig") or []) if handle.mig_index < 0 and _mig_on(handle.spec) \
+        else []
 
 
 def _require_whole_device(handle: _Handle) -> None:
@@ -345,7 +371,7 @@ def _memory_used(spec: dict) -> int:
         return int(_at(spec["memory_used"]))
     used = int(spec.get("memory_idle", 0))
     used += sum(p.get("used_memory") or 0 for _, p in _active_processes(spec))
-    for instance in spec.get("mig") or []:
+    for instance in (spec.get("mig") or []) if _mig_on(spec) else []:
         if instance:
             used += _memory_used(instance)
     return used
@@ -433,14 +459,14 @@ def nvmlDeviceGetUUID(handle):
 
 def nvmlDeviceGetMemoryInfo(handle, version=None):
     _check("nvmlDeviceGetMemoryInfo", handle)
-    total = int(handle.spec.get("memory_total", 85899345920))
+    total = int(_at(handle.spec.get("memory_total"), 85899345920))
     used = min(_memory_used(handle.spec), total)
     return c_nvmlMemory_t(total=total, free=total - used, used=used)
 
 
 def nvmlDeviceGetUtilizationRates(handle):
     _check("nvmlDeviceGetUtilizationRates", handle)
-    if handle.mig_index >= 0 or handle.spec.get("mig"):
+    if handle.mig_index >= 0 or _mig(handle):
         raise NVMLError(NVML_ERROR_NOT_SUPPORTED)  # NVML gives no utilisation under MIG
     return c_nvmlUtilization_t(gpu=int(_at(handle.spec.get("util_gpu"), 0)),
                                memory=int(_at(handle.spec.get("util_mem"), 0)))
@@ -477,8 +503,8 @@ def nvmlDeviceGetClockInfo(handle, type):
 def nvmlDeviceGetTotalEnergyConsumption(handle):
     _check("nvmlDeviceGetTotalEnergyConsumption", handle)
     _require_whole_device(handle)
-    power_mw = _at(handle.spec.get("power_mw"), 70000)
-    return int(handle.spec.get("energy_start_mj", 0) + power_mw * _now())
+    return int(handle.spec.get("energy_start_mj", 0) + _integral(handle.spec.get("power_mw"),
+                                                                 70000))
 
 
 def _process_list(handle: _Handle, kind: str) -> list:
@@ -534,14 +560,14 @@ def nvmlDeviceGetMigMode(device):
         raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
     if _mig(device):
         return [NVML_DEVICE_MIG_ENABLE, NVML_DEVICE_MIG_ENABLE]
-    if device.spec.get("mig_capable"):
+    if device.spec.get("mig_capable") or device.spec.get("mig"):
         return [NVML_DEVICE_MIG_DISABLE, NVML_DEVICE_MIG_DISABLE]
     raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
 
 
 def nvmlDeviceGetMaxMigDeviceCount(device):
     _check("nvmlDeviceGetMaxMigDeviceCount", device)
-    if device.mig_index >= 0 or not (_mig(device) or device.spec.get("mig_capable")):
+    if device.mig_index >= 0 or not (device.spec.get("mig") or device.spec.get("mig_capable")):
         raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
     return max(7, len(_mig(device)))
 
