@@ -298,7 +298,7 @@ def _identity_lines(run: dict[str, Any], cost: dict[str, Any] | None,
         return unknown if value is None else value
 
     cores = "imported" if imported and summary.get("cpu_cores_p50") is None else None
-    cpu_s = "imported" if imported and run["cpu_seconds"] is None else None
+    cpu_s = "imported CPU-s" if imported and run["cpu_seconds"] is None else None
     memory = {**summary, "rss_peak_bytes": summary.get("rss_peak_bytes", run["peak_rss_bytes"])}
     mem_text = unknown if imported and memory["rss_peak_bytes"] is None else memory_text(memory)
     lines = [

@@ -51,10 +51,12 @@ def sent_rows(store: Store) -> list[dict[str, Any]]:
 def stored_run(store: Store, *, started_at: dt.datetime, duration_s: float | None,
                status: str = "finished", exit_code: int | None = None,
                heartbeat_at: dt.datetime | None = None, project: str = "vision",
-               name: str = "brisk-otter-17") -> dict[str, Any]:
+               name: str = "brisk-otter-17", host: str | None = None) -> dict[str, Any]:
     """A run in the store as its agent left it (ended, failed, running, or crashed: running
-    with a stale heartbeat); returns the row."""
+    with a stale heartbeat); returns the row. Runs overlapping on one host share it."""
     run = agent_run(project, started_at, name)
+    if host is not None:
+        run["host"] = host
     ended = started_at + dt.timedelta(seconds=duration_s) if duration_s is not None else None
     run.update(status=status, ended_at=ended, duration_s=duration_s,
                heartbeat_at=heartbeat_at or ended or started_at,

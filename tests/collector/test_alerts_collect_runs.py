@@ -52,11 +52,12 @@ def test_costly_runs_alert_once_ended_or_running(store):
     a $9 run does not."""
     settings = settings_with([], offcloud_rate=36.0)
     costly = stored_run(store, started_at=NOW - 3 * HOUR, duration_s=7200.0, name="costly")
-    cheap = stored_run(store, started_at=NOW - 3 * HOUR, duration_s=900.0, name="thrifty")
+    cheap = stored_run(store, started_at=NOW - 3 * HOUR, duration_s=900.0, name="thrifty",
+                       host="gpu-box-4")  # on its own host: the two would share one machine
     for run in (costly, cheap):
         estimate_run(store, run["id"], settings)
     stored_run(store, started_at=NOW - dt.timedelta(seconds=4000), duration_s=None,
-               status="running", heartbeat_at=NOW, name="still-going")
+               status="running", heartbeat_at=NOW, name="still-going", host="gpu-box-5")
     with webhook_server() as web:
         settings = settings_with([{"rule": "run_cost_above", "amount": 25,
                                    "webhook": web.url}], offcloud_rate=36.0)
