@@ -115,6 +115,10 @@ def test_kill_9_of_xprof_on_a_terminal(tmp_path: Path):
         assert killed, seen
         text = seen.decode(errors="replace").replace("\r", "")
         _expected(text)
+        # the command writes its status just after printing "done": give it a moment
+        wait_until = time.monotonic() + 10
+        while not status.exists() and time.monotonic() < wait_until:
+            time.sleep(0.05)
         assert status.read_text() == "finished"
     finally:
         _kill_session(sh.pid)
