@@ -26,6 +26,8 @@ ENV_FILE = "XPROF_METRICS_FILE"
 MAX_PARAM_CHARS = 1000
 STEP_RANGE = range(-(2**63), 2**63)  # what a store's BIGINT holds
 _warned: set[str] = set()
+MAX_CACHED_KEYS = 10_000
+_key_json: dict[str, str] = {}  # metric name -> its JSON text and ":"
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -64,7 +66,7 @@ def _log(step: object, metrics: dict[str, object]) -> None:
     if not values:
         return
     try:
-        append_record(path, {"ts": time.time(), "step": _step(step), "metrics": values})
+        append_text(path, metrics_line(time.time(), _step(step), values))
     except OSError as exc:
         _warn_once("io", f"xprof.log: cannot write metrics ({exc.strerror}); metrics dropped")
 
@@ -117,17 +119,32 @@ def param_text(value: object) -> str:
     return text[:MAX_PARAM_CHARS]
 
 
+def metrics_line(ts: float, step: int | None, metrics: dict[str, float]) -> str:
+    """One metrics record as its JSON line, the same text as ``json.dumps`` gives (compact)
+    for ``{"ts": ts, "step": step, "metrics": metrics}`` with finite floats: built by hand,
+    each key's JSON text cached (:data:`MAX_CACHED_KEYS`), as a training loop logs the same
+    few keys again and again."""
+    parts = []
+    for key, value in metrics.items():
+        encoded = _key_json.get(key)
+        if encoded is None:
+            encoded = json.dumps(key) + ":"
+            if len(_key_json) < MAX_CACHED_KEYS:
+                _key_json[key] = encoded
+        parts.append(encoded + float.__repr__(value))
+    return (f'{{"ts":{float.__repr__(ts)},"step":{"null" if step is None else int(step)},'
+            f'"metrics":{{{",".join(parts)}}}}}\n')
+
+
 def append_record(path: str, record: dict) -> None:
-    """Append ``record`` as one JSON line with a single write on an O_APPEND descriptor (lines
-    from several processes never interleave); raises OSError."""
-    append_records(path, [record])
+    """Append ``record`` as one JSON line (see :func:`append_text`); raises OSError."""
+    append_text(path, json.dumps(record, separators=(",", ":")) + "\n")
 
 
-def append_records(path: str, records: list[dict]) -> None:
-    """Append ``records``, one JSON line each, with a single write (see :func:`append_record`);
-    raises OSError."""
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    data = "".join([dumps(record) + "\n" for record in records]).encode()
+def append_text(path: str, text: str) -> None:
+    """Append ``text`` (whole JSON lines) with a single write on an O_APPEND descriptor, so
+    lines from several processes never interleave; raises OSError."""
+    data = text.encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         view = memoryview(data)

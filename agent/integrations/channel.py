@@ -7,30 +7,32 @@ agent that does not read ``params`` sees a line without metrics and skips nothin
 
 A callback's cost per logged step is a dict kept in memory (a few µs): the values (tensors
 too) are converted to numbers and written, one ``write`` for all of them, every
-:data:`FLUSH_S` seconds, at the end of training, when an in-process run finishes and at exit.
-A process killed outright loses at most the last :data:`FLUSH_S` seconds of metrics.
+:data:`FLUSH_S` seconds (checked when a value is logged), at the end of training, when an
+in-process run finishes and at exit (``atexit``: ``sys.exit``, an exception, the end of the
+script; a buffer with unwritten values is held until then even when its callback is gone).
+The trade-off: a process killed outright (SIGKILL, ``os._exit``, the OOM killer) loses what
+was logged since the last write, at most the last :data:`FLUSH_S` seconds of metrics;
+everything logged before it is in the file, as the agent reads it.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
 import sys
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from xprof.agent.inprocess import BEFORE_FINISH, current_run
-from xprof.metrics_log import ENV_FILE, append_records, write_params_line
+from xprof.metrics_log import ENV_FILE, append_text, metrics_line, write_params_line
 
 __all__ = ["MetricsBuffer", "flatten", "numbers", "record_params", "write_params_line"]
 FLUSH_S = 1.0
-_buffers: weakref.WeakSet[MetricsBuffer] = weakref.WeakSet()
+_with_pending: set[MetricsBuffer] = set()  # held until written, even when their callback is gone
 
 
 class MetricsBuffer:
@@ -43,11 +45,12 @@ class MetricsBuffer:
         self._due = time.monotonic() + flush_s
         self._lock = threading.Lock()
         self._warned = False
-        _buffers.add(self)
 
     def add(self, step: int | None, values: Mapping[str, Any]) -> None:
         """Keep ``values`` (numbers or one-element tensors) logged at ``step``."""
         with self._lock:
+            if not self._pending:
+                _with_pending.add(self)
             self._pending.append((time.time(), step, values))
         if time.monotonic() >= self._due:
             self.flush()
@@ -57,6 +60,7 @@ class MetricsBuffer:
         with self._lock:
             pending, self._pending = self._pending, []
             self._due = time.monotonic() + self.flush_s
+            _with_pending.discard(self)
         if not pending:
             return
         path = os.environ.get(ENV_FILE)
@@ -65,12 +69,12 @@ class MetricsBuffer:
                        "`xprof.start`; metrics are not recorded")
             return
         try:
-            records = []
+            lines = []
             for ts, step, values in _tensors_as_floats(pending):
                 metrics = numbers(values)
                 if metrics:
-                    records.append({"ts": ts, "step": step, "metrics": metrics})
-            append_records(path, records)
+                    lines.append(metrics_line(ts, step, metrics))
+            append_text(path, "".join(lines))
         except OSError as exc:
             self._warn(f"cannot write metrics ({exc.strerror}); metrics dropped")
         except Exception as exc:  # the training run comes first
@@ -84,30 +88,34 @@ class MetricsBuffer:
 
 def _tensors_as_floats(pending: list[tuple[float, int | None, Mapping[str, Any]]]
                        ) -> list[tuple[float, int | None, Mapping[str, Any]]]:
-    """``pending`` with its one-element torch tensors read in one go (one stack, one copy to
-    the host) instead of one ``item()`` (and one device sync) each; as is when they cannot be
-    (several devices, several elements), and :func:`numbers` reads them one by one."""
+    """``pending`` with its one-element torch tensors as floats, read in one go (one stack, one
+    copy to the host) instead of one ``item()`` (and one device sync) each, or each with
+    ``item()`` when they are on the CPU; as is when they cannot be (several devices, several
+    elements), and :func:`numbers` reads them one by one."""
     torch = sys.modules.get("torch")
     if torch is None:
         return pending
-    found = [(i, key, value) for i, (_, _, values) in enumerate(pending)
-             for key, value in values.items() if isinstance(value, torch.Tensor)]
+    tensor = torch.Tensor
+    found = [value for _, _, values in pending for value in values.values()
+             if isinstance(value, tensor)]
     if not found:
         return pending
     try:
-        with torch.no_grad():
-            floats = torch.stack([v for _, _, v in found]).tolist()
+        if found[0].device.type == "cpu":  # no copy to make: item() is cheaper than a stack
+            floats = iter([value.item() for value in found])
+        else:
+            with torch.no_grad():
+                floats = iter(torch.stack(found).tolist())
     except Exception:
         return pending
-    out = [(ts, step, dict(values)) for ts, step, values in pending]
-    for (i, key, _), number in zip(found, floats, strict=True):
-        out[i][2][key] = number
-    return out
+    return [(ts, step, {key: next(floats) if isinstance(value, tensor) else value
+                        for key, value in values.items()})
+            for ts, step, values in pending]
 
 
 def flush_all() -> None:
     """Write every buffer's pending metrics (before an in-process run ends; at exit)."""
-    for buffer in list(_buffers):
+    for buffer in list(_with_pending):
         buffer.flush()
 
 
@@ -147,20 +155,22 @@ def numbers(values: Mapping[str, Any]) -> dict[str, float]:
     """The finite numeric entries of ``values`` (tensors and numpy scalars included)."""
     out: dict[str, float] = {}
     for key, value in values.items():
-        if isinstance(value, bool | str):
-            continue
-        item = getattr(value, "item", None)
-        if callable(item) and getattr(value, "numel", lambda: 1)() == 1:
-            try:
-                value = item()
-            except (TypeError, ValueError, RuntimeError):
+        kind = type(value)
+        if kind is not float and kind is not int:  # plain numbers, the common case, go as is
+            if isinstance(value, bool | str):
                 continue
+            item = getattr(value, "item", None)
+            if callable(item) and getattr(value, "numel", lambda: 1)() == 1:
+                try:
+                    value = item()
+                except (TypeError, ValueError, RuntimeError):
+                    continue
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
-        if math.isfinite(number):
-            out[str(key)] = number
+        if number - number == 0.0:  # finite: inf - inf and nan - nan are nan
+            out[key if type(key) is str else str(key)] = number
     return out
 
 
