@@ -74,7 +74,7 @@ class XprofCallback(Callback):
         self._epoch_at: tuple[int, int] | None = None  # (step, epoch) last recorded
         self._buffer = MetricsBuffer()
         self._names: dict = {}  # (result key, on_step, dataloader) -> logged name
-        self._step_names: dict[str, str] = {}  # training result key -> its step name
+        self._step_names: dict[Any, Any] = {}  # training result key -> its step name
         self._rank_zero = True
         self._every = every_n_steps or 1
 
@@ -138,28 +138,35 @@ def _training_results(trainer: Any) -> Any:
         return None
 
 
-def step_values(results: Any, names: dict[str, str]) -> dict[str, Any]:
+_LOADER = ("dataloader",)  # step_values' cache key of the dataloader it is for (never a str)
+
+
+def step_values(results: Any, names: dict[Any, Any]) -> dict[str, Any]:
     """The step values the module logged in this training batch (``on_step=True``), by logged
     name, as tensors (without autograd graph): :func:`logged_values` for ``on_step``, reading
     each result's step value (``_forward_cache``) directly, as the per-batch path must be
-    cheap. ``names`` caches the logged name of each result key."""
+    cheap. ``names`` caches, per result key (Lightning refuses a key logged again with other
+    options), its logged step name, or None for a result not handed to loggers on step; it is
+    cleared when the results' dataloader changes (kept under :data:`_LOADER`)."""
     try:
         out: dict[str, Any] = {}
         if results is None:
             return out
         loader = results.dataloader_idx
+        if names.get(_LOADER, -1) != loader:
+            names.clear()
+            names[_LOADER] = loader
         for key, metric in results.items():
-            meta = metric.meta
-            if metric.has_reset or not meta.on_step or not meta.logger \
-                    or meta.dataloader_idx != loader:
+            name = names.get(key, "")
+            if name == "":
+                meta = metric.meta
+                name = names[key] = results._forked_name(metric, True)[1] \
+                    if meta.on_step and meta.logger and meta.dataloader_idx == loader else None
+            if name is None or metric.has_reset:
                 continue
             value = metric._forward_cache
-            if value is None:
-                continue
-            name = names.get(key)
-            if name is None:
-                name = names[key] = results._forked_name(metric, True)[1]
-            out[name] = value.detach() if getattr(value, "requires_grad", False) else value
+            if value is not None:
+                out[name] = value.detach() if getattr(value, "requires_grad", False) else value
         return out
     except Exception as exc:
         WARN.warn("lightning-results", f"xprof: cannot read Lightning's logged metrics "
