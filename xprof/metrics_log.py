@@ -26,8 +26,8 @@ ENV_FILE = "XPROF_METRICS_FILE"
 MAX_PARAM_CHARS = 1000
 STEP_RANGE = range(-(2**63), 2**63)  # what a store's BIGINT holds
 _warned: set[str] = set()
-MAX_CACHED_KEYS = 10_000
-_key_json: dict[str, str] = {}  # metric name -> its JSON text and ":"
+MAX_TEMPLATES = 10_000
+_templates: dict[tuple[str, ...], str] = {}  # metric names -> their metrics line, to format
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -120,20 +120,19 @@ def param_text(value: object) -> str:
 
 
 def metrics_line(ts: float, step: int | None, metrics: dict[str, float]) -> str:
-    """One metrics record as its JSON line, the same text as ``json.dumps`` gives (compact)
-    for ``{"ts": ts, "step": step, "metrics": metrics}`` with finite floats: built by hand,
-    each key's JSON text cached (:data:`MAX_CACHED_KEYS`), as a training loop logs the same
-    few keys again and again."""
-    parts = []
-    for key, value in metrics.items():
-        encoded = _key_json.get(key)
-        if encoded is None:
-            encoded = json.dumps(key) + ":"
-            if len(_key_json) < MAX_CACHED_KEYS:
-                _key_json[key] = encoded
-        parts.append(encoded + float.__repr__(value))
-    return (f'{{"ts":{float.__repr__(ts)},"step":{"null" if step is None else int(step)},'
-            f'"metrics":{{{",".join(parts)}}}}}\n')
+    """One metrics record as its JSON line, the same text as compact ``json.dumps`` gives for
+    ``{"ts": ts, "step": step, "metrics": metrics}`` (finite floats): one ``%`` format of a
+    template made once per set of keys (:data:`MAX_TEMPLATES` kept), as a training loop logs
+    the same few keys again and again."""
+    keys = tuple(metrics)
+    template = _templates.get(keys)
+    if template is None:
+        template = ('{"ts":%r,"step":%s,"metrics":{'
+                    + ",".join(json.dumps(key).replace("%", "%%") + ":%r" for key in keys)
+                    + "}}\n")
+        if len(_templates) < MAX_TEMPLATES:
+            _templates[keys] = template
+    return template % (ts, "null" if step is None else int(step), *metrics.values())
 
 
 def append_record(path: str, record: dict) -> None:

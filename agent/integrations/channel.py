@@ -176,6 +176,11 @@ def active_mlflow_run_id() -> str | None:
 
 def _number(value: Any) -> float | None:
     """``value`` (a number, a one-element tensor, a numpy scalar) as a float, else None."""
+    if type(value) is int:  # an epoch, a count
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     if isinstance(value, bool | str):
         return None
     item = getattr(value, "item", None)
