@@ -26,6 +26,8 @@ ENV_FILE = "XPROF_METRICS_FILE"
 MAX_PARAM_CHARS = 1000
 STEP_RANGE = range(-(2**63), 2**63)  # what a store's BIGINT holds
 _warned: set[str] = set()
+MAX_TEMPLATES = 10_000
+_templates: dict[tuple[str, ...], str] = {}  # metric names -> their metrics line, to format
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -64,7 +66,7 @@ def _log(step: object, metrics: dict[str, object]) -> None:
     if not values:
         return
     try:
-        append_record(path, {"ts": time.time(), "step": _step(step), "metrics": values})
+        append_text(path, metrics_line(time.time(), _step(step), values))
     except OSError as exc:
         _warn_once("io", f"xprof.log: cannot write metrics ({exc.strerror}); metrics dropped")
 
@@ -117,17 +119,31 @@ def param_text(value: object) -> str:
     return text[:MAX_PARAM_CHARS]
 
 
+def metrics_line(ts: float, step: int | None, metrics: dict[str, float]) -> str:
+    """One metrics record as its JSON line, the same text as compact ``json.dumps`` gives for
+    ``{"ts": ts, "step": step, "metrics": metrics}`` (finite floats): one ``%`` format of a
+    template made once per set of keys (:data:`MAX_TEMPLATES` kept), as a training loop logs
+    the same few keys again and again."""
+    keys = tuple(metrics)
+    template = _templates.get(keys)
+    if template is None:
+        template = ('{"ts":%r,"step":%s,"metrics":{'
+                    + ",".join(json.dumps(key).replace("%", "%%") + ":%r" for key in keys)
+                    + "}}\n")
+        if len(_templates) < MAX_TEMPLATES:
+            _templates[keys] = template
+    return template % (ts, "null" if step is None else int(step), *metrics.values())
+
+
 def append_record(path: str, record: dict) -> None:
-    """Append ``record`` as one JSON line with a single write on an O_APPEND descriptor (lines
-    from several processes never interleave); raises OSError."""
-    append_records(path, [record])
+    """Append ``record`` as one JSON line (see :func:`append_text`); raises OSError."""
+    append_text(path, json.dumps(record, separators=(",", ":")) + "\n")
 
 
-def append_records(path: str, records: list[dict]) -> None:
-    """Append ``records``, one JSON line each, with a single write (see :func:`append_record`);
-    raises OSError."""
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    data = "".join([dumps(record) + "\n" for record in records]).encode()
+def append_text(path: str, text: str) -> None:
+    """Append ``text`` (whole JSON lines) with a single write on an O_APPEND descriptor, so
+    lines from several processes never interleave; raises OSError."""
+    data = text.encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         view = memoryview(data)

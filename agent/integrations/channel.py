@@ -7,30 +7,34 @@ agent that does not read ``params`` sees a line without metrics and skips nothin
 
 A callback's cost per logged step is a dict kept in memory (a few µs): the values (tensors
 too) are converted to numbers and written, one ``write`` for all of them, every
-:data:`FLUSH_S` seconds, at the end of training, when an in-process run finishes and at exit.
-A process killed outright loses at most the last :data:`FLUSH_S` seconds of metrics.
+:data:`FLUSH_S` seconds (checked when a value is logged), at the end of training, when an
+in-process run finishes and at exit (``atexit``: ``sys.exit``, an exception, the end of the
+script; a buffer with unwritten values is held until then even when its callback is gone).
+The trade-off: a process killed outright (SIGKILL, ``os._exit``, the OOM killer) loses what
+was logged since the last write, at most the last :data:`FLUSH_S` seconds of metrics;
+everything logged before it is in the file, as the agent reads it.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
-import math
 import os
 import sys
 import threading
 import time
 import warnings
-import weakref
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from xprof.agent.inprocess import BEFORE_FINISH, current_run
-from xprof.metrics_log import ENV_FILE, append_records, write_params_line
+from xprof.metrics_log import ENV_FILE, append_text, metrics_line, write_params_line
 
-__all__ = ["MetricsBuffer", "flatten", "numbers", "record_params", "write_params_line"]
+__all__ = ["MetricsBuffer", "flatten", "record_params", "write_params_line"]
 FLUSH_S = 1.0
-_buffers: weakref.WeakSet[MetricsBuffer] = weakref.WeakSet()
+_with_pending: set[MetricsBuffer] = set()  # held until written, even when their callback is gone
 
 
 class MetricsBuffer:
@@ -39,24 +43,32 @@ class MetricsBuffer:
 
     def __init__(self, flush_s: float = FLUSH_S) -> None:
         self.flush_s = flush_s
-        self._pending: list[tuple[float, int | None, Mapping[str, Any]]] = []
-        self._due = time.monotonic() + flush_s
-        self._lock = threading.Lock()
+        # a deque: append (the training thread) and popleft (a flush, maybe on another
+        # thread: atexit, an in-process run finishing) are atomic, so add() takes no lock
+        self._pending: deque[tuple[float, int | None, Mapping[str, Any]]] = deque()
+        self._due = time.time() + flush_s
+        self._lock = threading.Lock()  # one flush at a time
         self._warned = False
-        _buffers.add(self)
 
     def add(self, step: int | None, values: Mapping[str, Any]) -> None:
-        """Keep ``values`` (numbers or one-element tensors) logged at ``step``."""
-        with self._lock:
-            self._pending.append((time.time(), step, values))
-        if time.monotonic() >= self._due:
+        """Keep ``values`` (numbers or one-element tensors) logged at ``step``: one clock
+        read, one append; a write when :attr:`flush_s` has passed (or the clock went back)."""
+        if not self._pending:
+            _with_pending.add(self)
+        now = time.time()
+        self._pending.append((now, step, values))
+        if now >= self._due or now < self._due - self.flush_s:
             self.flush()
 
     def flush(self) -> None:
         """Write what is pending (never raises: the training run comes first)."""
         with self._lock:
-            pending, self._pending = self._pending, []
-            self._due = time.monotonic() + self.flush_s
+            self._due = time.time() + self.flush_s
+            _with_pending.discard(self)
+            pending = []
+            with contextlib.suppress(IndexError):
+                while True:
+                    pending.append(self._pending.popleft())
         if not pending:
             return
         path = os.environ.get(ENV_FILE)
@@ -65,12 +77,7 @@ class MetricsBuffer:
                        "`xprof.start`; metrics are not recorded")
             return
         try:
-            records = []
-            for ts, step, values in _tensors_as_floats(pending):
-                metrics = numbers(values)
-                if metrics:
-                    records.append({"ts": ts, "step": step, "metrics": metrics})
-            append_records(path, records)
+            append_text(path, _lines(pending))
         except OSError as exc:
             self._warn(f"cannot write metrics ({exc.strerror}); metrics dropped")
         except Exception as exc:  # the training run comes first
@@ -82,32 +89,56 @@ class MetricsBuffer:
             warnings.warn(f"xprof: {message}", RuntimeWarning, stacklevel=3)
 
 
-def _tensors_as_floats(pending: list[tuple[float, int | None, Mapping[str, Any]]]
-                       ) -> list[tuple[float, int | None, Mapping[str, Any]]]:
-    """``pending`` with its one-element torch tensors read in one go (one stack, one copy to
-    the host) instead of one ``item()`` (and one device sync) each; as is when they cannot be
-    (several devices, several elements), and :func:`numbers` reads them one by one."""
+def _lines(pending: list[tuple[float, int | None, Mapping[str, Any]]]) -> str:
+    """The metrics lines of ``pending``, the finite numbers of each record's values (tensors
+    and numpy scalars included), in one pass; torch tensors read in one go
+    (:func:`_tensor_floats`)."""
+    floats, tensor = _tensor_floats(pending)
+    lines = []
+    for ts, step, values in pending:
+        metrics: dict[str, float] = {}
+        for key, value in values.items():
+            kind = type(value)
+            if kind is float:  # the common case first
+                number: float | None = value
+            elif floats is not None and isinstance(value, tensor):
+                number = next(floats)
+            else:
+                number = _number(value)
+            if number is not None and number - number == 0.0:  # finite: inf - inf is nan
+                metrics[key if type(key) is str else str(key)] = number
+        if metrics:
+            lines.append(metrics_line(ts, step, metrics))
+    return "".join(lines)
+
+
+def _tensor_floats(pending: list[tuple[float, int | None, Mapping[str, Any]]]
+                   ) -> tuple[Iterator[float] | None, type | None]:
+    """The values of the torch tensors in ``pending``, in order, and the tensor type: read in
+    one go (one stack, one copy to the host) instead of one ``item()`` (and one device sync)
+    each, or each with ``item()`` when on the CPU (cheaper there than a stack). (None, None)
+    when there are none or they cannot be stacked (several devices, several elements): then
+    :func:`_number` reads them one by one."""
     torch = sys.modules.get("torch")
     if torch is None:
-        return pending
-    found = [(i, key, value) for i, (_, _, values) in enumerate(pending)
-             for key, value in values.items() if isinstance(value, torch.Tensor)]
+        return None, None
+    tensor = torch.Tensor
+    found = [value for _, _, values in pending for value in values.values()
+             if isinstance(value, tensor)]
     if not found:
-        return pending
+        return None, None
     try:
+        if found[0].device.type == "cpu":
+            return iter([value.item() for value in found]), tensor
         with torch.no_grad():
-            floats = torch.stack([v for _, _, v in found]).tolist()
+            return iter(torch.stack(found).tolist()), tensor
     except Exception:
-        return pending
-    out = [(ts, step, dict(values)) for ts, step, values in pending]
-    for (i, key, _), number in zip(found, floats, strict=True):
-        out[i][2][key] = number
-    return out
+        return None, None
 
 
 def flush_all() -> None:
     """Write every buffer's pending metrics (before an in-process run ends; at exit)."""
-    for buffer in list(_buffers):
+    for buffer in list(_with_pending):
         buffer.flush()
 
 
@@ -143,25 +174,25 @@ def active_mlflow_run_id() -> str | None:
     return run.info.run_id if run is not None else None
 
 
-def numbers(values: Mapping[str, Any]) -> dict[str, float]:
-    """The finite numeric entries of ``values`` (tensors and numpy scalars included)."""
-    out: dict[str, float] = {}
-    for key, value in values.items():
-        if isinstance(value, bool | str):
-            continue
-        item = getattr(value, "item", None)
-        if callable(item) and getattr(value, "numel", lambda: 1)() == 1:
-            try:
-                value = item()
-            except (TypeError, ValueError, RuntimeError):
-                continue
+def _number(value: Any) -> float | None:
+    """``value`` (a number, a one-element tensor, a numpy scalar) as a float, else None."""
+    if type(value) is int:  # an epoch, a count
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(number):
-            out[str(key)] = number
-    return out
+            return float(value)
+        except OverflowError:
+            return None
+    if isinstance(value, bool | str):
+        return None
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "numel", lambda: 1)() == 1:
+        try:
+            value = item()
+        except (TypeError, ValueError, RuntimeError):
+            return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "",

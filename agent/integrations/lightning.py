@@ -74,6 +74,7 @@ class XprofCallback(Callback):
         self._epoch_at: tuple[int, int] | None = None  # (step, epoch) last recorded
         self._buffer = MetricsBuffer()
         self._names: dict = {}  # (result key, on_step, dataloader) -> logged name
+        self._step_names: dict[Any, Any] = {}  # training result key -> its step name
         self._rank_zero = True
         self._every = every_n_steps or 1
 
@@ -91,22 +92,24 @@ class XprofCallback(Callback):
             self._batch_seconds += time.perf_counter() - self._batch_started
             self._batches += 1
             self._batch_started = None
+        if not self._rank_zero:
+            return
         step = trainer.global_step
-        if step == self._last_step or step % self._every or not self._rank_zero:
+        if step == self._last_step or step % self._every:
             return
         self._last_step = step
-        values = logged_values(trainer, True, self._names)
+        values = step_values(_training_results(trainer), self._step_names)
         if self._batches:
             values["step_time_s"] = self._batch_seconds / self._batches
             self._batch_seconds, self._batches = 0.0, 0
         self._record(trainer, values, step)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.is_global_zero:
+        if self._rank_zero:
             self._record(trainer, logged_values(trainer, False, self._names))
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.is_global_zero and not trainer.sanity_checking:
+        if self._rank_zero and not trainer.sanity_checking:
             self._record(trainer, logged_values(trainer, False, self._names))
 
     def on_fit_end(self, trainer, pl_module) -> None:
@@ -124,6 +127,51 @@ class XprofCallback(Callback):
             values["epoch"] = epoch
             self._epoch_at = (step, epoch)
         self._buffer.add(step, values)
+
+
+def _training_results(trainer: Any) -> Any:
+    """The training loop's results (what ``trainer._results`` is while training, without its
+    property chain); None where a Lightning version keeps them elsewhere."""
+    try:
+        return trainer.fit_loop.epoch_loop._results
+    except AttributeError:
+        return None
+
+
+_LOADER = ("dataloader",)  # step_values' cache key of the dataloader it is for (never a str)
+
+
+def step_values(results: Any, names: dict[Any, Any]) -> dict[str, Any]:
+    """The step values the module logged in this training batch (``on_step=True``), by logged
+    name, as tensors (without autograd graph): :func:`logged_values` for ``on_step``, reading
+    each result's step value (``_forward_cache``) directly, as the per-batch path must be
+    cheap. ``names`` caches, per result key (Lightning refuses a key logged again with other
+    options), its logged step name, or None for a result not handed to loggers on step; it is
+    cleared when the results' dataloader changes (kept under :data:`_LOADER`)."""
+    try:
+        out: dict[str, Any] = {}
+        if results is None:
+            return out
+        loader = results.dataloader_idx
+        if names.get(_LOADER, -1) != loader:
+            names.clear()
+            names[_LOADER] = loader
+        for key, metric in results.items():
+            name = names.get(key, "")
+            if name == "":
+                meta = metric.meta
+                name = names[key] = results._forked_name(metric, True)[1] \
+                    if meta.on_step and meta.logger and meta.dataloader_idx == loader else None
+            if name is None or metric.has_reset:
+                continue
+            value = metric._forward_cache
+            if value is not None:
+                out[name] = value.detach() if getattr(value, "requires_grad", False) else value
+        return out
+    except Exception as exc:
+        WARN.warn("lightning-results", f"xprof: cannot read Lightning's logged metrics "
+                  f"({exc!r}); this Lightning version is not supported, metrics not recorded")
+        return {}
 
 
 def logged_values(trainer: Any, on_step: bool, names: dict | None = None) -> dict[str, Any]:
