@@ -227,6 +227,7 @@ def repair_rollups(store: Store) -> int:
     with store.write() as conn:
         ids = stale_rollups(conn)
         rollups.refresh(conn, ids)
+        rollups.analyze(conn)
     return len(ids)
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from xprof import schema
+from xprof.dashboard import ranking
 from xprof.dashboard.sql_frames import sql_frame
 from xprof.efficiency import check_mode
 from xprof.store import BASES, Store, effective_status
@@ -203,12 +204,22 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
             where.append(sa.or_(cols.cost("currency").is_(None),
                                 cols.cost("currency") == currency))
         shown = _shown(cols, mode, baseline, where)
+        state = shown.c.cost_state
         counts = conn.execute(sa.select(
             sa.func.count(), sa.func.count(shown.c.cost),
-            sa.func.coalesce(sa.func.sum(sa.case((shown.c.cost_state == "not priced", 1),
-                                                 else_=0)), 0))).one()
-        rows = _rows(conn, shown, mode, sort, limit)
-        frontier = _frontier(conn, shown, mode)
+            sa.func.coalesce(sa.func.sum(sa.case((state == "not priced", 1), else_=0)), 0))
+        ).one()
+        fast = filters == Filters() and objective is not None
+        others = _others(conn, _columns(cols, mode, baseline), where, project,
+                         objective) if fast else None
+        if fast and sort == "rank" and mode == "max" and baseline == 0 and limit is not None:
+            rows = _top_by_stored_score(conn, cols, where, objective, limit, others)
+        else:
+            rows = _rows(conn, shown, mode, sort, limit)
+        if fast:
+            frontier = _frontier_walk(conn, cols, mode, baseline, where, objective, others)
+        else:
+            frontier = _frontier(conn, shown, mode)
         best = _rows(conn, shown, mode, "rank", 1, scored=True) if sort != "rank" else None
         reached = _reached(conn, shown, mode, target) if target is not None else pd.DataFrame()
     rows["frontier"] = rows["run_id"].isin(frontier["run_id"])
@@ -221,21 +232,23 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
                 reached)
 
 
-def _shown(cols: _Columns, mode: str, baseline: float, where: Sequence[sa.ColumnElement]
-           ) -> sa.Subquery:
-    objective = cols.objective
-    return sa.select(
+def _columns(cols: _Columns, mode: str, baseline: float) -> list[sa.ColumnElement]:
+    return [
         _ro.c.run_id, _ro.c.name, cols.status.label("status"), _ro.c.started_at,
         _ro.c.duration_s, _ro.c.instance_type, _ro.c.provider, _ro.c.user,
-        objective.label("objective"), _ro.c.cpu_cores_p50, _ro.c.rss_peak_bytes,
+        cols.objective.label("objective"), _ro.c.cpu_cores_p50, _ro.c.rss_peak_bytes,
         _ro.c.gpu_util_p50, cols.cost("cost").label("cost"),
         cols.cost("cost_value").label("cost_value"), cols.cost("currency").label("currency"),
         cols.cost("cost_source").label("cost_source"),
         cols.cost("cost_state").label("cost_state"),
         cols.cost("upper_bound").label("upper_bound"),
         cols.cost("cost_reason").label("cost_reason"),
-        _score(cols, mode, baseline).label("score"),
-    ).where(*where).subquery("shown")
+        _score(cols, mode, baseline).label("score")]
+
+
+def _shown(cols: _Columns, mode: str, baseline: float, where: Sequence[sa.ColumnElement]
+           ) -> sa.Subquery:
+    return sa.select(*_columns(cols, mode, baseline)).where(*where).subquery("shown")
 
 
 def _rank_order(shown: sa.Subquery, mode: str) -> list[sa.ColumnElement]:
@@ -260,45 +273,139 @@ def _rows(conn: sa.Connection, shown: sa.Subquery, mode: str, sort: str, limit: 
                                           ranks.c.started_at.desc(), ranks.c.run_id)
     if scored:
         query = query.where(shown.c.score.is_not(None))
-    frame = sql_frame(conn, query.limit(limit))
-    for name in ("objective", "score", "duration_s", "cpu_cores_p50", "rss_peak_bytes",
-                 "gpu_util_p50", "cost_value"):
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
-    frame["upper_bound"] = frame["upper_bound"].fillna(False).astype(bool)
+    frame = _typed(sql_frame(conn, query.limit(limit)))
     if column is None:  # ordered by score: the rank (method min) of each row is its place
-        rank = frame["score"].rank(ascending=False, method="min")
-        frame["rank"] = rank.astype("Int64")
+        frame["rank"] = frame["score"].rank(ascending=False, method="min").astype("Int64")
     else:
         frame["rank"] = pd.to_numeric(frame["rank"], errors="coerce").astype("Int64")
     return frame.drop(columns="cost_value")
 
 
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in ("objective", "score", "duration_s", "cpu_cores_p50", "rss_peak_bytes",
+                 "gpu_util_p50", "cost_value"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+    frame["upper_bound"] = frame["upper_bound"].fillna(False).astype(bool)
+    return frame
+
+
 def _frontier(conn: sa.Connection, shown: sa.Subquery, mode: str) -> pd.DataFrame:
-    """The runs no other (same currency) beats on both cost and objective, in one pass:
-    the best value at each cost, against the best at any cheaper cost (a window)."""
-    value = (shown.c.objective if mode == "max" else -shown.c.objective).label("v")
-    known = (sa.select(shown.c.run_id, shown.c.currency, shown.c.cost, value)
-             .where(shown.c.objective.is_not(None), shown.c.cost.is_not(None),
-                    shown.c.currency.is_not(None)).subquery("known"))
-    at_cost = (sa.select(known.c.currency, known.c.cost, sa.func.max(known.c.v).label("best"))
-               .group_by(known.c.currency, known.c.cost).subquery("at_cost"))
-    cheaper = sa.select(at_cost, sa.func.max(at_cost.c.best).over(
-        partition_by=at_cost.c.currency, order_by=at_cost.c.cost, rows=(None, -1))
-        .label("cheaper")).subquery("cheaper")
-    on = (sa.select(known.c.run_id)
-          .join(cheaper, sa.and_(cheaper.c.currency == known.c.currency,
-                                 cheaper.c.cost == known.c.cost))
-          .where(known.c.v == cheaper.c.best,
-                 sa.or_(cheaper.c.cheaper.is_(None), known.c.v > cheaper.c.cheaper)))
-    query = (sa.select(shown.c.run_id, shown.c.name, shown.c.cost, shown.c.currency,
-                       shown.c.objective, shown.c.score)
-             .where(shown.c.run_id.in_(on.scalar_subquery()))
+    """The runs no other (same currency) beats on both cost and objective: the best value at
+    each cost (one grouping pass), kept where it beats the best at every lower cost (a window
+    over the groups), then the runs holding those values."""
+    value = shown.c.objective if mode == "max" else -shown.c.objective
+    known = (shown.c.objective.is_not(None), shown.c.cost.is_not(None),
+             shown.c.currency.is_not(None))
+    at_cost = (sa.select(shown.c.currency, shown.c.cost, sa.func.max(value).label("best"))
+               .where(*known).group_by(shown.c.currency, shown.c.cost).subquery("at_cost"))
+    cheaper = sa.func.max(at_cost.c.best).over(partition_by=at_cost.c.currency,
+                                               order_by=at_cost.c.cost, rows=(None, -1))
+    judged = sa.select(at_cost, cheaper.label("cheaper")).subquery("judged")
+    points = conn.execute(sa.select(judged.c.currency, judged.c.cost, judged.c.best).where(
+        sa.or_(judged.c.cheaper.is_(None), judged.c.best > judged.c.cheaper))).all()
+    columns = [shown.c.run_id, shown.c.name, shown.c.cost, shown.c.currency,
+               shown.c.objective, shown.c.score]
+    if not points:
+        return sql_frame(conn, sa.select(*columns).where(sa.false()))
+    query = (sa.select(*columns)
+             .where(*known, sa.or_(*(sa.and_(shown.c.currency == currency,
+                                            shown.c.cost == cost, value == best)
+                                    for currency, cost, best in points)))
              .order_by(shown.c.cost_value, shown.c.run_id))
     frame = sql_frame(conn, query)
     for name in ("objective", "score"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     return frame
+
+
+# -- the fast paths: a page with no filter, ranked by the run's declared objective ------------
+# A run whose rollup holds the objective ("settled": ended, declared it) is read through the
+# indexes on (project, objective_name, currency, score | cost, ...); the others (running, or
+# declaring another objective: usually few) are read whole and merged in.
+
+def _settled(objective: str) -> list[sa.ColumnElement]:
+    return [_ro.c.objective_name == objective, _ro.c.status != "running"]
+
+
+def _unsettled(project: str, objective: str) -> sa.ColumnElement:
+    """The runs of the project that are not settled, each part read down an index."""
+    name, ids = _ro.c.objective_name, sa.select(_ro.c.run_id)
+    return _ro.c.run_id.in_(sa.union_all(*(ids.where(_ro.c.project == project, cond) for cond in (
+        name.is_(None), name < objective, name > objective,
+        sa.and_(name == objective, _ro.c.status == "running")))))
+
+
+def _others(conn: sa.Connection, columns: list, where: list, project: str, objective: str
+            ) -> pd.DataFrame:
+    return _typed(sql_frame(conn, sa.select(*columns).where(*where,
+                                                            _unsettled(project, objective))))
+
+
+def _rank_sorted(frame: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """:func:`_rank_order` in pandas."""
+    better = frame["objective"] if mode == "max" else -frame["objective"]
+    keys = pd.DataFrame({"s": frame["score"], "b": better, "c": frame["cost_value"],
+                         "t": frame["started_at"], "i": frame["run_id"]}, index=frame.index)
+    order = keys.sort_values(["s", "b", "c", "t", "i"],
+                             ascending=[False, False, True, False, True],
+                             na_position="last", kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def _top_by_stored_score(conn: sa.Connection, cols: _Columns, where: list, objective: str,
+                         limit: int, others: pd.DataFrame) -> pd.DataFrame:
+    """The first ``limit`` runs in rank order when score = objective / cost (max, baseline
+    0): the stored ``score_<basis>`` walked down its index."""
+    columns = _columns(cols, "max", 0.0)
+    stored = cols.cost("score")
+    settled = [*where, *_settled(objective)]
+    top = _typed(sql_frame(conn, sa.select(*columns).where(*settled, stored.is_not(None))
+                           .order_by(stored.desc()).limit(limit)))
+    if len(top) == limit:  # runs tied with the last one may rank before it on other keys
+        ties = _typed(sql_frame(conn, sa.select(*columns).where(
+            *settled, stored == float(top["score"].iloc[-1]))))
+        top = pd.concat([top, ties[~ties["run_id"].isin(top["run_id"])]])
+    else:  # every scored run fits: the unscored ones follow
+        unscored = _typed(sql_frame(conn, sa.select(*columns).where(*settled, stored.is_(None))))
+        top = pd.concat([top, unscored])
+    frame = _rank_sorted(pd.concat([top, others], ignore_index=True), "max").head(limit)
+    frame["rank"] = frame["score"].rank(ascending=False, method="min").astype("Int64")
+    return frame.drop(columns="cost_value")
+
+
+def _frontier_walk(conn: sa.Connection, cols: _Columns, mode: str, baseline: float,
+                   where: list, objective: str, others: pd.DataFrame) -> pd.DataFrame:
+    """The frontier walked in cost order down the cost index, per currency: the next point
+    is the cheapest cost holding a better value than every cheaper one (so the walk reads
+    each index entry at most once); the unsettled runs are then judged together with it."""
+    cost, currency, last = cols.cost("cost"), cols.cost("currency"), _ro.c.objective_last
+    known = [*where, *_settled(objective), last.is_not(None), cost.is_not(None)]
+    extreme = sa.func.max(last) if mode == "max" else sa.func.min(last)
+    points = []
+    for (money,) in conn.execute(sa.select(currency).distinct().where(*known)):
+        best = at = None
+        while True:
+            step = sa.select(cost).where(*known, currency == money)
+            if at is not None:
+                step = step.where(cost > at, last > best if mode == "max" else last < best)
+            at = conn.execute(step.order_by(cost).limit(1)).scalar()
+            if at is None:
+                break
+            best = conn.execute(sa.select(extreme).where(*known, currency == money,
+                                                         cost == at)).scalar()
+            points.append(sa.and_(currency == money, cost == at, last == best))
+    columns = _columns(cols, mode, baseline)
+    frames = [others]
+    if points:
+        frames.append(_typed(sql_frame(conn, sa.select(*columns).where(*known,
+                                                                        sa.or_(*points)))))
+    candidates = pd.concat(frames, ignore_index=True)
+    if not candidates.empty:
+        candidates = candidates[ranking.pareto_frontier(candidates, mode)]
+    frontier = candidates.sort_values(["cost_value", "run_id"])
+    return frontier[["run_id", "name", "cost", "currency", "objective", "score"]].reset_index(
+        drop=True)
 
 
 def _reached(conn: sa.Connection, shown: sa.Subquery, mode: str, target: float

@@ -139,6 +139,7 @@ def refresh(conn: Connection, run_ids: Iterable[str] | None = None) -> None:
         names, query = rollup_select()
         conn.execute(t.insert().from_select(names, query))
         conn.execute(_scores())
+        analyze(conn)
         return
     ids = sorted(set(run_ids))
     for start in range(0, len(ids), _CHUNK):
@@ -147,6 +148,12 @@ def refresh(conn: Connection, run_ids: Iterable[str] | None = None) -> None:
         names, query = rollup_select(part)
         conn.execute(t.insert().from_select(names, query))
         conn.execute(_scores().where(t.c.run_id.in_(part)))
+
+
+def analyze(conn: Connection) -> None:
+    """Refresh the planner's statistics of ``run_rollups`` (SQLite has none until asked; the
+    leaderboard's plans depend on them)."""
+    conn.execute(sa.text("ANALYZE run_rollups"))
 
 
 def _scores() -> sa.Update:

@@ -503,7 +503,11 @@ run_rollups = Table(
     Column("computed_at", UTCDateTime, nullable=False),
     Index("ix_run_rollups_project_started", "project", "started_at"),
     Index("ix_run_rollups_status", "status"),
-    *(Index(f"ix_run_rollups_score_{b}", "project", f"currency_{b}", f"score_{b}")
+    # the leaderboard: top runs by score, and the frontier walked in cost order (xprof.board)
+    *(Index(f"ix_run_rollups_score_{b}", "project", "objective_name", f"currency_{b}",
+            f"score_{b}") for b in ("billed", "effective", "list")),
+    *(Index(f"ix_run_rollups_cost_{b}", "project", "objective_name", f"currency_{b}",
+            f"cost_{b}", "objective_last", "status", f"cost_state_{b}")
       for b in ("billed", "effective", "list")),
     comment="one row per run, recomputed from the raw tables at write time (xprof.rollups)",
 )

@@ -62,7 +62,10 @@ def upgrade() -> None:
     op.create_index("ix_run_rollups_status", "run_rollups", ["status"])
     for b in BASES:
         op.create_index(f"ix_run_rollups_score_{b}", "run_rollups",
-                        ["project", f"currency_{b}", f"score_{b}"])
+                        ["project", "objective_name", f"currency_{b}", f"score_{b}"])
+        op.create_index(f"ix_run_rollups_cost_{b}", "run_rollups",
+                        ["project", "objective_name", f"currency_{b}", f"cost_{b}",
+                         "objective_last", "status", f"cost_state_{b}"])
     from xprof.rollups import refresh  # the same statement the writers use
 
     refresh(op.get_bind())
