@@ -212,12 +212,15 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
         fast = filters == Filters() and objective is not None
         others = _others(conn, _columns(cols, mode, baseline), where, project,
                          objective) if fast else None
+        if fast:
+            monies = _settled_currencies(conn, cols, project, objective, where[1:])
         if fast and sort == "rank" and mode == "max" and baseline == 0 and limit is not None:
-            rows = _top_by_stored_score(conn, cols, where, objective, limit, others)
+            rows = _top_by_stored_score(conn, cols, where, objective, limit, others, monies)
         else:
             rows = _rows(conn, shown, mode, sort, limit)
         if fast:
-            frontier = _frontier_walk(conn, cols, mode, baseline, where, objective, others)
+            frontier = _frontier_walk(conn, cols, mode, baseline, where, objective, others,
+                                      monies)
         else:
             frontier = _frontier(conn, shown, mode)
         best = _rows(conn, shown, mode, "rank", 1, scored=True) if sort != "rank" else None
@@ -342,6 +345,20 @@ def _others(conn: sa.Connection, columns: list, where: list, project: str, objec
                                                             _unsettled(project, objective))))
 
 
+def _settled_currencies(conn: sa.Connection, cols: _Columns, project: str, objective: str,
+                        where: list) -> list[str]:
+    """The currencies of the settled runs, one index seek each."""
+    currency, found = cols.cost("currency"), []
+    while True:
+        query = sa.select(sa.func.min(currency)).where(
+            _ro.c.project == project, _ro.c.objective_name == objective, *where,
+            currency > found[-1] if found else currency.is_not(None))
+        money = conn.execute(query).scalar()
+        if money is None:
+            return found
+        found.append(money)
+
+
 def _rank_sorted(frame: pd.DataFrame, mode: str) -> pd.DataFrame:
     """:func:`_rank_order` in pandas."""
     better = frame["objective"] if mode == "max" else -frame["objective"]
@@ -354,28 +371,35 @@ def _rank_sorted(frame: pd.DataFrame, mode: str) -> pd.DataFrame:
 
 
 def _top_by_stored_score(conn: sa.Connection, cols: _Columns, where: list, objective: str,
-                         limit: int, others: pd.DataFrame) -> pd.DataFrame:
+                         limit: int, others: pd.DataFrame, monies: list[str]) -> pd.DataFrame:
     """The first ``limit`` runs in rank order when score = objective / cost (max, baseline
-    0): the stored ``score_<basis>`` walked down its index."""
+    0): the stored ``score_<basis>`` walked down its index, currency by currency."""
     columns = _columns(cols, "max", 0.0)
-    stored = cols.cost("score")
+    stored, currency = cols.cost("score"), cols.cost("currency")
     settled = [*where, *_settled(objective)]
-    top = _typed(sql_frame(conn, sa.select(*columns).where(*settled, stored.is_not(None))
-                           .order_by(stored.desc()).limit(limit)))
-    if len(top) == limit:  # runs tied with the last one may rank before it on other keys
-        ties = _typed(sql_frame(conn, sa.select(*columns).where(
-            *settled, stored == float(top["score"].iloc[-1]))))
-        top = pd.concat([top, ties[~ties["run_id"].isin(top["run_id"])]])
-    else:  # every scored run fits: the unscored ones follow
-        unscored = _typed(sql_frame(conn, sa.select(*columns).where(*settled, stored.is_(None))))
-        top = pd.concat([top, unscored])
+    parts = []
+    for money in monies:
+        top = _typed(sql_frame(conn, sa.select(*columns).where(
+            *settled, currency == money, stored.is_not(None))
+            .order_by(stored.desc()).limit(limit)))
+        if len(top) == limit:  # runs tied with the last one may rank before it on other keys
+            ties = _typed(sql_frame(conn, sa.select(*columns).where(
+                *settled, currency == money, stored == float(top["score"].iloc[-1]))))
+            top = pd.concat([top, ties[~ties["run_id"].isin(top["run_id"])]])
+        parts.append(top)
+    scored = sum(len(p) for p in parts)
+    if scored < limit:  # every scored run fits: the unscored ones follow
+        parts.append(_typed(sql_frame(conn, sa.select(*columns).where(
+            *settled, sa.or_(currency.is_(None), stored.is_(None))))))
+    top = pd.concat(parts) if parts else others.iloc[:0]
     frame = _rank_sorted(pd.concat([top, others], ignore_index=True), "max").head(limit)
     frame["rank"] = frame["score"].rank(ascending=False, method="min").astype("Int64")
     return frame.drop(columns="cost_value")
 
 
 def _frontier_walk(conn: sa.Connection, cols: _Columns, mode: str, baseline: float,
-                   where: list, objective: str, others: pd.DataFrame) -> pd.DataFrame:
+                   where: list, objective: str, others: pd.DataFrame, monies: list[str]
+                   ) -> pd.DataFrame:
     """The frontier walked in cost order down the cost index, per currency: the next point
     is the cheapest cost holding a better value than every cheaper one (so the walk reads
     each index entry at most once); the unsettled runs are then judged together with it."""
@@ -383,7 +407,7 @@ def _frontier_walk(conn: sa.Connection, cols: _Columns, mode: str, baseline: flo
     known = [*where, *_settled(objective), last.is_not(None), cost.is_not(None)]
     extreme = sa.func.max(last) if mode == "max" else sa.func.min(last)
     points = []
-    for (money,) in conn.execute(sa.select(currency).distinct().where(*known)):
+    for money in monies:
         best = at = None
         while True:
             step = sa.select(cost).where(*known, currency == money)
