@@ -14,6 +14,7 @@ Light on purpose (SQLAlchemy Core only): the agent imports it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -51,11 +52,11 @@ def _json_list_length_pg(element, compiler, **kw):
     return f"CASE WHEN jsonb_typeof({value}) = 'array' THEN jsonb_array_length({value}) END"
 
 
-def _cost_totals(basis: str, run_ids: Sequence[str] | None) -> sa.Subquery:
+def _cost_totals(basis: str, run_ids: Any) -> sa.Subquery:
     """Per run: its counted cost rows of ``basis`` summed, with what decides its state."""
     counted = counted_costs(basis)
     if run_ids is not None:
-        counted = counted.where(schema.costs.c.run_id.in_(list(run_ids)))
+        counted = counted.where(schema.costs.c.run_id.in_(run_ids))
     cc = counted.subquery(f"counted_{basis}")
     return (sa.select(
         cc.c.run_id,
@@ -83,9 +84,9 @@ def _objective(run: sa.Table) -> tuple[sa.ColumnElement, sa.ColumnElement]:
     return last, best
 
 
-def rollup_select(run_ids: Sequence[str] | None = None, now: dt.datetime | None = None
-                  ) -> tuple[list[str], sa.Select]:
-    """The rollup rows of ``run_ids`` (every run when None), as (column names, SELECT)."""
+def rollup_select(run_ids: Any = None) -> tuple[list[str], sa.Select]:
+    """The rollup rows of ``run_ids`` (every run when None; a list, or an expanding bind
+    parameter), as (column names, SELECT); ``computed_at`` is a bind parameter."""
     r = schema.runs
     last, best = _objective(r)
     summary, hardware = r.c.summary, r.c.hardware
@@ -122,32 +123,43 @@ def rollup_select(run_ids: Sequence[str] | None = None, now: dt.datetime | None 
             f"cost_reason_{basis}": t.c.reason,
             f"cost_value_{basis}": value,
         }
-    columns["computed_at"] = sa.bindparam("computed_at", now or dt.datetime.now(dt.UTC),
-                                          type_=schema.UTCDateTime)
+    columns["computed_at"] = sa.bindparam("computed_at", type_=schema.UTCDateTime)
     query = sa.select(*(c.label(k) for k, c in columns.items())).select_from(source)
     if run_ids is not None:
-        query = query.where(r.c.id.in_(list(run_ids)))
+        query = query.where(r.c.id.in_(run_ids))
     return list(columns), query
+
+
+@functools.cache
+def _statements(everything: bool) -> tuple[sa.Executable, ...]:
+    """Delete, insert and score statements, built once per process (the agent's last flush
+    pays only their execution); for some runs they take the ``ids`` parameter."""
+    t = schema.run_rollups
+    ids = None if everything else sa.bindparam("ids", expanding=True)
+    names, query = rollup_select(ids)
+    mine = () if everything else (t.c.run_id.in_(sa.bindparam("ids", expanding=True)),)
+    return (t.delete().where(*mine), t.insert().from_select(names, query),
+            _scores().where(*mine))
 
 
 def refresh(conn: Connection, run_ids: Iterable[str] | None = None) -> None:
     """Recompute the rollups of ``run_ids`` (every run when None) in ``conn``'s transaction;
     runs that no longer exist lose theirs."""
-    t = schema.run_rollups
+    now = {"computed_at": dt.datetime.now(dt.UTC)}
     if run_ids is None:
-        conn.execute(t.delete())
-        names, query = rollup_select()
-        conn.execute(t.insert().from_select(names, query))
-        conn.execute(_scores())
+        delete, insert, scores = _statements(True)
+        conn.execute(delete)
+        conn.execute(insert, now)
+        conn.execute(scores)
         analyze(conn)
         return
+    delete, insert, scores = _statements(False)
     ids = sorted(set(run_ids))
     for start in range(0, len(ids), _CHUNK):
-        part = ids[start:start + _CHUNK]
-        conn.execute(t.delete().where(t.c.run_id.in_(part)))
-        names, query = rollup_select(part)
-        conn.execute(t.insert().from_select(names, query))
-        conn.execute(_scores().where(t.c.run_id.in_(part)))
+        part = {"ids": ids[start:start + _CHUNK]}
+        conn.execute(delete, part)
+        conn.execute(insert, {**part, **now})
+        conn.execute(scores, part)
 
 
 def analyze(conn: Connection) -> None:
