@@ -58,23 +58,23 @@ SELECT md5(i::text), 'run-' || i, :project, 'finished', 0,
        (ARRAY['g5.xlarge', 'g5.2xlarge', 'p3.2xlarge', 'c5.4xlarge'])[1 + i % 4], 'aws',
        'val_acc', 'max',
        json_build_object('cpu_cores_p50', 1 + (i % 7), 'gpu_util_p50', (i * 37) % 95)
-FROM generate_series(1, :n) AS i;
+FROM generate_series(1::bigint, :n) AS i;
 INSERT INTO metrics (run_id, host, seq, key, value, step, ts, source)
 SELECT md5(i::text), 'bench', e, 'val_acc', 0.6 + ((i * 7919 + e * 104729) % 3900) / 10000.0,
        e, extract(epoch FROM timestamptz '2025-01-06') + i * 420 + e * 600, 'log'
-FROM generate_series(1, :n) AS i, generate_series(1, 3) AS e;
+FROM generate_series(1::bigint, :n) AS i, generate_series(1, 3) AS e;
 INSERT INTO costs (kind, run_id, source, basis, period_start, period_end, amount, currency,
                    upper_bound, detail, computed_at)
 SELECT 'run', md5(i::text), 'estimate', 'list', timestamptz '2025-01-06',
        timestamptz '2025-01-06' + interval '1 hour', 500000000 + (i * 7907) % 3500000000,
        'USD', false, '{}', now()
-FROM generate_series(1, :n) AS i;
+FROM generate_series(1::bigint, :n) AS i;
 INSERT INTO costs (kind, run_id, source, basis, period_start, period_end, amount, currency,
                    upper_bound, detail, computed_at)
 SELECT 'run', md5(i::text), 'billed', 'billed', timestamptz '2025-01-06',
        timestamptz '2025-01-06' + interval '1 hour', 400000000 + (i * 6007) % 3000000000,
        'USD', false, '{}', now()
-FROM generate_series(1, :n, 10) AS i;
+FROM generate_series(1::bigint, :n, 10) AS i;
 """
 
 

@@ -204,12 +204,14 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
             where.append(sa.or_(cols.cost("currency").is_(None),
                                 cols.cost("currency") == currency))
         shown = _shown(cols, mode, baseline, where)
-        state = shown.c.cost_state
-        counts = conn.execute(sa.select(
-            sa.func.count(), sa.func.count(shown.c.cost),
-            sa.func.coalesce(sa.func.sum(sa.case((state == "not priced", 1), else_=0)), 0))
-        ).one()
         fast = filters == Filters() and objective is not None
+        # no filter: the counts read only columns of the cost index (an index-only scan)
+        count_of = (_ro.c.project, cols.cost("cost"), cols.cost("cost_state")) if fast else (
+            shown.c.run_id, shown.c.cost, shown.c.cost_state)
+        counts = conn.execute(sa.select(
+            sa.func.count(count_of[0]), sa.func.count(count_of[1]),
+            sa.func.coalesce(sa.func.sum(sa.case((count_of[2] == "not priced", 1), else_=0)),
+                             0)).where(*(where if fast else ()))).one()
         others = _others(conn, _columns(cols, mode, baseline), where, project,
                          objective) if fast else None
         if fast:
