@@ -238,8 +238,8 @@ def test_rollups_on_postgresql(pg_url, tmp_path, xprof_home):
     assert states == {"r0": "billed", "r2": "estimate"}
 
 
-def test_migration_backfills_a_store_at_0005(tmp_path, xprof_home):
-    """A store at revision 0005 holding runs, metrics and costs (no run_rollups) is upgraded:
+def test_migration_backfills_a_store_at_0006(tmp_path, xprof_home):
+    """A store at revision 0006_tags with runs, metrics and costs (no run_rollups) is upgraded:
     every run gets its rollup, equal to the raw tables."""
     world = World(tmp_path)
     for op in [("run", "max", [0.5, 0.7, 0.6], "finished", False, "acc"),
@@ -248,12 +248,12 @@ def test_migration_backfills_a_store_at_0005(tmp_path, xprof_home):
                ("estimate", 0, "list", "USD", Decimal("2.5")),
                ("estimate", 1, "list", "USD", Decimal("0"))]:
         apply(world, op)
-    with world.main.write() as conn:  # back to 0005: the table did not exist
+    with world.main.write() as conn:  # back to 0006_tags: the table did not exist
         conn.execute(sa.text("DROP TABLE run_rollups"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0006_tags'"))
     world.main.engine.dispose()
     store = Store.open(world.main_url)
-    assert store.revision() == "0006"
+    assert store.revision() == "0007"
     check(store)
     with store.read() as conn:
         rows = {r.name: r for r in conn.execute(sa.select(schema.run_rollups))}
