@@ -205,13 +205,7 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
                                 cols.cost("currency") == currency))
         shown = _shown(cols, mode, baseline, where)
         fast = filters == Filters() and objective is not None
-        # no filter: the counts read only columns of the cost index (an index-only scan)
-        count_of = (_ro.c.project, cols.cost("cost"), cols.cost("cost_state")) if fast else (
-            shown.c.run_id, shown.c.cost, shown.c.cost_state)
-        counts = conn.execute(sa.select(
-            sa.func.count(count_of[0]), sa.func.count(count_of[1]),
-            sa.func.coalesce(sa.func.sum(sa.case((count_of[2] == "not priced", 1), else_=0)),
-                             0)).where(*(where if fast else ()))).one()
+        counts = _counts(conn, cols, shown, where if fast else None)
         others = _others(conn, _columns(cols, mode, baseline), where, project,
                          objective) if fast else None
         if fast:
@@ -233,8 +227,19 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
         best_row = scored.iloc[0].to_dict() if len(scored) else None
     else:
         best_row = best.iloc[0].to_dict() if len(best) else None
-    return Page(rows, int(counts[0]), int(counts[1]), int(counts[2]), frontier, best_row,
-                reached)
+    return Page(rows, *counts, frontier, best_row, reached)
+
+
+def _counts(conn: sa.Connection, cols: _Columns, shown: sa.Subquery, where: list | None
+            ) -> tuple[int, int, int]:
+    """Runs shown, priced, not yet priced. With no filter (``where`` given) they read only
+    columns of the cost index (an index-only scan), else the shown runs."""
+    run, cost, state = (_ro.c.project, cols.cost("cost"), cols.cost("cost_state")) \
+        if where is not None else (shown.c.run_id, shown.c.cost, shown.c.cost_state)
+    query = sa.select(sa.func.count(run), sa.func.count(cost), sa.func.coalesce(
+        sa.func.sum(sa.case((state == "not priced", 1), else_=0)), 0))
+    row = conn.execute(query.where(*(where or ()))).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def _columns(cols: _Columns, mode: str, baseline: float) -> list[sa.ColumnElement]:
