@@ -127,6 +127,19 @@ class RunWriter:
         self.created.add(target)
         self.sent_run.update(batch.run_update)
         self.sent_host.update(batch.host_update)
+        if batch.finished:
+            self._refresh_rollup(store, target)
+
+    def _refresh_rollup(self, store: Any, target: str) -> None:
+        """The run's ``run_rollups`` row from what it recorded (its last flush). A failure is
+        a warning: the rows are written, and `xprof collect`/`gc`/`sync` recompute it."""
+        try:
+            from xprof.rollups import refresh_runs  # SQLAlchemy Core only
+
+            refresh_runs(store, [self.run_id])
+        except Exception as exc:
+            self.warn("rollup", f"run summary for the leaderboard not updated in the "
+                      f"{target} ({_first_line(exc)}); `xprof collect` recomputes it")
 
 
 def _first_line(exc: Exception) -> str:

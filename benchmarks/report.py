@@ -27,7 +27,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from xprof import schema
+from xprof import rollups, schema
 from xprof.store import Store
 
 WEEK = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)  # Monday of 2026-W47; W46 before it
@@ -100,6 +100,7 @@ def seed(store: Store, n: int) -> None:
         conn.execute(schema.metrics.insert(), metrics)
         conn.execute(schema.costs.insert(), costs)
         conn.execute(schema.recommendations.insert(), recs)
+        rollups.refresh(conn)
 
 
 def median_time(fn, repeats: int) -> float:

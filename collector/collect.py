@@ -18,6 +18,7 @@ from xprof.collector.advise import ADVICE_WINDOW, advise_runs, runs_to_advise
 from xprof.collector.collect_alerts import check_alerts
 from xprof.collector.collect_billing import collect_billing
 from xprof.collector.estimate import estimate_run, runs_needing_estimate
+from xprof.collector.writes import repair_rollups
 from xprof.money import format_money
 from xprof.settings import Settings
 from xprof.store import Store
@@ -127,9 +128,16 @@ def collect_alerts(db: Store, settings: Settings, options: dict[str, Any]) -> St
 
 Step = Callable[[Store, Settings, dict[str, Any]], StepResult]
 
+def collect_rollups(db: Store, settings: Settings, options: dict[str, Any]) -> StepResult:
+    """Recompute the run rollups that may be behind (cost writes keep the others current)."""
+    count = repair_rollups(db)
+    return StepResult("rollups", f"rollups: {count} run(s) recomputed", [], {"runs": count})
+
+
 COLLECT_STEPS: list[tuple[str, Step]] = [
     ("billing", collect_billing_step),
     ("estimates", collect_estimates),
+    ("rollups", collect_rollups),
     ("advice", collect_advice),
     ("alerts", collect_alerts),  # last: budgets and cost alerts read the costs above
 ]

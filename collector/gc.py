@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from xprof import schema
-from xprof.collector.writes import fold_into_rollups
+from xprof.collector.writes import fold_into_rollups, repair_rollups
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 from xprof.stats import percentile
 from xprof.store import Store, effective_status, utcnow
@@ -257,6 +257,8 @@ def downsample(store: Store, keep_raw: dt.timedelta, *, dry_run: bool = False,
             progress(f"[{index}/{len(run_ids)}] run {run_id[:8]}")
         for series in SERIES:
             _fold_run(store, series, run_id, cutoff_ts, result)
+    if not dry_run:  # the per-run rollups of runs whose agent never wrote its end
+        repair_rollups(store)
     if not dry_run and vacuum and sum(result.removed.values()):
         vacuum_sqlite(store)
     result.bytes_after = store_bytes(store) if not dry_run else result.bytes_before

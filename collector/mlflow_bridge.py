@@ -40,6 +40,7 @@ from xprof import schema
 from xprof.collector.catalog import providers_of
 from xprof.collector.estimate import estimate_run
 from xprof.collector.writes import set_run_providers, set_run_tag
+from xprof.rollups import refresh_runs
 from xprof.store import Store, utcnow
 from xprof.storeurl import sqlite_path
 
@@ -346,6 +347,7 @@ def _import_one(client: Any, store: Store, mlrun: Any, project: str, existing: s
     store.create_run(row, params=params, tags=tags, host=host)
     if metric_rows:
         store.write_batch(row["id"], row["host"], metrics=metric_rows)
+    refresh_runs(store, [row["id"]])
     existing.add(row["id"])
     result.run_ids.append(row["id"])
 

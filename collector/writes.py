@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from xprof import schema
+from xprof import rollups, schema
 from xprof.store import Store, utcnow
 
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DATETIME in SQLite
@@ -87,6 +87,7 @@ def replace_estimates(store: Store, run_id: str, rows: Sequence[Mapping[str, Any
         conn.execute(c.delete().where(c.c.run_id == run_id, c.c.source == "estimate"))
         for row in rows:
             conn.execute(c.insert().values(**row, computed_at=utcnow()))
+        rollups.refresh(conn, [run_id])
 
 
 def replace_billed_costs(store: Store, sources: Sequence[str], keys: set[str] | None,
@@ -95,6 +96,7 @@ def replace_billed_costs(store: Store, sources: Sequence[str], keys: set[str] | 
     ``batches`` of encoded rows (see :func:`insert_encoded`), in one transaction."""
     c = RAW_COSTS
     with store.write() as conn:
+        changed = rollups.runs_with_costs_of(conn, sources, keys)
         billed = c.c.source.in_(sources)
         if keys is None:
             conn.execute(c.delete().where(billed))
@@ -106,6 +108,7 @@ def replace_billed_costs(store: Store, sources: Sequence[str], keys: set[str] | 
         insert_encoded(store, conn, c, columns, batches,
                        times=("period_start", "period_end", "computed_at"),
                        json_columns=("detail",))
+        rollups.refresh(conn, changed | rollups.runs_with_costs_of(conn, sources, keys))
 
 
 # -- prices ------------------------------------------------------------------------------------
@@ -209,6 +212,25 @@ def fold_into_rollups(conn: sa.Connection, raw: sa.Table, raw_where: Sequence[An
     conn.execute(raw.delete().where(*raw_where))
 
 
+def stale_rollups(conn: sa.Connection) -> list[str]:
+    """Runs whose rollup is missing or may be behind: no row, another status than the run's,
+    or still `running` (an agent that died never wrote its last flush)."""
+    r, ro = schema.runs, schema.run_rollups
+    query = (sa.select(r.c.id).select_from(r.outerjoin(ro, ro.c.run_id == r.c.id))
+             .where(sa.or_(ro.c.run_id.is_(None), ro.c.status != r.c.status,
+                           ro.c.status == "running")))
+    return list(conn.execute(query).scalars())
+
+
+def repair_rollups(store: Store) -> int:
+    """Recompute the rollups :func:`stale_rollups` names; how many."""
+    with store.write() as conn:
+        ids = stale_rollups(conn)
+        rollups.refresh(conn, ids)
+        rollups.analyze(conn)
+    return len(ids)
+
+
 # -- runs --------------------------------------------------------------------------------------
 def set_run_tag(store: Store, run_id: str, key: str, value: str) -> None:
     """Set one tag of a run (replacing its value)."""
@@ -225,3 +247,4 @@ def set_run_providers(store: Store, providers: Mapping[str, str]) -> None:
         for run_id, provider in providers.items():
             for table, key in ((r, r.c.id), (h, h.c.run_id)):
                 conn.execute(table.update().where(key == run_id).values(cloud_provider=provider))
+        rollups.refresh(conn, list(providers))

@@ -45,7 +45,7 @@ from sqlalchemy.types import TypeDecorator
 
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 
-SCHEMA_REVISION = "0006_tags"
+SCHEMA_REVISION = "0007"
 
 NANO = Decimal("1e-9")
 INT64 = 2**63  # SQLite integers are 64-bit: ±9.2e18 nano-units, ±9.2e9 units of a currency
@@ -457,3 +457,57 @@ def run_owned_tables() -> list[Table]:
     with a foreign key to ``runs``). Derived from the schema, so a table added later is
     included."""
     return [t for t in metadata.sorted_tables if "run_id" in t.c and t is not runs]
+
+
+def _rollup_cost_columns() -> list[Column]:
+    """Per cost basis: the run's cost under the one counting rule, and what the score needs."""
+    columns = []
+    for basis in ("billed", "effective", "list"):
+        columns += [
+            Column(f"cost_{basis}", Money, comment="counted cost; NULL unless state is "
+                                                   "billed or estimate"),
+            Column(f"currency_{basis}", String(3)),
+            Column(f"cost_source_{basis}", String(16), comment="billed | estimate"),
+            Column(f"cost_state_{basis}", String(16), nullable=False,
+                   comment="billed | estimate | not priced | unknown | mixed currencies"),
+            Column(f"upper_bound_{basis}", Boolean, nullable=False),
+            Column(f"cost_reason_{basis}", Text),
+            Column(f"cost_value_{basis}", Float(53), comment="the cost as a float, for ratios"),
+            Column(f"score_{basis}", Float(53),
+                   comment="objective_last / cost (metric per unit of money, baseline 0)"),
+        ]
+    return columns
+
+
+run_rollups = Table(
+    "run_rollups", metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False, comment="as stored (not derived)"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("duration_s", Float(53)),
+    Column("instance_type", String(128)),
+    Column("provider", String(16)),
+    Column("user", String(255)),
+    Column("cpu_cores_p50", Float(53)),
+    Column("gpu_util_p50", Float(53)),
+    Column("rss_peak_bytes", Float(53)),
+    Column("gpu_hours", Float(53), comment="GPUs used x duration; NULL when never recorded"),
+    Column("objective_name", String(200)),
+    Column("objective_mode", String(3)),
+    Column("objective_last", Float(53), comment="last logged value of the objective"),
+    Column("objective_best", Float(53), comment="best logged value, by objective_mode"),
+    *_rollup_cost_columns(),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Index("ix_run_rollups_project_started", "project", "started_at"),
+    Index("ix_run_rollups_status", "status"),
+    # the leaderboard: top runs by score, and the frontier walked in cost order (xprof.board)
+    *(Index(f"ix_run_rollups_score_{b}", "project", "objective_name", f"currency_{b}",
+            f"score_{b}") for b in ("billed", "effective", "list")),
+    *(Index(f"ix_run_rollups_cost_{b}", "project", "objective_name", f"currency_{b}",
+            f"cost_{b}", "objective_last", "status", f"cost_state_{b}")
+      for b in ("billed", "effective", "list")),
+    comment="one row per run, recomputed from the raw tables at write time (xprof.rollups)",
+)

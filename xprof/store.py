@@ -110,6 +110,19 @@ def run_from_hosts(hosts: list[dict[str, Any]], states: list[str], started_at: d
     return update
 
 
+def new_rollup(run: dict[str, Any]) -> dict[str, Any]:
+    """The ``run_rollups`` row of a run just created: no metric, no cost yet (the full
+    recomputation, :func:`xprof.rollups.refresh`, runs at its end)."""
+    row = {k: run.get(k) for k in ("project", "name", "status", "started_at", "ended_at",
+                                   "duration_s", "instance_type", "user", "objective_name",
+                                   "objective_mode")}
+    row |= {"run_id": run["id"], "provider": run.get("cloud_provider"),
+            "computed_at": utcnow()}
+    for basis in BASES:
+        row |= {f"cost_state_{basis}": "not priced", f"upper_bound_{basis}": False}
+    return row
+
+
 class Store:
     """A migrated store behind one SQLAlchemy engine."""
 
@@ -236,6 +249,7 @@ class Store:
         with self.write() as conn:
             conn.execute(self.insert_ignore(schema.runs).values(**run))
             conn.execute(self.insert_ignore(schema.run_hosts).values(run_id=run_id, **host))
+            conn.execute(self.insert_ignore(schema.run_rollups).values(**new_rollup(run)))
             if params:
                 conn.execute(self.insert_ignore(schema.run_params), [
                     {"run_id": run_id, "key": k, "value": v, "source": s}

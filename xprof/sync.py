@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from xprof import schema
+from xprof import rollups, schema
 from xprof.store import Store
 
 CHUNK = 5000
@@ -96,6 +96,7 @@ def sync_runs(source: Store, target: Store, run_ids: Sequence[str] | None = None
             progress(f"[{index}/{len(runs)}] {run['name']} ({run['id'][:8]})")
         _sync_one(source, target, run, result)
         result.run_ids.append(run["id"])
+    rollups.refresh_runs(target, result.run_ids)  # from what the target now holds
     return result
 
 

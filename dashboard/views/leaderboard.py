@@ -8,14 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from xprof import repeats
-from xprof.dashboard import charts, queries, ranking, ui
+from xprof.dashboard import board, charts, queries, ui
 from xprof.dashboard.formatting import duration, money, number, per_money_label
 from xprof.dashboard.queries import COST_STATES
-from xprof.efficiency import cost_as_float, default_baseline
+from xprof.efficiency import cost_as_float
 from xprof.store import BASES
-
-SORTS = {"rank": "rank", "objective": "objective", "cost": "cost", "duration": "duration_s",
-         "newest": "started_at", "GPU util": "gpu_util_p50"}  # URL value -> column
 
 ui.store()
 ui.stop_if_empty()
@@ -32,41 +29,31 @@ basis = right.selectbox("Cost basis", BASES, key="basis", bind="query-params",
                              "commitments; list: on-demand price. Runs without billing yet "
                              "show their estimate.")
 
-runs = ui.query(queries.leaderboard, project=project, objective=objective, basis=basis)
-
 with st.sidebar:
     st.subheader("Filters")
-    statuses = st.multiselect("Status", sorted(runs["status"].unique()), key="status",
-                              bind="query-params")
-    tag_table = ui.query(queries.run_tags, project=project)
-    tag_pairs = sorted(set(tag_table["key"] + "=" + tag_table["value"].fillna("")))
-    tags = st.multiselect("Tags", tag_pairs, key="tag", bind="query-params")
-    instances = st.multiselect("Instance type",
-                               sorted(runs["instance_type"].fillna("(none)").unique()),
-                               key="instance", bind="query-params")
+    options = ui.query(board.filter_options, project=project)
+    statuses = st.multiselect("Status", options["statuses"], key="status", bind="query-params")
+    tags = st.multiselect("Tags", ui.query(board.tag_pairs, project=project), key="tag",
+                          bind="query-params")
+    instances = st.multiselect("Instance type", options["instance_types"], key="instance",
+                               bind="query-params")
     cost_states = st.multiselect("Cost source", list(COST_STATES), key="cost", bind="query-params")
     first = st.date_input("Started from", value=None, key="from", bind="query-params")
     last = st.date_input("Started until", value=None, key="until", bind="query-params")
 
-tagged = None
-if tags:
-    pairs = tag_table["key"] + "=" + tag_table["value"].fillna("")
-    hits = tag_table[pairs.isin(tags)].groupby("run_id")["key"].nunique()
-    tagged = hits[hits == len(tags)].index
-start = pd.Timestamp(first, tz="UTC") if first else None
-end = pd.Timestamp(last + dt.timedelta(days=1), tz="UTC") if last else None
-shown = ranking.select_runs(runs, statuses=statuses, instance_types=instances,
-                            cost_states=cost_states, run_ids=tagged, start=start, end=end)
+start = dt.datetime.combine(first, dt.time(), dt.UTC) if first else None
+end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC) if last else None
+filters = board.Filters(statuses=tuple(statuses), instance_types=tuple(instances),
+                        cost_states=tuple(cost_states), tags=tuple(tags), start=start, end=end)
 
-counts = shown["currency"].value_counts()
-currencies = sorted(counts.index)
-currency = counts.idxmax() if len(counts) else "USD"
+counts = ui.query(board.currencies, project=project, basis=basis, filters=filters)
+currencies = sorted(counts)
+currency = min(currencies, key=lambda c: (-counts[c], c)) if counts else "USD"
 if len(currencies) > 1:
     currency = st.selectbox("Currency", currencies, index=currencies.index(currency),
                             key="currency", bind="query-params",
                             help="Costs in different currencies are never added or compared; "
                                  "rank within one.")
-    shown = shown[shown["currency"].isna() | (shown["currency"] == currency)]
 per = per_money_label(currency)
 
 b_col, t_col, s_col = st.columns(3)
@@ -77,7 +64,7 @@ baseline_text = b_col.text_input(
          "value, which then scores 0).")
 target_text = t_col.text_input("Target", key="target", bind="query-params",
                                help="Find the cheapest run whose objective reaches this.")
-sort = s_col.selectbox("Sort by", list(SORTS), key="sort", bind="query-params",
+sort = s_col.selectbox("Sort by", list(board.SORTS), key="sort", bind="query-params",
                        help="rank = by the score; click a column header to sort by it too.")
 
 
@@ -92,40 +79,45 @@ def _number(text: str, what: str) -> float | None:
 
 
 baseline = _number(baseline_text, "Baseline")
-if baseline is None and mode == "min":
-    baseline = default_baseline(runs["objective"], mode)
+if baseline is None:
+    baseline = ui.query(board.default_baseline, project=project, objective=objective,
+                        mode=mode)
 target = _number(target_text, "Target")
 
-ranked = ranking.rank_runs(shown, mode, baseline)
-ranked["frontier"] = ranking.pareto_frontier(ranked, mode)
-scored = ranked[ranked["score"].notna()]
-unpriced = int(ranked["cost"].isna().sum())
+grouped = st.session_state.get("group") or st.query_params.get("group") == "true"
+shown = ui.query(board.page, project=project, objective=objective, mode=mode, basis=basis,
+                 filters=filters, currency=currency if len(currencies) > 1 else None,
+                 baseline=baseline, target=target, sort=sort,
+                 limit=None if grouped else board.PAGE_ROWS)
+ranked, unpriced = shown.rows, shown.shown - shown.priced
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Runs shown", len(ranked))
-c2.metric("Priced", f"{len(ranked) - unpriced}",
+c1.metric("Runs shown", shown.shown)
+c2.metric("Priced", f"{shown.priced}",
           help="Runs with a known cost: billed where the bill arrived, else estimated.")
-if not scored.empty:
-    best = scored.iloc[0]
+if shown.best is not None:
+    best = shown.best
     c3.metric(f"Best {ui.md(objective)} {per}", number(best["score"]))
     c3.caption(f"{ui.md(best['name'])} · {objective} {number(best['objective'])} · "
                f"{money(best['cost'], best['currency'])}")
 else:
     c3.metric(f"Best {per}", "—")
-c4.metric("On the frontier", int(ranked["frontier"].sum()))
+c4.metric("On the frontier", len(shown.frontier))
+if shown.shown > len(ranked):
+    st.caption(f"The table lists the first {len(ranked)} of {shown.shown} runs in this order; "
+               "filter to see others. Counts, the frontier and the best run cover them all.")
 
 if not objective:
     st.info("No metric logged in this project yet: log one with `xprof.log(val_acc=...)` and "
             "name it with `xprof run --objective val_acc:max`.")
 if unpriced:
-    not_priced = int((ranked["cost_state"] == "not priced").sum())
-    st.caption(f"{unpriced} run(s) without a usable cost ({not_priced} not yet priced: run "
+    st.caption(f"{unpriced} run(s) without a usable cost ({shown.not_priced} not yet priced: run "
                "`xprof collect`); they are listed last and never on the frontier.")
 if mode == "min" and baseline is not None:
     st.caption(f"Lower is better: score = ({number(baseline)} − {ui.md(objective)}) / cost.")
 
 if target is not None:
-    reached = ranking.cheapest_to_target(ranked, mode, target)
+    reached = shown.reached
     if reached.empty:
         st.info(f"No priced run reaches {ui.md(objective)} "
                 f"{'≥' if mode == 'max' else '≤'} {number(target)} yet.")
@@ -133,13 +125,6 @@ if target is not None:
         st.success(f"Cheapest run reaching {number(target)}: **{ui.md(hit['name'])}** — "
                    f"{objective} {number(hit['objective'])} for "
                    f"{money(hit['cost'], hit['currency'])} ({hit['cost_source']})")
-
-if sort != "rank":
-    column = SORTS[sort]
-    key = cost_as_float(ranked["cost"]) if column == "cost" else ranked[column]
-    ascending = column == "cost" or (column == "objective" and mode == "min")
-    ranked = ranked.assign(_k=key).sort_values("_k", ascending=ascending,
-                                               na_position="last").drop(columns="_k")
 
 table = pd.DataFrame({
     "rank": ranked["rank"], "name": ranked["name"].astype(str),
@@ -170,11 +155,13 @@ st.dataframe(table, hide_index=True, placeholder="—", key="leaderboard", colum
 })
 
 st.subheader("Objective vs cost")
-frontier_runs = ranked[ranked["frontier"]].copy()
+frontier_runs = shown.frontier.copy()
 if frontier_runs.empty:
     st.info("The frontier needs runs with both a cost and the objective.")
 else:
-    st.altair_chart(charts.frontier_chart(ranked, objective, mode, currency),
+    plotted = pd.concat([ranked, frontier_runs[~frontier_runs["run_id"].isin(ranked["run_id"])]
+                         .assign(frontier=True)], ignore_index=True)
+    st.altair_chart(charts.frontier_chart(plotted, objective, mode, currency),
                     width="stretch")
     frontier_runs["_c"] = cost_as_float(frontier_runs["cost"])
     frontier_runs = frontier_runs.sort_values("_c")
