@@ -149,11 +149,13 @@ def ls(project, tags, status, since, limit, experiments, store, as_json) -> None
     runs = db.list_runs(project=project, status=status, since=since_at, tags=tag_map,
                         limit=limit)
     costs = with_live_costs(db, runs, db.run_costs([r["id"] for r in runs]))
+    scored = objective_scores(db, runs, costs)
     if as_json:
         click.echo(json.dumps([to_jsonable({
             k: r[k] for k in ("id", "name", "project", "status", "exit_code", "started_at",
                               "ended_at", "duration_s", "instance_type", "cloud_provider")}
-            | {"cost": costs.get(r["id"])}) for r in runs], indent=2))
+            | {"cost": costs.get(r["id"])} | _objective_json(scored, r["id"]))
+            for r in runs], indent=2))
         return
     if not runs:
         click.echo("No runs yet. Record one with: xprof run -- python train.py", err=True)
@@ -163,10 +165,18 @@ def ls(project, tags, status, since, limit, experiments, store, as_json) -> None
              r["started_at"].strftime("%Y-%m-%d %H:%M"),
              human_duration(r["duration_s"]) if r["duration_s"] is not None else "-",
              format_cost(costs.get(r["id"]))] for r in runs]
-    if scored := objective_scores(db, runs, costs):
-        name, values, scores, per = scored
+    if scored:
+        name, _mode, values, scores, per = scored
+
+        def score_text(run_id: str) -> str:
+            if run_id not in scores:
+                return "—"
+            if per == "per money":  # several currencies: each cell says its own
+                return f"{number(scores[run_id])} per {currency_label(costs[run_id]['currency'])}"
+            return number(scores[run_id])
+
         headers += [name.upper(), f"{name.upper()} {per.upper()}"]
-        rows = [[*row, number(values.get(r["id"])), scores.get(r["id"], "—")]
+        rows = [[*row, number(values.get(r["id"])), score_text(r["id"])]
                 for row, r in zip(rows, runs, strict=True)]
     print_table(rows, headers)
 
@@ -179,11 +189,12 @@ def declared_objective(runs: list[dict[str, Any]]) -> tuple[str, str] | None:
 
 
 def objective_scores(db, runs: list[dict[str, Any]], costs: dict[str, dict]
-                     ) -> tuple[str, dict[str, float], dict[str, str], str] | None:
-    """For runs of one project with an objective: its name, each run's last value, each
-    run's metric per unit of money as text (:mod:`xprof.efficiency`, the dashboard's rule: a
-    minimised objective's baseline is the project's worst value) and the "per $" label;
-    None otherwise. Without pandas (the dashboard extra) the scores are left out."""
+                     ) -> tuple[str, str, dict[str, float], dict[str, float], str] | None:
+    """For runs of one project with an objective: its name and mode, each run's last value,
+    each run's metric per unit of money (:mod:`xprof.efficiency`, the dashboard's rule: a
+    minimised objective's baseline is the project's worst value) and the "per $" label
+    ("per money" when the runs' costs are in several currencies); None otherwise. Without
+    pandas (the dashboard extra) the scores are left out."""
     projects = {r["project"] for r in runs}
     objective = declared_objective(runs) if len(projects) == 1 else None
     if objective is None:
@@ -196,17 +207,26 @@ def objective_scores(db, runs: list[dict[str, Any]], costs: dict[str, dict]
 
         from xprof.efficiency import default_baseline, efficiency
     except ImportError:
-        return name, values, {}, "per money"
+        return name, mode, values, {}, "per money"
     ids = [r["id"] for r in runs]
     baseline = default_baseline(pd.Series(list(values.values()), dtype="float64"), mode)
     money = pd.Series([(costs.get(i) or {}).get("amount") for i in ids], dtype=object)
     score = efficiency(pd.Series([values.get(i, float("nan")) for i in ids], dtype="float64"),
                        money, mode, baseline)
-    if len(currencies) > 1:  # each score in its run's own currency, said in the cell
-        return name, values, {i: f"{number(s)} per {currency_label(costs[i]['currency'])}"
-                              for i, s in zip(ids, score, strict=True) if s == s}, "per money"
-    per = f"per {currency_label(currencies.pop())}" if currencies else "per $"
-    return name, values, {i: number(s) for i, s in zip(ids, score, strict=True) if s == s}, per
+    per = ("per money" if len(currencies) > 1
+           else f"per {currency_label(currencies.pop())}" if currencies else "per $")
+    return name, mode, values, {i: float(s) for i, s in zip(ids, score, strict=True)
+                                if s == s}, per
+
+
+def _objective_json(scored: tuple | None, run_id: str) -> dict[str, Any]:
+    """``xprof ls --json``: the objective's name, mode, value and metric per unit of money
+    (in the run's cost currency) where the project declared one."""
+    if not scored:
+        return {}
+    name, mode, values, scores, _per = scored
+    return {"objective": {"name": name, "mode": mode, "value": values.get(run_id),
+                          "per_money": scores.get(run_id)}}
 
 
 def _list_experiments(db, project: str | None, limit: int, as_json: bool) -> None:

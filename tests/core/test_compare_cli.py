@@ -101,3 +101,19 @@ def test_ls_shows_objective_and_metric_per_dollar_for_a_project(seeded) -> None:
     assert rows[ids["unpriced"][:8]][-2:] == ["0.955", "—"]
     code, out, _ = xprof("ls", "--store", url)
     assert "PER $" not in out.splitlines()[0]
+
+
+def test_ls_json_carries_the_objective_and_metric_per_dollar(seeded) -> None:
+    """`xprof ls --project digits --json` gives each run its objective value and metric per
+    unit of money, the numbers the table shows; without one project, no objective key."""
+    url, ids = seeded
+    code, out, _ = xprof("ls", "--store", url, "--project", "digits", "--json")
+    assert code == 0
+    runs = {r["id"]: r for r in json.loads(out)}
+    rf = runs[ids["rf-s1"]]["objective"]
+    assert (rf["name"], rf["mode"], rf["value"]) == ("val_acc", "max", 0.935)
+    assert round(rf["per_money"], 1) == 18.7
+    assert round(runs[ids["mlp-gpu"]]["objective"]["per_money"], 4) == 0.8208
+    assert runs[ids["unpriced"]]["objective"]["per_money"] is None
+    code, out, _ = xprof("ls", "--store", url, "--json")
+    assert all("objective" not in r for r in json.loads(out))
