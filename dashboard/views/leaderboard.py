@@ -172,7 +172,10 @@ else:
         "currency": frontier_runs["currency"],
         "objective": frontier_runs["objective"], "score": frontier_runs["score"],
         "run_id": frontier_runs["run_id"],
-    }), hide_index=True, placeholder="—", key="frontier")
+    }), hide_index=True, placeholder="—", key="frontier", column_config={  # as the table above
+        "objective": st.column_config.NumberColumn(objective or "objective", format="%.4f"),
+        "score": st.column_config.NumberColumn(f"{objective} {per}", format="localized"),
+    })
 
 st.subheader("Repeated runs")
 if st.toggle("Group runs with the same params (seeds ignored)", key="group",
