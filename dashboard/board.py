@@ -450,3 +450,65 @@ def _reached(conn: sa.Connection, shown: sa.Subquery, mode: str, target: float
             .where(reach, shown.c.cost.is_not(None), shown.c.currency.is_not(None))
             .subquery("hits"))
     return sql_frame(conn, sa.select(hits).where(hits.c.n == 1).order_by(hits.c.currency))
+
+
+# -- one project's runs of a period, ranked (the weekly report) -------------------------------
+
+@dataclass
+class Ranked:
+    """A period's runs of one project, for ranking as :func:`ranking.rank_runs` ranks them:
+    ``runs`` and ``scored`` counted, ``drawable`` (objective, cost and currency known)
+    counted, the default ``baseline`` over these runs, and ``candidates``: every run that can
+    be shown, i.e. the ``top`` best scored runs per currency (``top`` True), the Pareto
+    frontier, and the first ``points`` other drawable runs in rank order (``point`` True), in
+    rank order with :func:`_columns`' columns and ``overall_rank`` (the rank among all the
+    period's scored runs of its currency)."""
+
+    runs: int
+    scored: int
+    drawable: int
+    baseline: float
+    candidates: pd.DataFrame
+
+
+def period_ranked(store: Store, project: str, objective: str, mode: str, basis: str,
+                  start: dt.datetime, end: dt.datetime, *, top: int, points: int) -> Ranked:
+    """See :class:`Ranked`: read from ``run_rollups`` (live where a run is not settled), only
+    the candidate rows fetched."""
+    check_mode(mode)
+    with store.read() as conn:
+        cols = _Columns(_status(_live_statuses(conn, project)), _objective(objective), basis)
+        where = _where(cols, project, Filters(start=start, end=end))
+        baseline = 0.0
+        if mode == "min":
+            worst = conn.execute(sa.select(sa.func.max(cols.objective)).where(*where)).scalar()
+            baseline = math.nan if worst is None else float(worst)
+        shown = _shown(cols, mode, baseline, where)
+        drawable = sa.and_(shown.c.objective.is_not(None), shown.c.cost.is_not(None),
+                           shown.c.currency.is_not(None))
+        runs, scored, drawn = conn.execute(sa.select(
+            sa.func.count(), sa.func.count(shown.c.score),
+            sa.func.coalesce(sa.func.sum(sa.case((drawable, 1), else_=0)), 0))).one()
+        rank = sa.case((shown.c.score.is_not(None), sa.func.rank().over(
+            partition_by=shown.c.currency, order_by=shown.c.score.desc().nulls_last())))
+        place = sa.func.row_number().over(partition_by=shown.c.currency,
+                                          order_by=_rank_order(shown, mode))
+        ranked = sa.select(shown, rank.label("overall_rank"), place.label("place"),
+                           drawable.label("drawable")).subquery("ranked")
+        best = sql_frame(conn, sa.select(ranked).where(ranked.c.score.is_not(None),
+                                                       ranked.c.place <= top))
+        ids = _frontier(conn, shown, mode)["run_id"].tolist()
+        on = sql_frame(conn, sa.select(ranked).where(ranked.c.run_id.in_(ids)))
+        rest = sql_frame(conn, sa.select(ranked).where(
+            ranked.c.drawable, ranked.c.run_id.not_in(ids))
+            .order_by(*_rank_order(ranked, mode)).limit(points))
+    frames = [f for f in (best.assign(top=True), on.assign(top=False),
+                          rest.assign(top=False)) if not f.empty]
+    candidates = pd.concat(frames, ignore_index=True) if frames else best.assign(top=False)
+    candidates["top"] = candidates.groupby("run_id")["top"].transform("max").astype(bool)
+    candidates["point"] = candidates["run_id"].isin(rest["run_id"])
+    candidates = candidates.drop_duplicates("run_id").drop(columns=["place", "drawable"])
+    candidates["overall_rank"] = pd.to_numeric(candidates["overall_rank"],
+                                               errors="coerce").astype("Int64")
+    return Ranked(int(runs), int(scored), int(drawn), baseline,
+                  _rank_sorted(_typed(candidates), mode))

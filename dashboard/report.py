@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from xprof.dashboard import queries, ranking, report_gpu, report_queries
+from xprof.dashboard import board, queries, ranking, report_gpu, report_queries
 from xprof.dashboard.report_bill import bill_section
 from xprof.dashboard.report_period import Period, zone
 from xprof.dashboard.tables import spend_table
@@ -200,54 +200,49 @@ def _ranked_entry(row: dict[str, Any], tz: str) -> dict[str, Any]:
 
 def _efficiency(store: Store, period: Period, basis: str,
                 project: str | None) -> list[dict[str, Any]]:
+    """Per project with a run started in the period: its runs ranked (SQL over the rollups,
+    only the rows shown fetched: :func:`xprof.dashboard.board.period_ranked`)."""
     active = report_queries.projects_started(store, period.start, period.end)
     infos = [info for info in queries.projects(store).sort_values("project").to_dict("records")
              if info["project"] in active and project in (None, info["project"])]
-    # one leaderboard query per objective name, shared by the projects that declare it
-    by_objective: dict[str | None, list[str]] = defaultdict(list)
-    for info in infos:
-        by_objective[info["objective_name"]].append(info["project"])
-    boards: dict[str, pd.DataFrame] = {}
-    for objective, names in by_objective.items():
-        board = queries.leaderboard(store, names[0] if len(names) == 1 else None, objective,
-                                    basis)
-        for name in names:
-            boards[name] = board[board["project"] == name]
-    start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
-    return [_project_efficiency(info, ranking.select_runs(boards[info["project"]],
-                                                          start=start, end=end), period.tz)
-            for info in infos]
+    return [_project_efficiency(store, info, period, basis) for info in infos]
 
 
-def _project_efficiency(info: dict[str, Any], runs: pd.DataFrame,
-                        tz: str) -> dict[str, Any]:
+def _project_efficiency(store: Store, info: dict[str, Any], period: Period,
+                        basis: str) -> dict[str, Any]:
     """The ten best runs per currency and the Pareto frontier of one project's runs."""
     objective, mode = info["objective_name"], info["objective_mode"] or "max"
     entry: dict[str, Any] = {"project": info["project"], "objective": objective, "mode": mode,
-                             "runs": len(runs), "scored": 0, "best": [], "frontier": [],
+                             "runs": 0, "scored": 0, "best": [], "frontier": [],
                              "points": [], "points_total": 0, "note": None}
     if not objective:
+        entry["runs"] = report_queries.runs_started(store, period.start, period.end,
+                                                    info["project"])
         entry["note"] = ("no objective declared: record runs with "
                          "`xprof run --objective NAME:max|min` to rank them")
         return entry
-    ranked = ranking.rank_runs(runs, mode)
+    found = board.period_ranked(store, info["project"], objective, mode, basis, period.start,
+                                period.end, top=TOP, points=MAX_POINTS)
+    entry["runs"], entry["scored"] = found.runs, found.scored
+    # the candidates hold every run shown: ranking's functions judge them, with the rank
+    # each holds among all the period's runs
+    ranked = ranking.rank_runs(found.candidates, mode, found.baseline)
+    ranked["rank"] = ranked["overall_rank"]
     ranked["frontier"] = ranking.pareto_frontier(ranked, mode)
-    scored = ranked[ranked["score"].notna()]
-    entry["scored"] = len(scored)
-    best = scored.groupby("currency", sort=True).head(TOP)
-    entry["best"] = [_ranked_entry(r, tz) for r in best.to_dict("records")]
+    best = ranked[ranked["top"] & ranked["score"].notna()]
+    entry["best"] = [_ranked_entry(r, period.tz) for r in best.to_dict("records")]
     frontier = ranked[ranked["frontier"]]
     frontier = frontier.assign(_cost=cost_as_float(frontier["cost"]))
     frontier = frontier.sort_values(["currency", "_cost"])
-    entry["frontier"] = [_ranked_entry(r, tz) for r in frontier.to_dict("records")]
+    entry["frontier"] = [_ranked_entry(r, period.tz) for r in frontier.to_dict("records")]
     drawable = ranked[ranked["objective"].notna() & ranked["cost"].notna()
                       & ranked["currency"].notna()]
     drawn = pd.concat([drawable[drawable["frontier"]],
-                       drawable[~drawable["frontier"]].head(MAX_POINTS)])
+                       drawable[~drawable["frontier"] & drawable["point"]].head(MAX_POINTS)])
     entry["points"] = [{"name": r["name"], "currency": r["currency"],
                         "cost": float(r["cost"]), "objective": float(r["objective"]),
                         "frontier": bool(r["frontier"])} for r in drawn.to_dict("records")]
-    entry["points_total"] = len(drawable)
+    entry["points_total"] = found.drawable
     if not entry["best"]:
         entry["note"] = f"no run logged {objective} with a known cost, so none is ranked"
     return entry

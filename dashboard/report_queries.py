@@ -200,3 +200,11 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
                .where(cc.c.run_id.in_(selected_ids)).group_by(cc.c.run_id, cc.c.currency))
     with store.read() as conn:
         return sql_frame(conn, runs_q), sql_frame(conn, hosts_q), sql_frame(conn, costs_q)
+
+
+def runs_started(store: Store, start: dt.datetime, end: dt.datetime, project: str) -> int:
+    """How many runs of ``project`` started in [start, end)."""
+    query = (sa.select(sa.func.count()).select_from(_r)
+             .where(_r.c.project == project, _r.c.started_at >= start, _r.c.started_at < end))
+    with store.read() as conn:
+        return int(conn.execute(query).scalar())

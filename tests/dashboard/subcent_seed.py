@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 from tests.dashboard.report_seed import _cost, _row, hardware
+from xprof.rollups import refresh_runs
 from xprof.store import Store
 
 # name, lr, val_acc, cost (USD)
@@ -35,4 +36,5 @@ def seed_subcent(store: Store, started: dt.datetime | None = None) -> dict[str, 
         with store.write() as conn:
             _cost(conn, run_id, begin, 1 / 3600, "estimate", "list", cost, "USD", 0,
                   resource=f"i-{name}")
+    refresh_runs(store)  # the cost rows above bypass the collector; recompute as it does
     return ids
