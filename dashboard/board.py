@@ -275,7 +275,8 @@ def _rows(conn: sa.Connection, shown: sa.Subquery, mode: str, sort: str, limit: 
         query = sa.select(shown).order_by(*_rank_order(shown, mode))
     else:
         ranks = sa.select(shown, sa.case((shown.c.score.is_not(None), sa.func.rank().over(
-            partition_by=shown.c.currency, order_by=shown.c.score.desc()))).label("rank")
+            partition_by=shown.c.currency, order_by=shown.c.score.desc().nulls_last())))
+            .label("rank")  # nulls last: PostgreSQL sorts NULL scores first, shifting ranks
         ).subquery("ranked")
         key = ranks.c[column]
         ascending = column == "cost_value" or (column == "objective" and mode == "min")
