@@ -121,7 +121,8 @@ def _spend_table(report: dict[str, Any], by: str, title: str) -> Table:
                    "Total", "Runs", "Unknown cost rows"], level=3)
     for r in report["spend"][by]:
         c = r["currency"]
-        table.rows.append([str(r["key"]), c, money(r["billed"], c), money(r["estimate"], c),
+        table.rows.append([str(r["key"]), c, money(r["billed"] or Decimal(0), c),
+                           money(r["estimate"] or Decimal(0), c),  # as in the total: $0.00
                            money(r["total"], c), str(r["runs"]), str(r["unknown"])])
     for idle in report["idle_line"]:
         c = idle["currency"]
