@@ -116,8 +116,8 @@ def test_kill_9_of_xprof_on_a_terminal(tmp_path: Path):
         text = seen.decode(errors="replace").replace("\r", "")
         _expected(text)
         # the command writes its status just after printing "done": give it a moment
-        wait_until = time.monotonic() + 10
-        while not status.exists() and time.monotonic() < wait_until:
+        wait_until = time.monotonic() + 10  # (the file exists, empty, before it is written)
+        while (not status.exists() or not status.read_text()) and time.monotonic() < wait_until:
             time.sleep(0.05)
         assert status.read_text() == "finished"
     finally:
