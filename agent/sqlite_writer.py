@@ -50,10 +50,10 @@ INSERT_HOST = (
     "heartbeat_at, hardware, cloud_provider, cloud_account, cloud_region, cloud_zone, "
     "instance_id, instance_type, lifecycle, cloud, cpu_seconds, peak_rss_bytes, summary) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
-INSERT_PARAM_IGNORE = ("INSERT INTO run_params (run_id, key, value, source) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT DO NOTHING")
-INSERT_PARAM = "INSERT INTO run_params (run_id, key, value, source) VALUES (?, ?, ?, ?)"
-INSERT_TAG = ("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?) "
+INSERT_PARAM_IGNORE = ('INSERT INTO run_params (run_id, "key", value, source) '
+                       "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+INSERT_PARAM = 'INSERT INTO run_params (run_id, "key", value, source) VALUES (?, ?, ?, ?)'
+INSERT_TAG = ('INSERT INTO run_tags (run_id, "key", value) VALUES (?, ?, ?) '
               "ON CONFLICT DO NOTHING")
 INSERT_SAMPLES = (
     "INSERT OR IGNORE INTO samples (run_id, host, ts, cpu_cores, cpu_seconds_total, rss_bytes, "
@@ -72,7 +72,8 @@ UPDATE_HOST = "UPDATE run_hosts SET {} WHERE run_hosts.run_id = ? AND run_hosts.
 SELECT_HOSTS = ("SELECT {} FROM run_hosts WHERE run_hosts.run_id = ? "
                 "ORDER BY run_hosts.host")
 SELECT_RUN_TIMES = "SELECT runs.flush_interval_s, runs.started_at FROM runs WHERE runs.id = ?"
-DELETE_PARAMS = "DELETE FROM run_params WHERE run_params.run_id = ? AND run_params.key IN ({})"
+DELETE_PARAMS = ('DELETE FROM run_params WHERE run_params.run_id = ? AND run_params."key" '
+                 "IN ({})")
 COUNT_ATTEMPTS = "SELECT count(*) AS count_1 FROM runs WHERE runs.experiment = ?"
 LABEL_FIRST_ATTEMPT = ("UPDATE runs SET experiment=?, attempt=? "
                        "WHERE runs.id = ? AND runs.experiment IS NULL")
