@@ -402,6 +402,9 @@ def main() -> None:
         work = Path(tmp)
         env = dict(os.environ, XPROF_HOME=str(work / "home"))
         env.pop("XPROF_STORE", None)
+        # the usual case: the store exists already (a new store's first run creates it)
+        if xprof is not None:
+            subprocess.run([xprof[0], "ls"], env=env, capture_output=True, check=False)
         if xprof is None:
             row("`xprof run` sections (b)–(d)", "skipped: no `xprof` command found", "")
         elif only is not None:
