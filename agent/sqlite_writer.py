@@ -5,10 +5,11 @@ training on a busy machine. On a SQLite store that already exists at the schema 
 below (the default embedded store) the agent writes through the standard library's
 ``sqlite3`` instead: one long-lived connection (pragmas once), the same busy timeout and
 ``BEGIN IMMEDIATE`` as :mod:`xprof.store`'s SQLite engine, and the same rows as
-:class:`xprof.store.Store`'s ``create_run``, ``write_batch``, ``replace_params``,
-``count_attempts`` and ``label_first_attempt``. A store that is new, at another revision,
-not SQLite or that fails here is written through :class:`~xprof.store.Store` (creation and
-migrations stay SQLAlchemy/Alembic's), and so is the run's last flush.
+:class:`xprof.store.Store`'s ``create_run`` (with the run's first ``run_rollups`` row),
+``write_batch``, ``replace_params``, ``count_attempts`` and ``label_first_attempt``. A store
+that is new, at another revision, not SQLite or that fails here is written through
+:class:`~xprof.store.Store` (creation and migrations stay SQLAlchemy/Alembic's), and so is
+the run's last flush (which recomputes the run's rollup, :mod:`xprof.rollups`).
 
 The statements are plain SQL text; ``tests/agent/test_sqlite_writer.py`` compiles the same
 statements from :mod:`xprof.schema` and checks they are equal, and that both writers leave
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from xprof.run_state import effective_status, run_from_hosts
+from xprof.run_state import BASES, effective_status, new_rollup, run_from_hosts
 from xprof.store_values import (
     datetime_of_sqlite,
     json_of_sqlite,
@@ -34,7 +35,7 @@ from xprof.store_values import (
 from xprof.storeurl import sqlite_path
 
 # the schema these statements are written for; another revision goes through SQLAlchemy
-SCHEMA_REVISION = "0006_tags"
+SCHEMA_REVISION = "0007"
 
 INSERT_RUN = (
     "INSERT INTO runs (id, name, project, status, exit_code, signal, started_at, ended_at, "
@@ -50,6 +51,16 @@ INSERT_HOST = (
     "heartbeat_at, hardware, cloud_provider, cloud_account, cloud_region, cloud_zone, "
     "instance_id, instance_type, lifecycle, cloud, cpu_seconds, peak_rss_bytes, summary) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+ROLLUP_COLUMNS = (
+    "run_id", "project", "name", "status", "started_at", "ended_at", "duration_s",
+    "instance_type", "provider", "user", "cpu_cores_p50", "gpu_util_p50", "rss_peak_bytes",
+    "gpu_hours", "objective_name", "objective_mode", "objective_last", "objective_best",
+    *(f"{column}_{basis}" for basis in BASES
+      for column in ("cost", "currency", "cost_source", "cost_state", "upper_bound",
+                     "cost_reason", "cost_value", "score")),
+    "computed_at")
+INSERT_ROLLUP = (f"INSERT INTO run_rollups ({', '.join(ROLLUP_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))}) ON CONFLICT DO NOTHING")
 INSERT_PARAM_IGNORE = ('INSERT INTO run_params (run_id, "key", value, source) '
                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
 INSERT_PARAM = 'INSERT INTO run_params (run_id, "key", value, source) VALUES (?, ?, ?, ?)'
@@ -79,9 +90,9 @@ LABEL_FIRST_ATTEMPT = ("UPDATE runs SET experiment=?, attempt=? "
                        "WHERE runs.id = ? AND runs.experiment IS NULL")
 
 # columns whose values SQLite keeps converted (the rest go through as they are)
-DATETIME_COLUMNS = frozenset({"started_at", "ended_at", "heartbeat_at"})
+DATETIME_COLUMNS = frozenset({"started_at", "ended_at", "heartbeat_at", "computed_at"})
 JSON_COLUMNS = frozenset({"command", "git", "environment", "hardware", "cloud", "summary"})
-MONEY_COLUMNS = frozenset({"budget"})
+MONEY_COLUMNS = frozenset({"budget", *(f"cost_{basis}" for basis in BASES)})
 _TO_SQLITE: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(DATETIME_COLUMNS, sqlite_datetime), **dict.fromkeys(JSON_COLUMNS, sqlite_json),
     **dict.fromkeys(MONEY_COLUMNS, sqlite_money)}
@@ -193,6 +204,7 @@ class SqliteWriter:
             conn.execute(INSERT_RUN, _row(RUN_COLUMNS, run, "runs"))
             conn.execute(INSERT_HOST, _row(HOST_COLUMNS, {"run_id": run_id, **host},
                                            "run_hosts"))
+            conn.execute(INSERT_ROLLUP, _row(ROLLUP_COLUMNS, new_rollup(run), "run_rollups"))
             if params:
                 conn.executemany(INSERT_PARAM_IGNORE, [(run_id, k, v, s)
                                                        for k, (v, s) in params.items()])

@@ -1,13 +1,20 @@
-"""A run's status from its heartbeat, and a finished run's fields from its hosts' rows.
+"""A run's status from its heartbeat, a finished run's fields from its hosts' rows, and a new
+run's ``run_rollups`` row.
 
 Standard library only: the store (:mod:`xprof.store`) and the agent's light SQLite writer
-(:mod:`xprof.agent.sqlite_writer`) both decide a run's end with these.
+(:mod:`xprof.agent.sqlite_writer`) both create runs and decide their end with these.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+
+BASES = ("billed", "effective", "list")  # the cost bases, in the order pages offer them
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def effective_status(status: str, heartbeat_at: dt.datetime | None, flush_interval_s: float,
@@ -44,3 +51,16 @@ def run_from_hosts(hosts: list[dict[str, Any]], states: list[str], started_at: d
     else:
         update["summary"] = {**(first["summary"] or {}), "hosts": len(hosts)}
     return update
+
+
+def new_rollup(run: dict[str, Any]) -> dict[str, Any]:
+    """The ``run_rollups`` row of a run just created: no metric, no cost yet (the full
+    recomputation, :func:`xprof.rollups.refresh`, runs at its end)."""
+    row = {k: run.get(k) for k in ("project", "name", "status", "started_at", "ended_at",
+                                   "duration_s", "instance_type", "user", "objective_name",
+                                   "objective_mode")}
+    row |= {"run_id": run["id"], "provider": run.get("cloud_provider"),
+            "computed_at": utcnow()}
+    for basis in BASES:
+        row |= {f"cost_state_{basis}": "not priced", f"upper_bound_{basis}": False}
+    return row

@@ -18,17 +18,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from xprof import schema
 from xprof.migrations import upgrade
-from xprof.run_state import effective_status, run_from_hosts
+from xprof.run_state import BASES, effective_status, new_rollup, run_from_hosts, utcnow
 from xprof.storeurl import StoreError, redact_url, sqlite_path
 
 __all__ = ["BASES", "Store", "StoreError", "counted_costs", "effective_status", "utcnow"]
-
-BASES = ("billed", "effective", "list")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 def counted_costs(basis: str = "billed") -> sa.Select:
     """The rule for what a run cost, in one place: the cost rows (kind 'run') that make up
@@ -80,19 +73,6 @@ def series_insert_sql(table: sa.Table) -> str:
     names = [c.name for c in table.columns]
     return (f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) "
             f"VALUES ({', '.join('?' * len(names))})")
-
-
-def new_rollup(run: dict[str, Any]) -> dict[str, Any]:
-    """The ``run_rollups`` row of a run just created: no metric, no cost yet (the full
-    recomputation, :func:`xprof.rollups.refresh`, runs at its end)."""
-    row = {k: run.get(k) for k in ("project", "name", "status", "started_at", "ended_at",
-                                   "duration_s", "instance_type", "user", "objective_name",
-                                   "objective_mode")}
-    row |= {"run_id": run["id"], "provider": run.get("cloud_provider"),
-            "computed_at": utcnow()}
-    for basis in BASES:
-        row |= {f"cost_state_{basis}": "not priced", f"upper_bound_{basis}": False}
-    return row
 
 
 class Store:

@@ -24,6 +24,7 @@ from xprof import schema
 from xprof.agent import sqlite_writer as lite
 from xprof.agent.sqlite_writer import SqliteWriter
 from xprof.store import Store, series_insert_sql
+from xprof.store_values import datetime_of_sqlite
 
 DIALECT = sqlite_dialect.dialect()
 T0 = dt.datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=dt.UTC)
@@ -49,6 +50,8 @@ def test_statements_equal_what_sqlalchemy_compiles_from_the_schema():
     pairs = [  # (the light writer's text, the statement Store runs)
         (lite.INSERT_RUN, insert(r).on_conflict_do_nothing().values(all_values(r))),
         (lite.INSERT_HOST, insert(h).on_conflict_do_nothing().values(all_values(h))),
+        (lite.INSERT_ROLLUP, insert(schema.run_rollups).on_conflict_do_nothing()
+         .values(all_values(schema.run_rollups))),
         (lite.INSERT_PARAM_IGNORE, insert(p).on_conflict_do_nothing().values(
             run_id="r", key="k", value="v", source="s")),
         (lite.INSERT_PARAM, p.insert().values(run_id="r", key="k", value="v", source="s")),
@@ -82,11 +85,11 @@ def test_statements_equal_what_sqlalchemy_compiles_from_the_schema():
 
 def test_converted_columns_are_the_schemas_typed_ones():
     """Datetimes, JSON and money are converted; every other column passes through as is."""
-    columns = [*schema.runs.columns, *schema.run_hosts.columns]
+    columns = [*schema.runs.columns, *schema.run_hosts.columns, *schema.run_rollups.columns]
     for mine, kind in ((lite.DATETIME_COLUMNS, schema.UTCDateTime), (lite.JSON_COLUMNS, sa.JSON),
                        (lite.MONEY_COLUMNS, schema.Money)):
         assert mine == {c.name for c in columns if isinstance(c.type, kind)}
-    plain = (sa.String, sa.Integer, sa.Float)  # Text, BigInteger: subclasses
+    plain = (sa.String, sa.Integer, sa.Float, sa.Boolean)  # Text, BigInteger: subclasses
     assert all(isinstance(c.type, plain) for c in columns
                if c.name not in lite.DATETIME_COLUMNS | lite.JSON_COLUMNS | lite.MONEY_COLUMNS)
 
@@ -189,6 +192,18 @@ def dump(path: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
+def computed_at_set_aside(rows: dict[str, list[tuple]], since: dt.datetime,
+                          until: dt.datetime) -> list[tuple]:
+    """The ``run_rollups`` rows without their last column, ``computed_at`` (the clock's time
+    of each write), after checking it lies between ``since`` and ``until``."""
+    kept = []
+    for row in rows["run_rollups"]:
+        (kind, text) = row[-1]
+        assert kind == "str" and since <= datetime_of_sqlite(text) <= until
+        kept.append(row[:-1])
+    return kept
+
+
 def two_stores(tmp_path: Path) -> tuple[Store, SqliteWriter]:
     full = Store.open(f"sqlite:///{tmp_path / 'full.db'}")
     Store.open(f"sqlite:///{tmp_path / 'lite.db'}")
@@ -203,10 +218,21 @@ def test_same_calls_leave_identical_rows_in_every_table(tmp_path):
     play(full, beat)
     play(writer, beat)
     writer.close()
+    until = dt.datetime.now(dt.UTC)
     expected, got = dump(tmp_path / "full.db"), dump(tmp_path / "lite.db")
     assert set(got) == {t.name for t in schema.metadata.sorted_tables} | {"alembic_version"}
-    for table in expected:
+    assert computed_at_set_aside(got, beat, until) == computed_at_set_aside(expected, beat,
+                                                                            until)
+    for table in expected.keys() - {"run_rollups"}:
         assert got[table] == expected[table], table
+    # each run's first rollup row: as created (the agent's last flush recomputes it)
+    rollups = {r[0][1]: r for r in got["run_rollups"]}
+    assert set(rollups) == {"multi", "single"}
+    columns = [c.name for c in schema.run_rollups.columns]
+    multi = dict(zip(columns, (v for _, v in rollups["multi"]), strict=True))
+    assert multi["status"] == "running" and multi["user"] == "ana"
+    assert multi["objective_name"] == "acc" and multi["cost_billed"] is None
+    assert [multi[f"cost_state_{b}"] for b in lite.BASES] == ["not priced"] * 3
     # and the sequence did what it says: the run aggregated over both hosts, failed
     run = full.find_run("multi")
     assert run["status"] == "failed" and run["exit_code"] == 3
@@ -288,3 +314,7 @@ def test_a_run_on_an_existing_store_loads_no_sqlalchemy_while_the_child_runs(tmp
     details = store.run_details(run["id"])
     assert details["params"]["stage"] == "warm"
     assert details["counts"]["samples"] == run["summary"]["samples"]
+    with store.read() as conn:  # created by the light writer, recomputed by the last flush
+        rollup = conn.execute(sa.select(schema.run_rollups)
+                              .where(schema.run_rollups.c.run_id == run["id"])).one()
+    assert rollup.status == "finished" and rollup.duration_s == run["duration_s"]
