@@ -115,7 +115,7 @@ class Recorder:
         host_info["host"] = host
         self.record.host, self.record.host_info = host, host_info
         self.writer = RunWriter(self.settings.store_url, self.settings.spool_url, self.run_id,
-                                host, WARN.warn)
+                                host, WARN.warn, lite=self.settings["light_writes"])
         self.checks.start_identity()
         self._sampler.start()
         self._writer.start()
@@ -243,11 +243,14 @@ class Recorder:
             self.run_update.update(self.record.gather_context(self.settings["packages"]))
         finally:
             self._context_done.set()
+        if not self.writer.lite:  # SQLAlchemy is loaded anyway: the end's imports now, so
+            self._warm_end()      # the exit after the command stays fast
 
     def _warm_end(self) -> None:
-        """The imports the end of the run needs (SQLAlchemy, pricing, advice), loaded once
-        the child has ended, beside the waits for its leftovers, output and threads: never
-        while it runs, where their CPU would be taken from the training."""
+        """The imports the end of the run needs (SQLAlchemy, pricing, advice): while the
+        child runs by default (a fast exit); with ``light_writes`` once it has ended, beside
+        the waits for its leftovers, output and threads, so their CPU is not taken from the
+        training."""
         for module in END_MODULES:
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
@@ -331,7 +334,8 @@ class Recorder:
 
     def stop_sampler(self, timeout: float) -> None:
         self.left_s()  # the child has ended: the exit clock starts
-        threading.Thread(target=self._warm_end, name="xprof-warm-end", daemon=True).start()
+        if self.writer.lite:  # light writes: the end's imports only once the child has ended
+            threading.Thread(target=self._warm_end, name="xprof-warm-end", daemon=True).start()
         self.stop_sampling.set()
         self._sampler.join(timeout=timeout)
 

@@ -52,7 +52,7 @@ class RunWriter:
     """Writes batches of one run to the store, or to the spool while the store is away."""
 
     def __init__(self, store_url: str, spool_url: str, run_id: str, host: str,
-                 warn: Callable[[str, str], None]) -> None:
+                 warn: Callable[[str, str], None], lite: bool = False) -> None:
         self.urls = {"store": store_url, "spool": spool_url}
         self.run_id = run_id
         self.host = host
@@ -65,7 +65,7 @@ class RunWriter:
         self.sent_host: dict[str, Any] = {}
         self.errors: dict[str, str] = {}  # the last failure of each target
         self._retry_at = 0.0
-        self.lite = True  # while the child runs: the light SQLite writer where it can
+        self.lite = lite  # while the child runs: the light SQLite writer where it can
         self.lites: dict[str, Any] = {}  # target -> sqlite_writer.SqliteWriter
         self.lite_off: set[str] = set()  # targets it cannot write (new, other revision, failed)
 

@@ -295,20 +295,24 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_a_run_on_an_existing_store_loads_no_sqlalchemy_while_the_child_runs(tmp_path, store):
-    """Samples and params stored while the child runs, through the light writer: the agent
-    process has mapped none of SQLAlchemy's compiled modules; the run's end is complete."""
+@pytest.mark.parametrize("light", [True, False])
+def test_a_run_on_an_existing_store_loads_no_sqlalchemy_while_the_child_runs(tmp_path, store,
+                                                                            light):
+    """With `light_writes`, samples and params stored while the child runs go through the
+    light writer: the agent process has mapped none of SQLAlchemy's compiled modules; the
+    run's end is complete. Without it (the default) SQLAlchemy is loaded during the run."""
     db = Path(store.url.split("///", 1)[1])
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    env = dict(os.environ, XPROF_FLUSH_INTERVAL="0.3", XPROF_INTERVAL="0.1")
+    env = dict(os.environ, XPROF_FLUSH_INTERVAL="0.3", XPROF_INTERVAL="0.1",
+               XPROF_LIGHT_WRITES="1" if light else "0")
     proc = subprocess.run([*XPROF, "run", "--name", "lite", "--", sys.executable, str(script),
                            str(db)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if x.startswith("AGENT"))
     agent, n, params, loaded = line.split()[1::2]
     assert agent == "True" and int(n) >= 6 and int(params) == 1
-    assert loaded == "False", "SQLAlchemy was loaded by the agent while the child ran"
+    assert loaded == str(not light), "SQLAlchemy loaded (or not) while the child ran"
     run = store.find_run("lite")
     assert run["status"] == "finished" and run["exit_code"] == 0
     details = store.run_details(run["id"])
