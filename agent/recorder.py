@@ -45,7 +45,8 @@ RUN_ONLY_FIELDS = frozenset({"output_tail", "git", "environment", "outcome", "st
 IDENTITY_FIELDS = frozenset({"cloud_provider", "cloud_account", "cloud_region", "cloud_zone",
                              "instance_id", "instance_type", "lifecycle", "cloud"})
 MAX_PENDING_ROWS = 200_000  # per series: ~2 days of 1 Hz samples kept while no store answers
-END_MODULES = ("xprof.agent.summary", "xprof.collector.estimate", "xprof.collector.advise")
+END_MODULES = ("xprof.store", "xprof.agent.summary", "xprof.collector.estimate",
+               "xprof.collector.advise")
 
 
 class Recorder:
@@ -114,7 +115,7 @@ class Recorder:
         host_info["host"] = host
         self.record.host, self.record.host_info = host, host_info
         self.writer = RunWriter(self.settings.store_url, self.settings.spool_url, self.run_id,
-                                host, WARN.warn)
+                                host, WARN.warn, lite=self.settings["light_writes"])
         self.checks.start_identity()
         self._sampler.start()
         self._writer.start()
@@ -218,12 +219,14 @@ class Recorder:
                                     self.gpus_used)
 
     def _alerts_store(self):
-        """Where alerts claim their sends: the store written to; for a run that ended before
-        its first flush, the store if it opens; else None (claims in this process only)."""
-        if self.writer.last_target is None and self.settings.get("alerts"):
-            with contextlib.suppress(Exception):
-                return self.writer.store()
-        return self.writer.stores.get(self.writer.last_target or "store")
+        """Where alerts claim their sends (SQLAlchemy, only when alerts are configured): the
+        store written to, else the store if it opens; else None (claims in this process
+        only)."""
+        if not self.settings.get("alerts"):
+            return None
+        with contextlib.suppress(Exception):
+            return self.writer.store(self.writer.last_target or "store")
+        return None
 
     def _live_store(self):
         return self.writer.store(self.writer.last_target or "store")
@@ -235,11 +238,19 @@ class Recorder:
 
     def _gather_context(self) -> None:
         """git state and packages, in their own thread from the start (beside the store's
-        opening); then the imports the end of the run needs, so the exit is fast."""
+        opening)."""
         try:
             self.run_update.update(self.record.gather_context(self.settings["packages"]))
         finally:
             self._context_done.set()
+        if not self.writer.lite:  # SQLAlchemy is loaded anyway: the end's imports now, so
+            self._warm_end()      # the exit after the command stays fast
+
+    def _warm_end(self) -> None:
+        """The imports the end of the run needs (SQLAlchemy, pricing, advice): while the
+        child runs by default (a fast exit); with ``light_writes`` once it has ended, beside
+        the waits for its leftovers, output and threads, so their CPU is not taken from the
+        training."""
         for module in END_MODULES:
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
@@ -285,6 +296,7 @@ class Recorder:
         """Write the run's end: three tries, ``backoff_s`` × try number apart, until the exit
         deadline; a store still busy then (locked, slow) gets nothing more: the end goes to
         the spool, for ``xprof sync``."""
+        self.writer.end_lite()  # the end goes through the store's SQLAlchemy path
         if self._writer.is_alive():  # the writer is stuck in the store: do not queue behind it
             return self._spool_final(final)
         result: list[str | None] = []
@@ -322,6 +334,8 @@ class Recorder:
 
     def stop_sampler(self, timeout: float) -> None:
         self.left_s()  # the child has ended: the exit clock starts
+        if self.writer.lite:  # light writes: the end's imports only once the child has ended
+            threading.Thread(target=self._warm_end, name="xprof-warm-end", daemon=True).start()
         self.stop_sampling.set()
         self._sampler.join(timeout=timeout)
 

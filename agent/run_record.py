@@ -89,17 +89,10 @@ class RunRecord:
         """Store the params logged since the last flush (last value of a key wins)."""
         if not self._pending_params:
             return
-        from xprof import schema  # SQLAlchemy: loaded once the child runs, never at start
-
         with self._params_lock:
             params = self.redactor.mapping(dict(self._pending_params))
         try:
-            p = schema.run_params
-            with writer.store(target).write() as conn:
-                conn.execute(p.delete().where(p.c.run_id == self.run_id,
-                                              p.c.key.in_(list(params))))
-                conn.execute(p.insert(), [{"run_id": self.run_id, "key": k[:200], "value": v,
-                                           "source": "log"} for k, v in params.items()])
+            writer.sink(target).replace_params(self.run_id, params)
         except Exception as exc:
             WARN.warn("params", f"could not record params: {exc}")
             return
@@ -118,14 +111,7 @@ class RunRecord:
             return {}
         attempt = 1
         try:
-            import sqlalchemy as sa  # loaded once the child runs, never at start
-
-            from xprof import schema
-
-            with writer.store().read() as conn:
-                attempt += conn.execute(sa.select(sa.func.count()).select_from(schema.runs)
-                                        .where(schema.runs.c.experiment ==
-                                               self.opts.experiment)).scalar()
+            attempt += writer.sink().count_attempts(self.opts.experiment)
         except Exception as exc:
             WARN.warn("attempt", f"could not count earlier attempts: {exc}")
         return {"experiment": self.opts.experiment, "attempt": attempt}
@@ -137,12 +123,7 @@ class RunRecord:
             return
         self._resumed_labelled = True
         try:
-            from xprof import schema  # SQLAlchemy: loaded once the child runs
-
-            r = schema.runs
-            with writer.store().write() as conn:
-                conn.execute(r.update().where(r.c.id == resumed["id"], r.c.experiment.is_(None))
-                             .values(experiment=resumed["experiment"], attempt=1))
+            writer.sink().label_first_attempt(resumed["id"], resumed["experiment"])
         except Exception as exc:
             WARN.warn("resume-label", f"could not label the resumed run: {exc}")
 

@@ -12,6 +12,7 @@ or spool sees, so either side can make the whole run again (``xprof sync``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -51,7 +52,7 @@ class RunWriter:
     """Writes batches of one run to the store, or to the spool while the store is away."""
 
     def __init__(self, store_url: str, spool_url: str, run_id: str, host: str,
-                 warn: Callable[[str, str], None]) -> None:
+                 warn: Callable[[str, str], None], lite: bool = False) -> None:
         self.urls = {"store": store_url, "spool": spool_url}
         self.run_id = run_id
         self.host = host
@@ -64,6 +65,9 @@ class RunWriter:
         self.sent_host: dict[str, Any] = {}
         self.errors: dict[str, str] = {}  # the last failure of each target
         self._retry_at = 0.0
+        self.lite = lite  # while the child runs: the light SQLite writer where it can
+        self.lites: dict[str, Any] = {}  # target -> sqlite_writer.SqliteWriter
+        self.lite_off: set[str] = set()  # targets it cannot write (new, other revision, failed)
 
     def store(self, target: str = "store"):
         """The opened store for ``target`` ("store" or "spool"), opening it on first use."""
@@ -73,10 +77,38 @@ class RunWriter:
             self.stores[target] = Store.open(self.urls[target])
         return self.stores[target]
 
-    @staticmethod
-    def prepare() -> None:
-        """Load the store's modules (SQLAlchemy and the schema): most of a first write."""
-        from xprof import store  # noqa: F401  SQLAlchemy: loaded once the child runs
+    def sink(self, target: str = "store"):
+        """What writes this run's rows to ``target`` while the child runs: the light SQLite
+        writer (no SQLAlchemy) on an up-to-date SQLite store, else :meth:`store`."""
+        return self._lite_writer(target) or self.store(target)
+
+    def _lite_writer(self, target: str):
+        """The light writer of ``target``, opened on first use; None where it cannot write."""
+        if not self.lite or target in self.lite_off:
+            return None
+        if target not in self.lites:
+            from xprof.agent.sqlite_writer import SqliteWriter
+
+            writer = SqliteWriter.open(self.urls[target])
+            if writer is None:
+                self.lite_off.add(target)
+                return None
+            self.lites[target] = writer
+        return self.lites[target]
+
+    def prepare(self) -> None:
+        """Open the light writer on the store, else load the store's modules (SQLAlchemy and
+        the schema): most of a first write. Errors are the first write's to report."""
+        with contextlib.suppress(Exception):
+            if self._lite_writer("store") is None:
+                from xprof import store  # noqa: F401  SQLAlchemy: loaded once the child runs
+
+    def end_lite(self) -> None:
+        """The child has ended: every later write (the run's end, which keeps the run's
+        rollups) goes through the SQLAlchemy store; the light connections close."""
+        self.lite = False
+        for writer in list(self.lites.values()):
+            writer.close(wait=False)  # one still writing (a locked store) is left to exit
 
     def retry_now(self) -> None:
         """Try the store at the next write even if it failed moments ago (the run's end)."""
@@ -110,7 +142,19 @@ class RunWriter:
         return "spool"
 
     def _write(self, target: str, new_run: Callable[[], NewRun], batch: Batch) -> None:
-        store = self.store(target)
+        store = self.store(target) if batch.finished else self.sink(target)
+        if store is self.lites.get(target):
+            try:
+                self._write_to(store, target, new_run, batch)
+            except Exception:
+                self.lite_off.add(target)  # the next try goes through SQLAlchemy
+                self.lites.pop(target, store).close(wait=False)
+                raise
+            return
+        self._write_to(store, target, new_run, batch)
+
+    def _write_to(self, store: Any, target: str, new_run: Callable[[], NewRun],
+                  batch: Batch) -> None:
         run_update, host_update = batch.run_update, batch.host_update
         first = target not in self.created
         if first:

@@ -18,7 +18,7 @@ The table-by-table contract is documented in README.md ("The store").
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -44,29 +44,9 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
+from xprof.store_values import NANO, fits_int64, nanos_of, sqlite_money, to_nanos
 
 SCHEMA_REVISION = "0007"
-
-NANO = Decimal("1e-9")
-INT64 = 2**63  # SQLite integers are 64-bit: ±9.2e18 nano-units, ±9.2e9 units of a currency
-
-
-def nanos_of(value: Any) -> int:
-    """The nano-units a store returned for a Money value: an integer (SQLite, in range), a
-    Decimal (PostgreSQL NUMERIC), decimal digits as a BLOB (SQLite, beyond ±9.2e9 units) or
-    as text (a :class:`money_sum` beyond the 64-bit range)."""
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return round(value)
-    if isinstance(value, bytes):
-        value = value.decode()
-    return int(Decimal(value))
-
-
-def fits_int64(nanos: int) -> bool:
-    """Whether SQLite can hold ``nanos`` as an integer."""
-    return -INT64 <= nanos < INT64
 
 
 class Money(TypeDecorator):
@@ -85,10 +65,9 @@ class Money(TypeDecorator):
         return dialect.type_descriptor(BigInteger())
 
     def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        nanos = int((Decimal(value) / NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-        return nanos if dialect.name != "sqlite" or fits_int64(nanos) else str(nanos).encode()
+        if value is None or dialect.name == "sqlite":
+            return sqlite_money(value)
+        return to_nanos(value)
 
     def process_result_value(self, value, dialect):
         if value is None:

@@ -193,6 +193,10 @@ SETTINGS: tuple[Setting, ...] = (
             "before it spools what is left (`xprof sync` uploads it) and exits."),
     Setting("packages", "XPROF_RECORD_PACKAGES", _bool, True,
             "Record the installed Python packages with each run."),
+    Setting("light_writes", "XPROF_LIGHT_WRITES", _bool, False,
+            "While the command runs, write an existing SQLite store with the standard "
+            "library's sqlite3 instead of SQLAlchemy: less agent CPU during the run, "
+            "SQLAlchemy's import paid after the command ends instead (slower exit)."),
     Setting("advise.min_duration_s", "XPROF_ADVISE_MIN_DURATION_S", _positive_float, 300.0,
             "Runs shorter than this many seconds get only preliminary rightsizing advice "
             "(confidence low)."),

@@ -18,26 +18,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from xprof import schema
 from xprof.migrations import upgrade
+from xprof.run_state import BASES, effective_status, new_rollup, run_from_hosts, utcnow
 from xprof.storeurl import StoreError, redact_url, sqlite_path
 
 __all__ = ["BASES", "Store", "StoreError", "counted_costs", "effective_status", "utcnow"]
-
-BASES = ("billed", "effective", "list")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def effective_status(status: str, heartbeat_at: dt.datetime | None, flush_interval_s: float,
-                     now: dt.datetime | None = None) -> str:
-    """A `running` run whose heartbeat is older than three flush intervals has crashed."""
-    if status != "running" or heartbeat_at is None:
-        return status
-    now = now or utcnow()
-    stale = (now - heartbeat_at).total_seconds() > 3 * flush_interval_s
-    return "crashed" if stale else status
-
 
 def counted_costs(basis: str = "billed") -> sa.Select:
     """The rule for what a run cost, in one place: the cost rows (kind 'run') that make up
@@ -84,43 +68,11 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def run_from_hosts(hosts: list[dict[str, Any]], states: list[str], started_at: dt.datetime
-                   ) -> dict[str, Any]:
-    """A finished run's status, end, duration and totals from its hosts' rows (one host: its
-    own hardware, summary and cloud too)."""
-    status = next((s for s in ("failed", "killed", "crashed") if s in states), "finished")
-    ended = [x["ended_at"] or x["heartbeat_at"] for x in hosts]
-    started = min([started_at, *(x["started_at"] for x in hosts)])
-    codes = [x["exit_code"] for x in hosts if x["exit_code"]]
-    first = hosts[0]
-    update: dict[str, Any] = {
-        "status": status, "exit_code": codes[0] if codes else first["exit_code"],
-        "signal": next((x["signal"] for x in hosts if x["signal"]), None),
-        "started_at": started, "ended_at": max(ended),
-        "duration_s": (max(ended) - started).total_seconds(),
-        "cpu_seconds": sum(x["cpu_seconds"] or 0 for x in hosts),
-        "peak_rss_bytes": max((x["peak_rss_bytes"] or 0 for x in hosts), default=None),
-    }
-    if len(hosts) == 1:
-        update.update({k: first[k] for k in (
-            "hardware", "summary", "cloud_provider", "cloud_account", "cloud_region",
-            "cloud_zone", "instance_id", "instance_type", "lifecycle", "cloud")})
-    else:
-        update["summary"] = {**(first["summary"] or {}), "hosts": len(hosts)}
-    return update
-
-
-def new_rollup(run: dict[str, Any]) -> dict[str, Any]:
-    """The ``run_rollups`` row of a run just created: no metric, no cost yet (the full
-    recomputation, :func:`xprof.rollups.refresh`, runs at its end)."""
-    row = {k: run.get(k) for k in ("project", "name", "status", "started_at", "ended_at",
-                                   "duration_s", "instance_type", "user", "objective_name",
-                                   "objective_mode")}
-    row |= {"run_id": run["id"], "provider": run.get("cloud_provider"),
-            "computed_at": utcnow()}
-    for basis in BASES:
-        row |= {f"cost_state_{basis}": "not priced", f"upper_bound_{basis}": False}
-    return row
+def series_insert_sql(table: sa.Table) -> str:
+    """The driver-level insert-or-ignore of a series table's rows on SQLite."""
+    names = [c.name for c in table.columns]
+    return (f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})")
 
 
 class Store:
@@ -231,11 +183,9 @@ class Store:
             conn.execute(self.insert_ignore(table),
                          [{"run_id": run_id, "host": host, **r} for r in rows])
             return
-        names = [c.name for c in table.columns]
-        sql = (f"INSERT OR IGNORE INTO {table.name} ({', '.join(names)}) "
-               f"VALUES ({', '.join('?' * len(names))})")
-        fields = names[2:]  # run_id and host come first in every series table
-        conn.exec_driver_sql(sql, [(run_id, host, *(r.get(f) for f in fields)) for r in rows])
+        fields = [c.name for c in table.columns][2:]  # run_id and host come first
+        conn.exec_driver_sql(series_insert_sql(table),
+                             [(run_id, host, *(r.get(f) for f in fields)) for r in rows])
 
     # -- agent writes -----------------------------------------------------------------------
     def create_run(self, run: dict[str, Any], params: dict[str, tuple[str, str]] | None = None,
@@ -285,6 +235,28 @@ class Store:
                              .values(**run_update))
             if finished:
                 self._aggregate_hosts(conn, run_id)
+
+    def replace_params(self, run_id: str, params: dict[str, str]) -> None:
+        """Params logged during a run (source ``log``): a key's new value replaces its old."""
+        p = schema.run_params
+        with self.write() as conn:
+            conn.execute(p.delete().where(p.c.run_id == run_id, p.c.key.in_(list(params))))
+            conn.execute(p.insert(), [{"run_id": run_id, "key": k[:200], "value": v,
+                                       "source": "log"} for k, v in params.items()])
+
+    def count_attempts(self, experiment: str) -> int:
+        """How many runs of ``experiment`` the store holds."""
+        r = schema.runs
+        with self.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(r)
+                                .where(r.c.experiment == experiment)).scalar()
+
+    def label_first_attempt(self, run_id: str, experiment: str) -> None:
+        """A resumed run with no experiment becomes attempt 1 of ``experiment``."""
+        r = schema.runs
+        with self.write() as conn:
+            conn.execute(r.update().where(r.c.id == run_id, r.c.experiment.is_(None))
+                         .values(experiment=experiment, attempt=1))
 
     @staticmethod
     def _aggregate_hosts(conn: Connection, run_id: str) -> None:

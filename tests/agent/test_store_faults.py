@@ -220,10 +220,15 @@ def test_store_read_only_mid_run(tmp_path: Path, tmpfs: Path, monkeypatch):
     env = _env(XPROF_STORE=db_url)
     agent = _start(["--name", "ro"], env, repo, "time.sleep(6)", tmp_path / "started")
     time.sleep(2.5)
-    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    # the folder turns read-only under the agent: a read-only view mounted over it (a remount
+    # of the tmpfs itself is refused while the agent's writer holds the store open; the
+    # agent's open connection writes on, every store opened from now on cannot write)
+    subprocess.run(["mount", "--bind", str(tmpfs), str(tmpfs)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(tmpfs)], check=True)
     _out, err = agent.communicate(timeout=120)
     assert agent.returncode == 0, err
-    subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    assert "spooling to" in err  # the run's end could not be written to the store
+    subprocess.run(["umount", str(tmpfs)], check=True)  # the view goes: writable again
     _sync(env)
     _assert_whole(Store.open(db_url))
 
