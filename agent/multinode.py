@@ -7,6 +7,7 @@ or one derived from the launcher's own job id (SLURM's ``SLURM_JOB_ID`` and step
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -68,14 +69,38 @@ def claim_host_key(host: str, run_id: str, lock_dir: Path) -> tuple[str, IO[byte
     full, read-only home) every agent keeps ``host``, as before.
     """
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{run_id}@{host}")[:200]
+    path = lock_dir / f"{name}.lock"
+    for _ in range(5):
+        try:
+            lock_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "ab")  # noqa: SIM115 (held for the run)
+        except OSError:
+            return host, None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return f"{host}/{os.getpid()}", None
+        if _is_current(handle, path):
+            return host, handle
+        handle.close()  # an agent that ended removed the file meanwhile: lock the new one
+    return host, None
+
+
+def _is_current(handle: IO[bytes], path: Path) -> bool:
+    """Whether the locked file is still the one at ``path`` (not one an ending agent removed)."""
     try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_dir / f"{name}.lock", "ab")  # noqa: SIM115 (held for the run)
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
     except OSError:
-        return host, None
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return f"{host}/{os.getpid()}", None
-    return host, handle
+        return False
+
+
+def release_host_key(handle: IO[bytes] | None) -> None:
+    """Remove the lock file of a claimed host key and let go of it (at the run's end), so
+    that lock files do not pile up in the lock folder; a waiting agent that opened the
+    removed file sees it is gone (``_is_current``) and locks a new one."""
+    if handle is None or handle.closed:
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(handle.name)
+    handle.close()

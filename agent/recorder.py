@@ -28,7 +28,7 @@ from xprof.agent.gpu_sampler import GpuSampler
 from xprof.agent.host_stats import HostStats
 from xprof.agent.live_checks import LiveChecks
 from xprof.agent.metrics_intake import MetricsIntake
-from xprof.agent.multinode import claim_host_key, host_key, shared_run_id
+from xprof.agent.multinode import claim_host_key, host_key, release_host_key, shared_run_id
 from xprof.agent.once import WARN
 from xprof.agent.proc_tree import ProcessTree
 from xprof.agent.run_record import RunRecord
@@ -193,6 +193,11 @@ class Recorder:
 
     def gpus_used(self) -> list[int]:
         return sorted(self.gpu.used_gpus()) if self.gpu is not None else []
+
+    def release_host(self) -> None:
+        """Let go of this agent's host key (its lock file goes): the run's rows are written."""
+        release_host_key(self._host_lock)
+        self._host_lock = None
 
     def close_samplers(self) -> None:
         """Close the samplers, identity detection and the energy meter."""

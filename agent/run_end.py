@@ -36,6 +36,7 @@ def finish_run(rec: Recorder, status: int, code: int, ended_at: dt.datetime,
             **final, "cost": estimate.amount if estimate else None,
             "currency": estimate.currency if estimate else "USD",
             "metrics": rec.stats.last_metrics()})
+    rec.release_host()
     if not rec.opts.quiet:
         print(printable(render_summary(rec, final, extra, stored=written,
                                        spooled=rec.writer.spooled), lines=True),

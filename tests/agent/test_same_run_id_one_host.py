@@ -4,15 +4,18 @@ sample of their own (issue 16): the first keeps the host name, the other gets
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from tests.conftest import XPROF
 from xprof import schema
+from xprof.agent.multinode import claim_host_key, release_host_key
 
 SCRIPT = ("import time, xprof\n"
           "for i in range(6):\n"
@@ -52,6 +55,8 @@ def test_two_agents_same_run_id_keep_both_hosts_samples(store):
     assert metrics == {me: 6, other: 6}
     for host, row in hosts.items():
         assert (row.summary or {}).get("samples") == samples[host], (host, row.summary)
+    agents = Path(os.environ["XPROF_HOME"]) / "agents"
+    assert list(agents.glob("*.lock")) == []  # each agent removed its lock file at its end
 
 
 def test_one_agent_keeps_the_plain_host_name(store):
@@ -62,3 +67,24 @@ def test_one_agent_keeps_the_plain_host_name(store):
     with store.read() as conn:
         assert conn.execute(sa.select(schema.run_hosts.c.host)).scalars().all() == [
             socket.gethostname()]
+
+
+def test_host_key_lock_file_goes_and_a_waiter_locks_a_new_one(tmp_path):
+    """The first agent holds the key; a second meanwhile gets ``host/<pid>``; once the first
+    releases it the file is gone, and an agent that had opened the removed file before does
+    not hold the key on it: the next claim locks a new file and keeps the host name."""
+    folder = tmp_path / "agents"
+    host, first = claim_host_key("gpu-7", "run-a", folder)
+    assert host == "gpu-7" and first is not None
+    [path] = folder.glob("*.lock")
+    assert claim_host_key("gpu-7", "run-a", folder) == (f"gpu-7/{os.getpid()}", None)
+    assert claim_host_key("gpu-7", "run-b", folder)[0] == "gpu-7"  # another run: its own key
+    with open(path, "ab") as stale:  # a waiter that opened the file before the release
+        release_host_key(first)
+        assert not path.exists()
+        fcntl.flock(stale.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # it locks the removed file
+        host, again = claim_host_key("gpu-7", "run-a", folder)
+        assert host == "gpu-7" and again is not None and path.exists()
+        assert os.fstat(again.fileno()).st_ino != os.fstat(stale.fileno()).st_ino
+    release_host_key(again)
+    release_host_key(again)  # twice: nothing more to do
