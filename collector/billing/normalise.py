@@ -98,13 +98,17 @@ CREATE OR REPLACE MACRO xtagmap(t) AS CASE
     WHEN left(t, 1) = '[' THEN map_from_entries(list_filter(TRY_CAST(json(t) AS
         STRUCT("key" VARCHAR, "value" VARCHAR)[]), @keyed@))
     ELSE TRY_CAST(json(xtagtext(t)) AS MAP(VARCHAR, VARCHAR)) END;
-CREATE OR REPLACE MACRO xtags(t, strip) AS nullif(to_json(map_from_entries(list_transform(
-    list_filter(map_entries(xtagmap(t)), @keep@), @rename@))), '{}');
+CREATE OR REPLACE MACRO xfirst(l) AS list_filter(l, @first@);
+CREATE OR REPLACE MACRO xtags(t, strip) AS nullif(to_json(map_from_entries(xfirst(list_transform(
+    list_filter(map_entries(xtagmap(t)), @keep@), @rename@)))), '{}');
 """
 # DuckDB 1.3 added ``lambda e: …``; 2.x refuses the older ``e -> …``
 _LAMBDAS = {"keyed": "e: e.key IS NOT NULL",
             "keep": "e: trim(e.key) <> '' AND coalesce(trim(e.value), '') <> ''",
-            "rename": "e: {'k': regexp_replace(e.key, strip, ''), 'v': e.value}"}
+            "rename": "e: {'k': regexp_replace(e.key, strip, ''), 'v': e.value}",
+            # tags whose names become one after the prefix is dropped (``user:team`` and
+            # ``team``): the first is kept, not a duplicate map key (DuckDB refuses those)
+            "first": "e, i: list_position([x.k for x in l], e.k) = i"}
 
 
 def resource_key(resource_id: str | None) -> str | None:
@@ -158,7 +162,9 @@ def _lambda(body: str) -> str:
 
     version = tuple(int(p) for p in re.findall(r"\d+", duckdb.__version__)[:2])
     params, _, expr = body.partition(":")
-    return f"lambda {params}: {expr.strip()}" if version >= (1, 3) else f"{params} -> {expr}"
+    if version >= (1, 3):
+        return f"lambda {params}: {expr.strip()}"
+    return f"({params}) -> {expr}" if "," in params else f"{params} -> {expr}"
 
 
 def to_arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:

@@ -7,6 +7,8 @@ The expected split of the real FOCUS sample is computed by DuckDB straight from 
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -208,3 +210,18 @@ def test_cur_azure_and_gcp_exports_fill_tags(store, tmp_path):
         "labels": [{"key": "project", "value": "speech"}]}) + "\n", encoding="utf-8")
     import_gcp_export(store, str(gcp))
     assert _tags_by_resource(store)["//storage/b"] == {"project": "speech"}
+
+
+def test_tags_whose_names_meet_after_the_prefix_is_dropped(store, tmp_path):
+    """A legacy CUR with the tag columns ``user:team`` and ``user_team`` (both ``team`` once
+    the prefix is dropped) imports: the first column's value is kept, no DuckDB error."""
+    path = write_legacy_csv(tmp_path / "cur" / "20240901-20241001" / "cur-00001.csv.gz",
+                            line_items())
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    with gzip.open(path, "wt", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([[*rows[0], "resourceTags/user_team"],
+                                  *([*row, "cv"] for row in rows[1:])])
+    import_cur(store, str(tmp_path / "cur"))
+    tags = _tags_by_resource(store)
+    assert tags and all(t == {"team": "ml"} for t in tags.values())
