@@ -186,9 +186,16 @@ def _host_summary(store: Store, run: dict[str, Any]) -> dict[str, Any]:
 
 def _sample_counts(store: Store, run: dict[str, Any], summary: dict[str, Any]) -> SampleCounts:
     """The host samples counted as advice reads them: as the agent kept them while sampling
-    (``summary.advice_counts``), else grouped in SQL from the rows (same buckets)."""
+    (``summary.advice_counts``), else grouped in SQL from the rows (same buckets). The peak
+    RSS is at least the exact peak of the run's largest process (``rss_peak_process_bytes``,
+    the kernel's high-water mark), which a peak between two samples leaves above the
+    sampled tree's."""
     kept = SampleCounts.from_json(summary.get("advice_counts"))
-    return kept if kept is not None else sample_counts_sql(store, run)
+    counts = kept if kept is not None else sample_counts_sql(store, run)
+    exact = summary.get("rss_peak_process_bytes")
+    if isinstance(exact, int) and exact > (counts.rss_max or 0):
+        counts.rss_max = exact
+    return counts
 
 
 def _gpu_devices(store: Store, run: dict[str, Any], summary: dict[str, Any]

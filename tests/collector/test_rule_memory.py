@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from tests.collector.advise_seed import (
     GIB,
     does_not_fire,
@@ -12,6 +14,7 @@ from tests.collector.advise_seed import (
     hours_cost,
     seed_run,
 )
+from xprof import schema
 
 
 def cpu_run(store, instance_type: str, memory_gib: float, rss: int,
@@ -61,3 +64,28 @@ def test_host_with_room_left_does_not_fire(store):
     """RSS over 90 % while the host still had 10 % available (shared pages counted twice)."""
     does_not_fire(store, cpu_run(store, "m5.xlarge", 16, int(0.95 * 16 * GIB),
                                  int(1.6 * GIB) + 1), "memory_underprovisioned")
+
+
+def _exact_peak(store, run_id: str, peak: int) -> str:
+    """The run's host summary with the agent's exact largest-process peak (VmHWM)."""
+    h = schema.run_hosts
+    with store.write() as conn:
+        conn.execute(sa.update(h).where(h.c.run_id == run_id).values(
+            summary={"rss_peak_process_bytes": peak}))
+    return run_id
+
+
+def test_exact_peak_between_samples_counts(store):
+    """Samples saw 50 % of m5.xlarge's 16 GiB, but the run's largest process peaked at 95 %
+    between two samples (its kernel high-water mark): under-provisioned, on that peak."""
+    run_id = _exact_peak(store, cpu_run(store, "m5.xlarge", 16, 8 * GIB, GIB),
+                         int(0.95 * 16 * GIB))
+    rec = fires_once(store, run_id, "memory_underprovisioned")
+    assert rec.evidence["rss_peak_bytes"] == int(0.95 * 16 * GIB)
+
+
+def test_exact_peak_stops_over_provisioning_advice(store):
+    """Samples saw 20 % of r5.2xlarge's 64 GiB, the exact peak was 40 %: no smaller machine."""
+    run_id = _exact_peak(store, cpu_run(store, "r5.2xlarge", 64, int(0.2 * 64 * GIB)),
+                         int(0.4 * 64 * GIB))
+    does_not_fire(store, run_id, "memory_overprovisioned")
