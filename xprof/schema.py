@@ -46,7 +46,7 @@ from sqlalchemy.types import TypeDecorator
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 from xprof.store_values import NANO, fits_int64, nanos_of, sqlite_money, to_nanos
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 class Money(TypeDecorator):
@@ -454,6 +454,11 @@ def _rollup_cost_columns() -> list[Column]:
             Column(f"cost_value_{basis}", Float(53), comment="the cost as a float, for ratios"),
             Column(f"score_{basis}", Float(53),
                    comment="objective_last / cost (metric per unit of money, baseline 0)"),
+            Column(f"cost_rows_{basis}", Integer, comment="counted cost rows; NULL if none"),
+            Column(f"cost_first_{basis}", UTCDateTime,
+                   comment="earliest period_start of the counted rows (the report's periods)"),
+            Column(f"cost_last_{basis}", UTCDateTime,
+                   comment="latest period_start of the counted rows"),
         ]
     return columns
 
