@@ -72,8 +72,8 @@ def _day_of(column: sa.ColumnElement, bounds: Sequence[dt.datetime]) -> sa.Colum
 
 
 def per_run_costs(basis: str, start: dt.datetime, end: dt.datetime, *,
-                  project: str | None = None,
-                  days: Sequence[dt.datetime] | None = None) -> sa.Subquery:
+                  project: str | None = None, days: Sequence[dt.datetime] | None = None,
+                  whole_runs: bool = True) -> sa.Subquery:
     """Each run's cost in [start, end): one row per run, currency (and day, with ``days``,
     the first instant of every day after the first): run_id, project, user, instance_type,
     provider, status (the rollup's: stored), day, currency, source, amount (Decimal sum,
@@ -115,6 +115,8 @@ def per_run_costs(basis: str, start: dt.datetime, end: dt.datetime, *,
         sa.func.max(rows.c.detail["reason"].as_string()).label("reason"))
         .select_from(edge.join(rows, rows.c.run_id == edge.c.run_id))
         .group_by(*keys, rows.c.day, rows.c.currency))
+    if not whole_runs:  # only the runs read from their rows (an unknown amount is one)
+        return from_rows.subquery("per_run")
     return sa.union_all(from_rollups, from_rows).subquery("per_run")
 
 
@@ -237,8 +239,9 @@ def run_spend_top(store: Store, start: dt.datetime, end: dt.datetime, top: int, 
 def run_spend_unknown(store: Store, start: dt.datetime, end: dt.datetime, *,
                       basis: str = "billed", project: str | None = None) -> pd.DataFrame:
     """Runs with cost rows in [start, end) whose amount is unknown: the run's fields
-    (effective status), currency, source, amount, rows, known, reason."""
-    pr = per_run_costs(basis, start, end, project=project)
+    (effective status), currency, source, amount, rows, known, reason. (A run whose rollup
+    holds its cost has none unknown: only the others are read.)"""
+    pr = per_run_costs(basis, start, end, project=project, whole_runs=False)
     query = (sa.select(*_run_columns(), *_spent(pr))
              .select_from(pr.join(_r, _r.c.id == pr.c.run_id))
              .where(pr.c.known < pr.c.rows))
@@ -301,7 +304,8 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
 
     Returns (runs, hosts, costs): runs has run_id, host, instance_id, started_at, ended_at
     (end or last heartbeat), duration_s, hardware, summary; hosts has the run_hosts rows
-    (run_id, host, instance_id, started_at, ended_at, hardware, summary) of those runs;
+    (run_id, host, instance_id, started_at, ended_at, hardware, summary) of those runs that
+    ran on several hosts or whose own row has no GPU count (the others need none);
     costs has the whole cost of each run with one known cost in one currency (run_id,
     currency, amount, rows, known: its rollup; the others have no price per GPU-hour).
     """
@@ -317,9 +321,14 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
     runs_q = sa.select(_r.c.id.label("run_id"), _r.c.host, _r.c.instance_id, _r.c.started_at,
                        run_end.label("ended_at"), _r.c.duration_s, _r.c.hardware,
                        _r.c.summary).where(_r.c.id.in_(selected_ids))
+    # a run's host rows matter when it ran on several hosts or its own row has no GPU count
+    other = _h.alias("other_host")
+    several = sa.exists().where(other.c.run_id == _h.c.run_id, other.c.host != _h.c.host)
+    no_gpus = selected.where(sa.func.coalesce(gpu_count, 0) <= 0).scalar_subquery()
     hosts_q = sa.select(_h.c.run_id, _h.c.host, _h.c.instance_id, _h.c.started_at,
                         sa.func.coalesce(_h.c.ended_at, _h.c.heartbeat_at).label("ended_at"),
-                        _h.c.hardware, _h.c.summary).where(_h.c.run_id.in_(selected_ids))
+                        _h.c.hardware, _h.c.summary).where(
+        _h.c.run_id.in_(selected_ids), sa.or_(several, _h.c.run_id.in_(no_gpus)))
     ro = schema.run_rollups
     costs_q = (sa.select(ro.c.run_id, ro.c[f"currency_{basis}"].label("currency"),
                          ro.c[f"cost_{basis}"].label("amount"),

@@ -210,6 +210,7 @@ runs = Table(
     Column("budget", Money, comment="cost limit of the run, catalog currency"),
     Column("stopped_by", String(16), comment="budget, when xprof stopped the run"),
     Index("ix_runs_project_started", "project", "started_at"),
+    Index("ix_runs_project_objective", "project", "objective_name", "objective_mode"),
     Index("ix_runs_experiment", "experiment"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_instance", "instance_id"),

@@ -27,6 +27,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column(f"cost_rows_{b}", sa.Integer))
             batch.add_column(sa.Column(f"cost_first_{b}", UTCDateTime))
             batch.add_column(sa.Column(f"cost_last_{b}", UTCDateTime))
+    op.create_index("ix_runs_project_objective", "runs",
+                    ["project", "objective_name", "objective_mode"])
     from xprof.rollups import refresh  # the same statement the writers use
 
     refresh(op.get_bind())
