@@ -27,8 +27,10 @@ def upgrade() -> None:
             batch.add_column(sa.Column(f"cost_rows_{b}", sa.Integer))
             batch.add_column(sa.Column(f"cost_first_{b}", UTCDateTime))
             batch.add_column(sa.Column(f"cost_last_{b}", UTCDateTime))
-    op.create_index("ix_runs_project_objective", "runs",
-                    ["project", "objective_name", "objective_mode"])
+    indexes = {i["name"] for i in sa.inspect(op.get_bind()).get_indexes("runs")}
+    if "ix_runs_project_objective" not in indexes:
+        op.create_index("ix_runs_project_objective", "runs",
+                        ["project", "objective_name", "objective_mode"])
     from xprof.rollups import refresh  # the same statement the writers use
 
     refresh(op.get_bind())
