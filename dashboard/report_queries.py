@@ -63,6 +63,20 @@ def period_totals(store: Store, start: dt.datetime, end: dt.datetime, *,
     return pd.concat(frames, ignore_index=True)
 
 
+_EXACT_NANOS = 9 * 10**18  # nano-units a rollup's cost holds exactly on SQLite (64 bits)
+
+
+def _no_affinity(money: sa.ColumnElement) -> sa.ColumnElement:
+    """A Money column as an expression: SQLite gives the column of a UNION the affinity of its
+    first SELECT's column, which would turn a sum beyond 64 bits (text) into a float."""
+    return sa.type_coerce(sa.type_coerce(money, sa.BigInteger) + 0, schema.Money)
+
+
+def _exact(money: sa.ColumnElement) -> sa.ColumnElement:
+    """The rollup's cost is exact (within what a SQLite rollup keeps)."""
+    return sa.type_coerce(money, sa.BigInteger).between(-_EXACT_NANOS, _EXACT_NANOS)
+
+
 def _day_of(column: sa.ColumnElement, bounds: Sequence[dt.datetime]) -> sa.ColumnElement:
     """Which of the period's days (0, 1, ...) the instant ``column`` falls in, given the
     first instant of every day after the first (local midnights, UTC)."""
@@ -81,14 +95,16 @@ def per_run_costs(basis: str, start: dt.datetime, end: dt.datetime, *,
     unknown).
 
     A run whose counted rows all lie in the period (in one day, with ``days``), all known, in
-    one currency, is read from its rollup (:mod:`xprof.rollups`: the sum by the one rule,
+    one currency, under 9e9 units (a SQLite rollup keeps no more exactly), is read from its
+    rollup (:mod:`xprof.rollups`: the sum by the one rule,
     :func:`counted_costs`); the others (a run whose cost crosses the period's edge, an unknown
     price, two currencies) from their counted cost rows in the period.
     """
     ro = schema.run_rollups
     cost, first, last = (ro.c[f"{what}_{basis}"] for what in ("cost", "cost_first", "cost_last"))
+    exact = _exact(cost)
     whole = sa.and_(ro.c[f"cost_state_{basis}"].in_(("billed", "estimate")), first >= start,
-                    last < end)
+                    last < end, exact)
     if days:
         whole = sa.and_(whole, _day_of(first, days) == _day_of(last, days))
     keys = [ro.c.run_id, ro.c.project, ro.c.user, ro.c.instance_type, ro.c.provider,
@@ -97,7 +113,7 @@ def per_run_costs(basis: str, start: dt.datetime, end: dt.datetime, *,
     from_rollups = sa.select(
         *keys, _day_of(first, days or ()).label("day"),
         ro.c[f"currency_{basis}"].label("currency"),
-        ro.c[f"cost_source_{basis}"].label("source"), cost.label("amount"),
+        ro.c[f"cost_source_{basis}"].label("source"), _no_affinity(cost).label("amount"),
         ro.c[f"cost_rows_{basis}"].label("rows"), ro.c[f"cost_rows_{basis}"].label("known"),
         ro.c[f"cost_reason_{basis}"].label("reason")).where(whole, *own)
     cc = counted_costs(basis).subquery("counted")
@@ -307,7 +323,8 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
     (run_id, host, instance_id, started_at, ended_at, hardware, summary) of those runs that
     ran on several hosts or whose own row has no GPU count (the others need none);
     costs has the whole cost of each run with one known cost in one currency (run_id,
-    currency, amount, rows, known: its rollup; the others have no price per GPU-hour).
+    currency, amount, rows, known: its rollup, or its cost rows where the rollup cannot hold
+    the amount exactly; the others have no price per GPU-hour).
     """
     gpu_count = _r.c.hardware["gpu_count"].as_integer()
     host_gpus = _h.c.hardware["gpu_count"].as_integer()
@@ -330,11 +347,22 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
                         _h.c.hardware, _h.c.summary).where(
         _h.c.run_id.in_(selected_ids), sa.or_(several, _h.c.run_id.in_(no_gpus)))
     ro = schema.run_rollups
-    costs_q = (sa.select(ro.c.run_id, ro.c[f"currency_{basis}"].label("currency"),
-                         ro.c[f"cost_{basis}"].label("amount"),
-                         ro.c[f"cost_rows_{basis}"].label("rows"),
-                         ro.c[f"cost_rows_{basis}"].label("known"))
-               .where(ro.c.run_id.in_(selected_ids), ro.c[f"cost_{basis}"].is_not(None)))
+    cost = ro.c[f"cost_{basis}"]
+    exact = _exact(cost)
+    from_rollups = (sa.select(ro.c.run_id, ro.c[f"currency_{basis}"].label("currency"),
+                              _no_affinity(cost).label("amount"),
+                              ro.c[f"cost_rows_{basis}"].label("rows"),
+                              ro.c[f"cost_rows_{basis}"].label("known"))
+                    .where(ro.c.run_id.in_(selected_ids), cost.is_not(None), exact))
+    cc = counted_costs(basis).subquery("counted")
+    beyond = sa.select(ro.c.run_id).where(ro.c.run_id.in_(selected_ids), cost.is_not(None),
+                                          ~exact)
+    from_rows = (sa.select(cc.c.run_id, cc.c.currency,
+                           schema.money_sum(cc.c.amount).label("amount"),
+                           sa.func.count().label("rows"), sa.func.count(cc.c.amount).label("known"))
+                 .where(cc.c.run_id.in_(beyond.scalar_subquery()))
+                 .group_by(cc.c.run_id, cc.c.currency))
+    costs_q = sa.union_all(from_rollups, from_rows)
     with store.read() as conn:
         return sql_frame(conn, runs_q), sql_frame(conn, hosts_q), sql_frame(conn, costs_q)
 

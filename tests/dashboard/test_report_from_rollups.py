@@ -287,6 +287,13 @@ def _random_store(store: Store, n: int = 400) -> None:
             hourly("billed", "effective", Decimal("0.7"))
         if i == 10:  # priced in two currencies
             hourly("estimate", "list", Decimal(1), money="EUR")
+    for h in range(3):  # an IDR run: 15e9 units, beyond what a SQLite rollup keeps exactly
+        at = W47 + dt.timedelta(days=2, hours=h)
+        costs.append({"kind": "run", "run_id": runs[1]["id"], "resource_id": "i-idr",
+                      "upper_bound": False, "computed_at": NOW, "source": "billed",
+                      "basis": "billed", "period_start": at,
+                      "period_end": at + dt.timedelta(hours=1), "currency": "IDR",
+                      "amount": Decimal("5000000000.000000001"), "detail": {}})
     with store.write() as conn:
         conn.execute(_r.insert(), runs)
         conn.execute(_h.insert(), hosts)
