@@ -178,12 +178,14 @@ class Store:
                        rows: Sequence[dict]) -> None:
         """Insert-or-ignore time-series rows; on SQLite straight through the driver (the
         columns are plain numbers and text, so SQLAlchemy's per-row processing buys nothing
-        and costs half the time of a million-sample write)."""
+        and costs half the time of a million-sample write). A field a row lacks is NULL on
+        both engines (rows of one batch may differ: a spool written by an older agent)."""
+        fields = [c.name for c in table.columns][2:]  # run_id and host come first
         if not self.is_sqlite:
             conn.execute(self.insert_ignore(table),
-                         [{"run_id": run_id, "host": host, **r} for r in rows])
+                         [{"run_id": run_id, "host": host, **{f: r.get(f) for f in fields}}
+                          for r in rows])
             return
-        fields = [c.name for c in table.columns][2:]  # run_id and host come first
         conn.exec_driver_sql(series_insert_sql(table),
                              [(run_id, host, *(r.get(f) for f in fields)) for r in rows])
 
