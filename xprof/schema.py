@@ -46,7 +46,7 @@ from sqlalchemy.types import TypeDecorator
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 from xprof.store_values import NANO, fits_int64, nanos_of, sqlite_money, to_nanos
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 class Money(TypeDecorator):
@@ -488,5 +488,18 @@ run_rollups = Table(
     *(Index(f"ix_run_rollups_cost_{b}", "project", "objective_name", f"currency_{b}",
             f"cost_{b}", "objective_last", "status", f"cost_state_{b}")
       for b in ("billed", "effective", "list")),
+    Index("ix_run_rollups_objective", "project", "objective_name", "objective_last"),
     comment="one row per run, recomputed from the raw tables at write time (xprof.rollups)",
+)
+
+rollup_counts = Table(
+    "rollup_counts", metadata,
+    Column("project", String(200), primary_key=True),
+    Column("basis", String(16), primary_key=True, comment="billed | effective | list"),
+    Column("currency", String(3), primary_key=True, comment="'' where the run has none"),
+    Column("cost_state", String(16), primary_key=True),
+    Column("runs", Integer, nullable=False, comment="run_rollups rows with these values"),
+    Column("priced", Integer, nullable=False, comment="those of them with a cost"),
+    comment="run_rollups counted per project, basis, currency and cost state, kept with it "
+            "(xprof.rollup_counts): the leaderboard's counts without a row read per run",
 )
