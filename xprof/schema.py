@@ -38,6 +38,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -458,6 +459,10 @@ def _rollup_cost_columns() -> list[Column]:
     return columns
 
 
+ROLLUP_PARTIAL_INDEXES = [
+    ("ix_run_rollups_running", ["project", "objective_name"], "status = 'running'"),
+    ("ix_run_rollups_unnamed", ["project"], "objective_name IS NULL")]
+
 run_rollups = Table(
     "run_rollups", metadata,
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
@@ -489,6 +494,9 @@ run_rollups = Table(
             f"cost_{b}", "objective_last", "status", f"cost_state_{b}")
       for b in ("billed", "effective", "list")),
     Index("ix_run_rollups_objective", "project", "objective_name", "objective_last"),
+    # the few runs the leaderboard reads live (SQLite's statistics alone scan for them)
+    *(Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+      for name, columns, where in ROLLUP_PARTIAL_INDEXES),
     comment="one row per run, recomputed from the raw tables at write time (xprof.rollups)",
 )
 
