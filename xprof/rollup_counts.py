@@ -12,12 +12,14 @@ Light on purpose (SQLAlchemy Core only): the agent's writes import it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from xprof import schema
+from xprof.run_state import new_rollup_counts
 
 Key = tuple[str, str, str, str]  # project, basis, currency or '', cost state
 BASES = tuple(c.name.removeprefix("cost_state_") for c in schema.run_rollups.columns
@@ -36,17 +38,23 @@ def add(conn: Connection, deltas: dict[Key, list[int]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    conn.execute(upsert(insert), rows)
+
+
+def upsert(insert: Callable[[sa.Table], Any]) -> Any:
+    """The statement :func:`add` runs, from a dialect's ``insert``: each row's counts added to
+    those of its key."""
     t = schema.rollup_counts
-    upsert = insert(t)
-    conn.execute(upsert.on_conflict_do_update(
+    statement = insert(t)
+    return statement.on_conflict_do_update(
         index_elements=[c.name for c in t.primary_key.columns],
-        set_={"runs": t.c.runs + upsert.excluded.runs,
-              "priced": t.c.priced + upsert.excluded.priced}), rows)
+        set_={"runs": t.c.runs + statement.excluded.runs,
+              "priced": t.c.priced + statement.excluded.priced})
 
 
 def new_run(project: str) -> dict[Key, list[int]]:
-    """The deltas of a run's first rollup (no cost yet)."""
-    return {(project, basis, "", "not priced"): [1, 0] for basis in BASES}
+    """The deltas of a run's first rollup (:func:`xprof.run_state.new_rollup_counts`)."""
+    return {tuple(row[:4]): list(row[4:]) for row in new_rollup_counts(project)}
 
 
 def counted(*where: sa.ColumnElement) -> sa.CompoundSelect:
