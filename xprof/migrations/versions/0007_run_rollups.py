@@ -1,8 +1,8 @@
 """Per-run rollups: ``run_rollups``, one row per run, created and backfilled.
 
 The columns are listed as they are at this revision. The backfill is
-:func:`xprof.rollups.refresh` over every run: one set-based ``INSERT ... SELECT`` (costs by
-the counting rule, the objective's last and best value) and one ``UPDATE`` of the scores,
+:func:`xprof.rollups.rebuild` (every run's refresh): one set-based ``INSERT ... SELECT`` (costs
+by the counting rule, the objective's last and best value) and one ``UPDATE`` of the scores,
 no Python loop per run, on SQLite and PostgreSQL alike.
 
 Revision ID: 0007
@@ -66,6 +66,6 @@ def upgrade() -> None:
         op.create_index(f"ix_run_rollups_cost_{b}", "run_rollups",
                         ["project", "objective_name", f"currency_{b}", f"cost_{b}",
                          "objective_last", "status", f"cost_state_{b}"])
-    from xprof.rollups import refresh  # the same statement the writers use
+    from xprof.rollups import rebuild  # the same statements the writers use
 
-    refresh(op.get_bind())
+    rebuild(op.get_bind())  # (rollup_counts comes at 0008)
