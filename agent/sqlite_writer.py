@@ -5,8 +5,9 @@ training on a busy machine. On a SQLite store that already exists at the schema 
 below (the default embedded store) the agent writes through the standard library's
 ``sqlite3`` instead: one long-lived connection (pragmas once), the same busy timeout and
 ``BEGIN IMMEDIATE`` as :mod:`xprof.store`'s SQLite engine, and the same rows as
-:class:`xprof.store.Store`'s ``create_run`` (with the run's first ``run_rollups`` row),
-``write_batch``, ``replace_params``, ``count_attempts`` and ``label_first_attempt``. A store
+:class:`xprof.store.Store`'s ``create_run`` (with the run's first ``run_rollups`` row and its
+``rollup_counts``), ``write_batch``, ``replace_params``, ``count_attempts`` and
+``label_first_attempt``. A store
 that is new, at another revision, not SQLite or that fails here is written through
 :class:`~xprof.store.Store` (creation and migrations stay SQLAlchemy/Alembic's), and so is
 the run's last flush (which recomputes the run's rollup, :mod:`xprof.rollups`).
@@ -24,7 +25,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from xprof.run_state import BASES, effective_status, new_rollup, run_from_hosts
+from xprof.run_state import (
+    BASES,
+    effective_status,
+    new_rollup,
+    new_rollup_counts,
+    run_from_hosts,
+)
 from xprof.store_values import (
     datetime_of_sqlite,
     json_of_sqlite,
@@ -35,7 +42,7 @@ from xprof.store_values import (
 from xprof.storeurl import sqlite_path
 
 # the schema these statements are written for; another revision goes through SQLAlchemy
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 INSERT_RUN = (
     "INSERT INTO runs (id, name, project, status, exit_code, signal, started_at, ended_at, "
@@ -62,6 +69,10 @@ ROLLUP_COLUMNS = (
     "computed_at")
 INSERT_ROLLUP = (f"INSERT INTO run_rollups ({', '.join(ROLLUP_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))}) ON CONFLICT DO NOTHING")
+UPSERT_COUNTS = ("INSERT INTO rollup_counts (project, basis, currency, cost_state, runs, priced) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, basis, currency, cost_state) "
+                 "DO UPDATE SET runs = (rollup_counts.runs + excluded.runs), "
+                 "priced = (rollup_counts.priced + excluded.priced)")
 INSERT_PARAM_IGNORE = ('INSERT INTO run_params (run_id, "key", value, source) '
                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
 INSERT_PARAM = 'INSERT INTO run_params (run_id, "key", value, source) VALUES (?, ?, ?, ?)'
@@ -207,7 +218,9 @@ class SqliteWriter:
             conn.execute(INSERT_RUN, _row(RUN_COLUMNS, run, "runs"))
             conn.execute(INSERT_HOST, _row(HOST_COLUMNS, {"run_id": run_id, **host},
                                            "run_hosts"))
-            conn.execute(INSERT_ROLLUP, _row(ROLLUP_COLUMNS, new_rollup(run), "run_rollups"))
+            if conn.execute(INSERT_ROLLUP, _row(ROLLUP_COLUMNS, new_rollup(run),
+                                                "run_rollups")).rowcount == 1:  # counted once
+                conn.executemany(UPSERT_COUNTS, new_rollup_counts(run["project"]))
             if params:
                 conn.executemany(INSERT_PARAM_IGNORE, [(run_id, k, v, s)
                                                        for k, (v, s) in params.items()])

@@ -8,7 +8,8 @@ Goals (issue 20): page query <= 150 ms at 100k runs on SQLite and <= 3x its 1k f
   3 params, ``--epochs`` epochs x 2 metrics, an estimate for every run, a bill for one in
   ten) and their rollups computed with the migration's backfill (its time is printed).
 - PostgreSQL stores (the private server of ``tests/pg_server.py``) are seeded in SQL
-  (``generate_series``: same shape, 3 epochs) and backfilled the same way.
+  (``generate_series``: same shape, 3 epochs), backfilled the same way, then
+  ``VACUUM ANALYZE``d (what autovacuum would have done to a store that grew over months).
 - query: ``board.page`` as the page calls it first (rank order, billed basis, no filter), plus
   a filtered one (status + instance type + a date range, list basis, sorted by cost); the
   sizes are measured in turn, ``--repeats`` times, and medians reported.

@@ -2,7 +2,8 @@
 run whose agent kept none (an older agent, a crash before the run's end): the same buckets,
 the same pairing of a host sample with its tick's GPU readings (same time), the same GPU-busy
 value (GPUs touched so far; GPU-idle before the first touch), so advice from either is the
-same. Three grouped queries; no row is read back one by one."""
+same. Three grouped queries, without joins (PostgreSQL planned the former join of host and
+GPU ticks as a nested loop on fresh tables); no row is read back one by one."""
 
 from __future__ import annotations
 
@@ -39,42 +40,59 @@ def _bucket(store: Store, column: Any, step: float) -> Any:
     return sa.case((column.is_(None), None), else_=_ceil(store, column / step - BUCKET_EPS))
 
 
-def _busy(run: dict[str, Any]) -> Any:
-    """Per GPU tick: the highest SM and memory utilisation among the GPUs touched so far
-    (``any_touched``), and whether any GPU gave a utilisation (``any_util``)."""
+HOST_COLUMNS = ("cpu_cores", "rss_bytes", "host_iowait_pct", "host_mem_available_bytes")
+
+
+def _first_touches(conn: Any, run: dict[str, Any]) -> dict[int, float]:
+    """When the run first used each GPU (not in MIG mode): one small grouped query."""
+    g = schema.gpu_samples
+    return dict(conn.execute(
+        sa.select(g.c.gpu_index, sa.func.min(g.c.ts))
+        .where(g.c.run_id == run["id"], g.c.host == run["host"], g.c.mig_index == -1,
+               g.c.used_by_run).group_by(g.c.gpu_index)).all())
+
+
+def _gpu_ticks(run: dict[str, Any], firsts: dict[int, float]) -> Any:
+    """Per GPU reading: its SM and memory utilisation where the run had touched its GPU by
+    then (``firsts``, as literals: no join, so no plan of the database can turn it into a
+    loop over the run's readings), and whether it gave a utilisation."""
     g = schema.gpu_samples
     mine = sa.and_(g.c.run_id == run["id"], g.c.host == run["host"])
     mig = sa.select(g.c.gpu_index).where(mine, g.c.mig_index >= 0).distinct()
-    firsts = (sa.select(g.c.gpu_index.label("gpu_index"), sa.func.min(g.c.ts).label("first"))
-              .where(mine, g.c.mig_index == -1, g.c.used_by_run).group_by(g.c.gpu_index)
-              .subquery())
-    touched = sa.and_(firsts.c.first.is_not(None), g.c.ts >= firsts.c.first)
-    return (sa.select(g.c.ts.label("ts"),
-                      sa.func.max(sa.case((touched, g.c.util_gpu_pct))).label("sm"),
-                      sa.func.max(sa.case((touched, g.c.util_mem_pct))).label("mem"),
-                      sa.func.max(sa.case((touched, 1), else_=0)).label("any_touched"),
-                      sa.func.max(sa.case((g.c.util_gpu_pct.is_not(None), 1), else_=0))
-                      .label("any_util"))
-            .select_from(g.outerjoin(firsts, firsts.c.gpu_index == g.c.gpu_index))
-            .where(mine, g.c.mig_index == -1, g.c.gpu_index.not_in(mig))
-            .group_by(g.c.ts).subquery())
+    touched = sa.or_(sa.false(), *(sa.and_(g.c.gpu_index == index, g.c.ts >= first)
+                                   for index, first in sorted(firsts.items())))
+    return sa.select(
+        g.c.ts, *(sa.null().label(c) for c in HOST_COLUMNS),
+        sa.case((touched, g.c.util_gpu_pct)).label("sm_t"),
+        sa.case((touched, g.c.util_mem_pct)).label("mem_t"),
+        sa.case((touched, 1), else_=0).label("touched"),
+        sa.case((g.c.util_gpu_pct.is_not(None), 1), else_=0).label("has_util"),
+        sa.literal(0).label("is_host")).where(mine, g.c.mig_index == -1,
+                                              g.c.gpu_index.not_in(mig))
 
 
-def _ticks(run: dict[str, Any]) -> Any:
-    """Each host sample with its tick's GPU-busy value (``sm`` None: no GPU reading)."""
+def _ticks(run: dict[str, Any], firsts: dict[int, float]) -> Any:
+    """Each host sample with its tick's GPU-busy value (``sm`` None: no GPU reading): the
+    highest SM and memory utilisation among the GPUs touched so far, 0 where no GPU was
+    touched but one gave a utilisation. One grouping of the host and GPU rows by time."""
     s = schema.samples
-    busy = _busy(run)
-    sm = sa.case((busy.c.any_touched == 1, busy.c.sm), (busy.c.any_util == 1, 0.0))
-    mem = sa.case((busy.c.any_touched == 1, busy.c.mem))
-    return (sa.select(s.c.ts, s.c.cpu_cores, s.c.rss_bytes, s.c.host_iowait_pct,
-                      s.c.host_mem_available_bytes, sm.label("sm"), mem.label("mem"))
-            .select_from(s.outerjoin(busy, busy.c.ts == s.c.ts))
-            .where(s.c.run_id == run["id"], s.c.host == run["host"]).subquery())
+    host = sa.select(s.c.ts, *(s.c[c] for c in HOST_COLUMNS), sa.null().label("sm_t"),
+                     sa.null().label("mem_t"), sa.literal(0).label("touched"),
+                     sa.literal(0).label("has_util"), sa.literal(1).label("is_host")
+                     ).where(s.c.run_id == run["id"], s.c.host == run["host"])
+    rows = sa.union_all(host, _gpu_ticks(run, firsts)).subquery()
+    sm = sa.case((sa.func.max(rows.c.touched) == 1, sa.func.max(rows.c.sm_t)),
+                 (sa.func.max(rows.c.has_util) == 1, sa.literal(0.0)))
+    mem = sa.case((sa.func.max(rows.c.touched) == 1, sa.func.max(rows.c.mem_t)))
+    return (sa.select(rows.c.ts, *(sa.func.max(rows.c[c]).label(c) for c in HOST_COLUMNS),
+                      sm.label("sm"), mem.label("mem"))
+            .group_by(rows.c.ts).having(sa.func.max(rows.c.is_host) == 1).subquery())
 
 
 def sample_counts_sql(store: Store, run: dict[str, Any]) -> SampleCounts:
     """The run's counts, from its ``samples`` and ``gpu_samples`` rows of its host."""
-    t = _ticks(run)
+    with store.read() as conn:
+        t = _ticks(run, _first_touches(conn, run))
     cores_k = _bucket(store, t.c.cpu_cores, CORES_STEP).label("cores_k")
     iowait_k = _bucket(store, t.c.host_iowait_pct, IOWAIT_STEP).label("iowait_k")
     groups = (sa.select(cores_k, iowait_k, t.c.sm, t.c.mem, sa.func.count())

@@ -176,6 +176,13 @@ def default_baseline(store: Store, project: str, objective: str | None, mode: st
 def currencies(store: Store, project: str, basis: str, filters: Filters) -> dict[str, int]:
     """Runs per currency among those the filters keep (priced runs only)."""
     with store.read() as conn:
+        if filters == Filters():  # the counts kept with the rollups
+            k = schema.rollup_counts
+            rows = conn.execute(sa.select(k.c.currency, sa.func.sum(k.c.runs))
+                                .where(k.c.project == project, k.c.basis == basis,
+                                       k.c.currency != "")
+                                .group_by(k.c.currency)).all()
+            return {c: int(n) for c, n in rows if n}
         cols = _Columns(_status(_live_statuses(conn, project)), sa.null(), basis)
         currency = cols.cost("currency")
         rows = conn.execute(sa.select(currency, sa.func.count())
@@ -205,7 +212,8 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
                                 cols.cost("currency") == currency))
         shown = _shown(cols, mode, baseline, where)
         fast = filters == Filters() and objective is not None
-        counts = _counts(conn, cols, shown, where if fast else None)
+        counts = _stored_counts(conn, project, basis, currency) if filters == Filters() \
+            else _counts(conn, shown)
         others = _others(conn, _columns(cols, mode, baseline), where, project,
                          objective) if fast else None
         if fast:
@@ -230,15 +238,27 @@ def page(store: Store, project: str, objective: str | None, mode: str, basis: st
     return Page(rows, *counts, frontier, best_row, reached)
 
 
-def _counts(conn: sa.Connection, cols: _Columns, shown: sa.Subquery, where: list | None
-            ) -> tuple[int, int, int]:
-    """Runs shown, priced, not yet priced. With no filter (``where`` given) they read only
-    columns of the cost index (an index-only scan), else the shown runs."""
-    run, cost, state = (_ro.c.project, cols.cost("cost"), cols.cost("cost_state")) \
-        if where is not None else (shown.c.run_id, shown.c.cost, shown.c.cost_state)
-    query = sa.select(sa.func.count(run), sa.func.count(cost), sa.func.coalesce(
-        sa.func.sum(sa.case((state == "not priced", 1), else_=0)), 0))
-    row = conn.execute(query.where(*(where or ()))).one()
+def _counts(conn: sa.Connection, shown: sa.Subquery) -> tuple[int, int, int]:
+    """Runs shown, priced, not yet priced, counted over the shown runs."""
+    row = conn.execute(sa.select(sa.func.count(shown.c.run_id), sa.func.count(shown.c.cost),
+                                 sa.func.coalesce(sa.func.sum(sa.case(
+                                     (shown.c.cost_state == "not priced", 1), else_=0)), 0))
+                       ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _stored_counts(conn: sa.Connection, project: str, basis: str, currency: str | None
+                   ) -> tuple[int, int, int]:
+    """:func:`_counts` with no filter, read from ``rollup_counts`` (a few rows per project,
+    kept with the rollups): all the project's runs, or those in ``currency`` or unpriced."""
+    k = schema.rollup_counts
+    where = [k.c.project == project, k.c.basis == basis]
+    if currency is not None:
+        where.append(k.c.currency.in_(("", currency)))  # '': the runs with no currency
+    row = conn.execute(sa.select(
+        sa.func.coalesce(sa.func.sum(k.c.runs), 0), sa.func.coalesce(sa.func.sum(k.c.priced), 0),
+        sa.func.coalesce(sa.func.sum(sa.case((k.c.cost_state == "not priced", k.c.runs),
+                                             else_=0)), 0)).where(*where)).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 
@@ -410,14 +430,17 @@ def _frontier_walk(conn: sa.Connection, cols: _Columns, mode: str, baseline: flo
                    ) -> pd.DataFrame:
     """The frontier walked in cost order down the cost index, per currency: the next point
     is the cheapest cost holding a better value than every cheaper one (so the walk reads
-    each index entry at most once); the unsettled runs are then judged together with it."""
+    each index entry at most once), until the best value of all (read down the objective
+    index) is reached; the unsettled runs are then judged together with it."""
     cost, currency, last = cols.cost("cost"), cols.cost("currency"), _ro.c.objective_last
     known = [*where, *_settled(objective), last.is_not(None), cost.is_not(None)]
     extreme = sa.func.max(last) if mode == "max" else sa.func.min(last)
     points = []
     for money in monies:
+        top = conn.execute(sa.select(last).where(*known, currency == money).order_by(
+            last.desc() if mode == "max" else last.asc()).limit(1)).scalar()  # by its index
         best = at = None
-        while True:
+        while best is None or best != top:  # at the best value, no costlier run is better
             step = sa.select(cost).where(*known, currency == money)
             if at is not None:
                 step = step.where(cost > at, last > best if mode == "max" else last < best)

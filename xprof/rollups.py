@@ -6,7 +6,11 @@ and the report read, recomputed from the raw tables whenever they change.
 the caller's transaction. Everything that changes what a run's rollup says calls it: the
 agent's last flush, the collector's cost writes, ``xprof gc`` and ``xprof sync``; a new run
 gets its first row from :meth:`Store.create_run` and ``xprof rm`` deletes rows with their
-run. Costs count by the one rule, :func:`xprof.store.counted_costs`.
+run (:func:`xprof.rollup_counts.forget`). Costs count by the one rule,
+:func:`xprof.store.counted_costs`.
+
+Each ``refresh`` keeps :mod:`xprof.rollup_counts` (the rows counted per project, basis,
+currency and cost state: what the leaderboard's counts read) in the same transaction.
 
 Light on purpose (SQLAlchemy Core only): the agent imports it.
 """
@@ -23,10 +27,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from xprof import schema
+from xprof import rollup_counts, schema
 from xprof.store import BASES, Store, counted_costs
 
-_CHUNK = 500  # run ids per statement (bind-parameter limits)
+_CHUNK = rollup_counts.CHUNK  # run ids per statement (bind-parameter limits)
 
 
 class json_list_length(FunctionElement):
@@ -148,23 +152,33 @@ def _statements(everything: bool) -> tuple[sa.Executable, ...]:
 
 
 def refresh(conn: Connection, run_ids: Iterable[str] | None = None) -> None:
-    """Recompute the rollups of ``run_ids`` (every run when None) in ``conn``'s transaction;
-    runs that no longer exist lose theirs."""
-    now = {"computed_at": dt.datetime.now(dt.UTC)}
+    """Recompute the rollups of ``run_ids`` (every run when None) in ``conn``'s transaction,
+    and their counts (``rollup_counts``); runs that no longer exist lose theirs."""
     if run_ids is None:
-        delete, insert, scores = _statements(True)
-        conn.execute(delete)
-        conn.execute(insert, now)
-        conn.execute(scores)
-        analyze(conn)
+        rebuild(conn)
+        rollup_counts.recount(conn)
         return
+    now = {"computed_at": dt.datetime.now(dt.UTC)}
     delete, insert, scores = _statements(False)
-    ids = sorted(set(run_ids))
+    ids, deltas = sorted(set(run_ids)), {}
     for start in range(0, len(ids), _CHUNK):
         part = {"ids": ids[start:start + _CHUNK]}
+        rollup_counts.tally(conn, part["ids"], -1, deltas)
         conn.execute(delete, part)
         conn.execute(insert, {**part, **now})
         conn.execute(scores, part)
+        rollup_counts.tally(conn, part["ids"], 1, deltas)
+    rollup_counts.add(conn, deltas)
+
+
+def rebuild(conn: Connection) -> None:
+    """Every run's rollup recomputed (``rollup_counts`` left as it is:
+    :func:`xprof.rollup_counts.recount`)."""
+    delete, insert, scores = _statements(True)
+    conn.execute(delete)
+    conn.execute(insert, {"computed_at": dt.datetime.now(dt.UTC)})
+    conn.execute(scores)
+    analyze(conn)
 
 
 def analyze(conn: Connection) -> None:

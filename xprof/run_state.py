@@ -64,3 +64,9 @@ def new_rollup(run: dict[str, Any]) -> dict[str, Any]:
     for basis in BASES:
         row |= {f"cost_state_{basis}": "not priced", f"upper_bound_{basis}": False}
     return row
+
+
+def new_rollup_counts(project: str) -> list[tuple[str, str, str, str, int, int]]:
+    """The ``rollup_counts`` a run's first rollup adds, as rows (project, basis, currency ''
+    for none, cost state, runs, priced): one run, not priced, per basis."""
+    return [(project, basis, "", "not priced", 1, 0) for basis in BASES]

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -46,7 +47,7 @@ from sqlalchemy.types import TypeDecorator
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 from xprof.store_values import NANO, fits_int64, nanos_of, sqlite_money, to_nanos
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 
 class Money(TypeDecorator):
@@ -464,6 +465,10 @@ def _rollup_cost_columns() -> list[Column]:
     return columns
 
 
+ROLLUP_PARTIAL_INDEXES = [
+    ("ix_run_rollups_running", ["project", "objective_name"], "status = 'running'"),
+    ("ix_run_rollups_unnamed", ["project"], "objective_name IS NULL")]
+
 run_rollups = Table(
     "run_rollups", metadata,
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
@@ -494,5 +499,21 @@ run_rollups = Table(
     *(Index(f"ix_run_rollups_cost_{b}", "project", "objective_name", f"currency_{b}",
             f"cost_{b}", "objective_last", "status", f"cost_state_{b}")
       for b in ("billed", "effective", "list")),
+    Index("ix_run_rollups_objective", "project", "objective_name", "objective_last"),
+    # the few runs the leaderboard reads live (SQLite's statistics alone scan for them)
+    *(Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+      for name, columns, where in ROLLUP_PARTIAL_INDEXES),
     comment="one row per run, recomputed from the raw tables at write time (xprof.rollups)",
+)
+
+rollup_counts = Table(
+    "rollup_counts", metadata,
+    Column("project", String(200), primary_key=True),
+    Column("basis", String(16), primary_key=True, comment="billed | effective | list"),
+    Column("currency", String(3), primary_key=True, comment="'' where the run has none"),
+    Column("cost_state", String(16), primary_key=True),
+    Column("runs", Integer, nullable=False, comment="run_rollups rows with these values"),
+    Column("priced", Integer, nullable=False, comment="those of them with a cost"),
+    comment="run_rollups counted per project, basis, currency and cost state, kept with it "
+            "(xprof.rollup_counts): the leaderboard's counts without a row read per run",
 )

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from xprof import schema
+from xprof import rollup_counts, schema
 from xprof.migrations import upgrade
 from xprof.run_state import BASES, effective_status, new_rollup, run_from_hosts, utcnow
 from xprof.storeurl import StoreError, redact_url, sqlite_path
@@ -178,12 +178,14 @@ class Store:
                        rows: Sequence[dict]) -> None:
         """Insert-or-ignore time-series rows; on SQLite straight through the driver (the
         columns are plain numbers and text, so SQLAlchemy's per-row processing buys nothing
-        and costs half the time of a million-sample write)."""
+        and costs half the time of a million-sample write). A field a row lacks is NULL on
+        both engines (rows of one batch may differ: a spool written by an older agent)."""
+        fields = [c.name for c in table.columns][2:]  # run_id and host come first
         if not self.is_sqlite:
             conn.execute(self.insert_ignore(table),
-                         [{"run_id": run_id, "host": host, **r} for r in rows])
+                         [{"run_id": run_id, "host": host, **{f: r.get(f) for f in fields}}
+                          for r in rows])
             return
-        fields = [c.name for c in table.columns][2:]  # run_id and host come first
         conn.exec_driver_sql(series_insert_sql(table),
                              [(run_id, host, *(r.get(f) for f in fields)) for r in rows])
 
@@ -199,7 +201,10 @@ class Store:
         with self.write() as conn:
             conn.execute(self.insert_ignore(schema.runs).values(**run))
             conn.execute(self.insert_ignore(schema.run_hosts).values(run_id=run_id, **host))
-            conn.execute(self.insert_ignore(schema.run_rollups).values(**new_rollup(run)))
+            rollup = schema.run_rollups
+            if conn.execute(self.insert_ignore(rollup).values(**new_rollup(run))
+                            .returning(rollup.c.run_id)).first() is not None:  # counted once
+                rollup_counts.add(conn, rollup_counts.new_run(run["project"]))
             if params:
                 conn.execute(self.insert_ignore(schema.run_params), [
                     {"run_id": run_id, "key": k, "value": v, "source": s}
@@ -447,6 +452,7 @@ class Store:
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         ids = list(run_ids)
         with self.write() as conn:
+            rollup_counts.forget(conn, ids)  # their rollups, uncounted
             for table in reversed(schema.run_owned_tables()):
                 if not table.c.run_id.foreign_keys:
                     continue  # alerts_sent: the record of what was sent outlives the run

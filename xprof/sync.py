@@ -17,7 +17,9 @@ running it twice changes nothing. How a table is merged follows from its keys:
 - ``costs`` (a surrogate ``id``, no unique key): the run's estimate, when the target has none
   (billed costs are the target's own ``collect`` to allocate from its billing data);
 - every other table (series, minute rollups, params, tags, alerts sent): rows whose primary
-  key the target lacks are inserted.
+  key the target lacks are inserted;
+- ``run_rollups`` is not copied but recomputed from what the target then holds
+  (:func:`xprof.rollups.refresh`, which keeps ``rollup_counts`` with it).
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def _sync_one(source: Store, target: Store, run: dict, result: SyncResult) -> No
                 result.runs_updated += 1
         with source.read() as sconn:
             for table in schema.run_owned_tables():
+                if table is schema.run_rollups:
+                    continue  # recomputed from what the target holds (sync_runs, at the end)
                 before = _count(tconn, table, run_id)
                 _copy_table(sconn, tconn, target, table, run_id, ours_newer)
                 added = _count(tconn, table, run_id) - before

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert
 
 from tests.conftest import XPROF
-from xprof import schema
+from xprof import rollup_counts, schema
 from xprof.agent import sqlite_writer as lite
 from xprof.agent.sqlite_writer import SqliteWriter
 from xprof.store import Store, series_insert_sql
@@ -52,6 +52,8 @@ def test_statements_equal_what_sqlalchemy_compiles_from_the_schema():
         (lite.INSERT_HOST, insert(h).on_conflict_do_nothing().values(all_values(h))),
         (lite.INSERT_ROLLUP, insert(schema.run_rollups).on_conflict_do_nothing()
          .values(all_values(schema.run_rollups))),
+        (lite.UPSERT_COUNTS, rollup_counts.upsert(insert).values(
+            all_values(schema.rollup_counts))),
         (lite.INSERT_PARAM_IGNORE, insert(p).on_conflict_do_nothing().values(
             run_id="r", key="k", value="v", source="s")),
         (lite.INSERT_PARAM, p.insert().values(run_id="r", key="k", value="v", source="s")),

@@ -5,7 +5,7 @@ counts and the same advice to the digit; against the raw rows, what the rules de
 ("above 90 % of the vCPUs", "iowait above 10 %", the idle tail) is exact, and a value read
 back from a bucket (a percentile of CPU cores) is at most one bucket (0.1 core) above it.
 
-Seconds before the run first touches a GPU count as GPU-idle ticks."""
+Seconds before the run first touches a GPU count as GPU-idle ticks. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -96,6 +96,12 @@ def _same_counts(a: SampleCounts, b: SampleCounts) -> None:
     assert [c for c, _ in idle_left] == [c for c, _ in idle_right]
     assert [v for _, v in idle_left] == pytest.approx([v for _, v in idle_right], rel=1e-12)
     assert left == right
+
+
+@pytest.fixture
+def store(any_store_url: str) -> Store:
+    """SQLite and the real PostgreSQL server: the SQL counts group the same on both."""
+    return Store.open(any_store_url)
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ def test_store_at_0003_is_upgraded(any_store_url):
     run_id = recorded_run(legacy, now - dt.timedelta(days=40), 120)
     with legacy.write() as conn:  # the agent of this release writes rollups; 0003 had none
         conn.execute(sa.text("DROP TABLE run_rollups"))
+        conn.execute(sa.text("DROP TABLE rollup_counts"))
     legacy.engine.dispose()
 
     db = Store.open(any_store_url)

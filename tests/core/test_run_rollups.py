@@ -200,6 +200,27 @@ def check(store: Store) -> None:
             cost, last = got[run_id][f"cost_value_{basis}"], got[run_id]["objective_last"]
             score = last / cost if cost and cost > 0 and last is not None else None
             assert _same(got[run_id][f"score_{basis}"], score)
+    assert stored_counts(store) == counted(got.values())
+
+
+def counted(rows: Any) -> dict[tuple[str, str, str, str], tuple[int, int]]:
+    """Rollup rows counted in Python as ``rollup_counts`` counts them: (runs, priced)."""
+    out: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+    for row in rows:
+        for basis in BASES:
+            key = (row["project"], basis, row[f"currency_{basis}"] or "",
+                   row[f"cost_state_{basis}"])
+            runs, priced = out.get(key, (0, 0))
+            out[key] = (runs + 1, priced + (row[f"cost_{basis}"] is not None))
+    return out
+
+
+def stored_counts(store: Store) -> dict[tuple[str, str, str, str], tuple[int, int]]:
+    """``rollup_counts``' rows, those counting nothing left out."""
+    k = schema.rollup_counts
+    with store.read() as conn:
+        return {(r.project, r.basis, r.currency, r.cost_state): (r.runs, r.priced)
+                for r in conn.execute(sa.select(k)) if r.runs or r.priced}
 
 
 amounts = st.decimals(min_value=Decimal("0"), max_value=Decimal("9"), places=3)
@@ -250,7 +271,7 @@ def test_rollups_on_postgresql(pg_url, tmp_path, xprof_home):
 
 def test_migration_backfills_a_store_at_0006(tmp_path, xprof_home):
     """A store at revision 0006_tags with runs, metrics and costs (no run_rollups) is upgraded:
-    every run gets its rollup, equal to the raw tables."""
+    every run gets its rollup, equal to the raw tables, and the rollups their counts."""
     world = World(tmp_path)
     for op in [("run", "max", [0.5, 0.7, 0.6], "finished", False, "acc"),
                ("run", "min", [0.9, 0.2, 0.4, 0.3], "finished", False, "acc"),
@@ -258,12 +279,14 @@ def test_migration_backfills_a_store_at_0006(tmp_path, xprof_home):
                ("estimate", 0, "list", "USD", Decimal("2.5")),
                ("estimate", 1, "list", "USD", Decimal("0"))]:
         apply(world, op)
-    with world.main.write() as conn:  # back to 0006_tags: the table did not exist
+    with world.main.write() as conn:  # back to 0006_tags: the tables did not exist
         conn.execute(sa.text("DROP TABLE run_rollups"))
+        conn.execute(sa.text("DROP TABLE rollup_counts"))
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0006_tags'"))
     world.main.engine.dispose()
     store = Store.open(world.main_url)
-    assert store.revision() == "0008"
+    assert store.revision() == "0009"
+    assert stored_counts(store)  # backfilled (check: equal to the rollups)
     check(store)
     with store.read() as conn:
         rows = {r.name: r for r in conn.execute(sa.select(schema.run_rollups))}
@@ -273,8 +296,9 @@ def test_migration_backfills_a_store_at_0006(tmp_path, xprof_home):
 
 
 def test_migration_fills_cost_periods_of_a_store_at_0007(tmp_path, xprof_home):
-    """A store at revision 0007 (rollups without the cost periods) is upgraded: every rollup
-    gets its counted rows' number, first and last period start, equal to the raw tables."""
+    """A store at revision 0007 (rollups without their counts and cost periods) is upgraded:
+    every rollup gets its counted rows' number, first and last period start, equal to the raw
+    tables, and the rollups their counts."""
     world = World(tmp_path)
     for op in [("run", "max", [0.5, 0.7], "finished", False, "acc"),
                ("run", "min", [0.9, 0.2], "failed", False, "acc"),
@@ -282,14 +306,18 @@ def test_migration_fills_cost_periods_of_a_store_at_0007(tmp_path, xprof_home):
                ("estimate", 1, "billed", "EUR", None), ("bill", 0, Decimal("3"), "USD")]:
         apply(world, op)
     added = [f"cost_{what}_{b}" for b in BASES for what in ("rows", "first", "last")]
-    with world.main.write() as conn:  # back to 0007: the columns and the index did not exist
-        conn.execute(sa.text("DROP INDEX ix_runs_project_objective"))
+    with world.main.write() as conn:  # back to 0007: the columns, indexes and counts did not
+        for index in ("ix_runs_project_objective", "ix_run_rollups_objective",  # exist
+                      "ix_run_rollups_running", "ix_run_rollups_unnamed"):
+            conn.execute(sa.text(f"DROP INDEX {index}"))
+        conn.execute(sa.text("DROP TABLE rollup_counts"))
         for column in added:
             conn.execute(sa.text(f"ALTER TABLE run_rollups DROP COLUMN {column}"))
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007'"))
     world.main.engine.dispose()
     store = Store.open(world.main_url)
-    assert store.revision() == "0008"
+    assert store.revision() == "0009"
+    assert stored_counts(store)
     check(store)
     with store.read() as conn:
         rows = {r.name: r for r in conn.execute(sa.select(schema.run_rollups))}

@@ -111,3 +111,31 @@ def test_a_running_run_reads_its_objective_and_status_live(store_url) -> None:
     only = board.page(store, "digits", "val_acc", "max", "billed",
                       board.Filters(statuses=("crashed",)))
     assert only.rows["name"].tolist() == ["crashed-run"]
+
+
+def test_counts_kept_with_the_rollups_equal_counting_every_run(any_store_url) -> None:
+    """With no filter the page's counts and the runs per currency are read from
+    ``rollup_counts``; they equal counting the runs in pandas, for each project and basis,
+    all currencies or one (the runs in it and the unpriced ones), and after ``xprof rm``."""
+    store = Store.open(any_store_url)
+    ids = seed(store)
+
+    def compare() -> None:
+        for project, objective in (("digits", "val_acc"), ("lm", "val_loss")):
+            for basis in ("billed", "effective", "list"):
+                runs = queries.leaderboard(store, project, objective, basis)
+                assert board.currencies(store, project, basis, board.Filters()) == {
+                    c: int(n) for c, n in runs["currency"].value_counts().items()}
+                for currency in (None, *runs["currency"].dropna().unique()):
+                    shown = runs if currency is None else \
+                        runs[runs["currency"].isna() | (runs["currency"] == currency)]
+                    got = board.page(store, project, objective, "max", basis,
+                                     currency=currency, limit=1)
+                    assert (got.shown, got.priced, got.not_priced) == (
+                        len(shown), int(shown["cost"].notna().sum()),
+                        int((shown["cost_state"] == "not priced").sum()))
+
+    compare()
+    assert board.currencies(store, "lm", "list", board.Filters()) == {"EUR": 1, "USD": 2}
+    store.delete_runs([ids["lm-eu"], ids["mlp-gpu"]])
+    compare()

@@ -1,6 +1,6 @@
-"""Per-run rollups: ``run_rollups``, one row per run, created and backfilled.
+"""Per-run rollups: ``run_rollups``, one row per run (backfilled by 0009).
 
-The columns are listed as they are at this revision. The backfill is in 0008 (it is
+The columns are listed as they are at this revision. The backfill is in 0009 (it is
 :func:`xprof.rollups.refresh` over every run, which writes the current schema's columns).
 
 Revision ID: 0007
@@ -64,5 +64,5 @@ def upgrade() -> None:
         op.create_index(f"ix_run_rollups_cost_{b}", "run_rollups",
                         ["project", "objective_name", f"currency_{b}", f"cost_{b}",
                          "objective_last", "status", f"cost_state_{b}"])
-    # the backfill (xprof.rollups.refresh, the writers' statement) runs in 0008: it writes
-    # the columns of the current schema, which 0008 completes
+    # the backfill (xprof.rollups.refresh, the writers' statement) runs in 0009: it writes
+    # the columns of the current schema, which 0009 completes

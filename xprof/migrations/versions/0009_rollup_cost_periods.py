@@ -6,8 +6,8 @@ The backfill is :func:`xprof.rollups.refresh` over every run: one set-based
 ``INSERT ... SELECT`` (costs by the counting rule, the objective's last and best value) and
 one ``UPDATE`` of the scores, no Python loop per run, on SQLite and PostgreSQL alike.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -15,8 +15,8 @@ from alembic import op
 
 from xprof.schema import UTCDateTime
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 
 BASES = ("billed", "effective", "list")
 
