@@ -42,7 +42,7 @@ from xprof.store_values import (
 from xprof.storeurl import sqlite_path
 
 # the schema these statements are written for; another revision goes through SQLAlchemy
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 INSERT_RUN = (
     "INSERT INTO runs (id, name, project, status, exit_code, signal, started_at, ended_at, "
@@ -64,7 +64,8 @@ ROLLUP_COLUMNS = (
     "gpu_hours", "objective_name", "objective_mode", "objective_last", "objective_best",
     *(f"{column}_{basis}" for basis in BASES
       for column in ("cost", "currency", "cost_source", "cost_state", "upper_bound",
-                     "cost_reason", "cost_value", "score")),
+                     "cost_reason", "cost_value", "score", "cost_rows", "cost_first",
+                     "cost_last")),
     "computed_at")
 INSERT_ROLLUP = (f"INSERT INTO run_rollups ({', '.join(ROLLUP_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))}) ON CONFLICT DO NOTHING")
@@ -101,7 +102,9 @@ LABEL_FIRST_ATTEMPT = ("UPDATE runs SET experiment=?, attempt=? "
                        "WHERE runs.id = ? AND runs.experiment IS NULL")
 
 # columns whose values SQLite keeps converted (the rest go through as they are)
-DATETIME_COLUMNS = frozenset({"started_at", "ended_at", "heartbeat_at", "computed_at"})
+DATETIME_COLUMNS = frozenset({"started_at", "ended_at", "heartbeat_at", "computed_at",
+                              *(f"cost_{end}_{basis}" for end in ("first", "last")
+                                for basis in BASES)})
 JSON_COLUMNS = frozenset({"command", "git", "environment", "hardware", "cloud", "summary"})
 MONEY_COLUMNS = frozenset({"budget", *(f"cost_{basis}" for basis in BASES)})
 _TO_SQLITE: dict[str, Callable[[Any], Any]] = {

@@ -111,10 +111,7 @@ def totals_rows(now: pd.DataFrame, before: pd.DataFrame) -> list[dict[str, Any]]
     return rows
 
 
-def _spend_rows(store: Store, by: str, period: Period, basis: str,
-                project: str | None) -> list[dict[str, Any]]:
-    frame = queries.spend(store, by, basis=basis, start=period.start, end=period.end,
-                          project=project)
+def _spend_rows(frame: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     table = spend_table(frame, by)
     return [{"key": row[by], "currency": row["currency"], "billed": _dec(row["billed"]),
              "estimate": _dec(row["estimate"]), "total": _dec(row["total"]),
@@ -122,16 +119,22 @@ def _spend_rows(store: Store, by: str, period: Period, basis: str,
             for row in table.to_dict("records")]
 
 
+def _midnight(day: dt.date, tz: str) -> dt.datetime:
+    """The first instant of the local ``day`` in ``tz``, UTC (as :class:`Period` has it)."""
+    return dt.datetime.combine(day, dt.time(), zone(tz)).astimezone(dt.UTC)
+
+
 def _by_day(store: Store, period: Period, basis: str,
             project: str | None) -> list[dict[str, Any]]:
-    frame = report_queries.spend_by_start(store, period.start, period.end, basis=basis,
-                                          project=project)
+    days = [period.first + dt.timedelta(days=i) for i in range(period.days)]
+    frame = report_queries.spend_by_day(store, period.start, period.end,
+                                        [_midnight(day, period.tz) for day in days[1:]],
+                                        basis=basis, project=project)
     sums: dict[tuple[dt.date, str], dict[str, Decimal]] = defaultdict(
         lambda: {"billed": ZERO, "estimate": ZERO, "idle": ZERO})
     for row in frame.to_dict("records"):
-        day = _local(row["period_start"], period.tz).date()
-        sums[(day, row["currency"])][row["source"]] += _dec(row["amount"]) or ZERO
-    days = [period.first + dt.timedelta(days=i) for i in range(period.days)]
+        sums[(days[int(row["day"])], row["currency"])][row["source"]] += (
+            _dec(row["amount"]) or ZERO)
     currencies = sorted({c for _, c in sums})
     return [{"day": day, "currency": c, **sums.get((day, c), {
         "billed": ZERO, "estimate": ZERO, "idle": ZERO})} for c in currencies for day in days]
@@ -145,32 +148,36 @@ def _run_entry(row: dict[str, Any], tz: str) -> dict[str, Any]:
             "duration_s": _float(row.get("duration_s"))}
 
 
-def _run_sections(store: Store, period: Period, basis: str,
-                  project: str | None) -> dict[str, Any]:
-    spent = report_queries.run_spend(store, period.start, period.end, basis=basis,
-                                     project=project)
-    records = spent.to_dict("records")
-    known = [r for r in records if r["amount"] is not None and r["known"] == r["rows"]]
+def _run_sections(store: Store, period: Period, basis: str, project: str | None,
+                  by_status: pd.DataFrame) -> dict[str, Any]:
+    """Runs started, the top runs, spend on runs that did not finish (``by_status``: the
+    period's spend per stored status and currency), runs not priced."""
+    spent = report_queries.run_spend_top(store, period.start, period.end, TOP, basis=basis,
+                                         project=project).to_dict("records")
     top: list[dict[str, Any]] = []
-    for currency in sorted({r["currency"] for r in known}):
-        mine = sorted((r for r in known if r["currency"] == currency),
+    for currency in sorted({r["currency"] for r in spent}):
+        mine = sorted((r for r in spent if r["currency"] == currency),
                       key=lambda r: (-Decimal(r["amount"]), r["name"]))[:TOP]
         top += [{**_run_entry(r, period.tz), "currency": currency,
                  "amount": Decimal(r["amount"]), "source": r["source"]} for r in mine]
     not_finished: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in records:
-        if r["status"] not in NOT_FINISHED:
-            continue
+    stored = by_status[by_status["status"].isin(NOT_FINISHED)]
+    live = report_queries.running_spend(store, period.start, period.end, basis=basis,
+                                        project=project)
+    by_status = pd.concat([f for f in (stored, live[live["status"].isin(NOT_FINISHED)])
+                           if len(f)] or [stored], ignore_index=True)
+    for r in by_status.to_dict("records"):
         entry = not_finished.setdefault((r["status"], r["currency"]), {
             "status": r["status"], "currency": r["currency"], "amount": ZERO, "runs": 0,
             "unknown": 0})
         entry["amount"] += _dec(r["amount"]) or ZERO
-        entry["runs"] += 1
-        entry["unknown"] += int(r["rows"]) - int(r["known"])
+        entry["runs"] += int(r["runs"])
+        entry["unknown"] += int(r["unknown"])
+    records = report_queries.run_spend_unknown(store, period.start, period.end, basis=basis,
+                                               project=project).to_dict("records")
     unknown = [{**_run_entry(r, period.tz), "currency": r["currency"],
                 "reason": r["reason"] or "no amount recorded"}
-               for r in sorted(records, key=lambda r: (r["started_at"], r["name"]))
-               if r["known"] < r["rows"]]
+               for r in sorted(records, key=lambda r: (r["started_at"], r["name"]))]
     unpriced = report_queries.unpriced_run_list(store, period.start, period.end, basis=basis,
                                                 project=project)
     status = report_queries.run_status_counts(store, period.start, period.end, project=project)
@@ -299,8 +306,10 @@ def build_report(store: Store, period: Period, *, project: str | None = None,
                  basis: str = "billed", now: dt.datetime | None = None) -> dict[str, Any]:
     """Every number of the report for ``period`` (see the module doc for the keys)."""
     previous = period.previous()
+    groups = report_queries.spend_groups(store, period.start, period.end, basis=basis,
+                                         project=project)
     now_totals = report_queries.period_totals(store, period.start, period.end, basis=basis,
-                                              project=project)
+                                              project=project, runs=groups["total"])
     before = report_queries.period_totals(store, previous.start, previous.end, basis=basis,
                                           project=project)
     totals = totals_rows(now_totals, before)
@@ -315,12 +324,12 @@ def build_report(store: Store, period: Period, *, project: str | None = None,
         "generated_at": _local(now or dt.datetime.now(dt.UTC), period.tz),
         "totals": totals,
         "bill": bill_section(store, period.start, period.end, basis, project),
-        "spend": {by: _spend_rows(store, by, period, basis, project) for by in DIMENSIONS},
+        "spend": {by: _spend_rows(groups[by], by) for by in DIMENSIONS},
         "idle_line": [{"currency": t["currency"], "amount": t["idle"]}
                       for t in totals if t["idle"]] if project is None else [],
         "idle": _idle_resources(store, period, basis, project),
         "by_day": _by_day(store, period, basis, project),
-        **_run_sections(store, period, basis, project),
+        **_run_sections(store, period, basis, project, groups["status"]),
         "gpu": _gpu(store, period, basis, project),
         "efficiency": _efficiency(store, period, basis, project),
         "recommendations": _recommendations(store, project, period.tz),

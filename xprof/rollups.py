@@ -72,6 +72,8 @@ def _cost_totals(basis: str, run_ids: Any) -> sa.Subquery:
         sa.func.max(cc.c.currency).label("currency_max"),
         sa.func.max(sa.case((cc.c.upper_bound, 1), else_=0)).label("upper"),
         sa.func.max(cc.c.detail["reason"].as_string()).label("reason"),
+        sa.func.min(cc.c.period_start).label("first"),
+        sa.func.max(cc.c.period_start).label("last"),
     ).group_by(cc.c.run_id).subquery(f"cost_{basis}"))
 
 
@@ -126,6 +128,9 @@ def rollup_select(run_ids: Any = None) -> tuple[list[str], sa.Select]:
             f"upper_bound_{basis}": sa.func.coalesce(t.c.upper, 0) > 0,
             f"cost_reason_{basis}": t.c.reason,
             f"cost_value_{basis}": value,
+            f"cost_rows_{basis}": t.c.rows,
+            f"cost_first_{basis}": t.c.first,
+            f"cost_last_{basis}": t.c.last,
         }
     columns["computed_at"] = sa.bindparam("computed_at", type_=schema.UTCDateTime)
     query = sa.select(*(c.label(k) for k, c in columns.items())).select_from(source)

@@ -47,7 +47,7 @@ from sqlalchemy.types import TypeDecorator
 from xprof.records import GPU_FIELDS, SAMPLE_FIELDS, Field
 from xprof.store_values import NANO, fits_int64, nanos_of, sqlite_money, to_nanos
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 
 class Money(TypeDecorator):
@@ -211,6 +211,7 @@ runs = Table(
     Column("budget", Money, comment="cost limit of the run, catalog currency"),
     Column("stopped_by", String(16), comment="budget, when xprof stopped the run"),
     Index("ix_runs_project_started", "project", "started_at"),
+    Index("ix_runs_project_objective", "project", "objective_name", "objective_mode"),
     Index("ix_runs_experiment", "experiment"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_instance", "instance_id"),
@@ -455,6 +456,11 @@ def _rollup_cost_columns() -> list[Column]:
             Column(f"cost_value_{basis}", Float(53), comment="the cost as a float, for ratios"),
             Column(f"score_{basis}", Float(53),
                    comment="objective_last / cost (metric per unit of money, baseline 0)"),
+            Column(f"cost_rows_{basis}", Integer, comment="counted cost rows; NULL if none"),
+            Column(f"cost_first_{basis}", UTCDateTime,
+                   comment="earliest period_start of the counted rows (the report's periods)"),
+            Column(f"cost_last_{basis}", UTCDateTime,
+                   comment="latest period_start of the counted rows"),
         ]
     return columns
 

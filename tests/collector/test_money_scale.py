@@ -77,7 +77,7 @@ def test_postgresql_store_of_0004_keeps_its_amounts(pg_url):
     engine = sa.create_engine(pg_url)
     old = sa.MetaData()
     for table in schema.metadata.tables.values():
-        if table.name in ("run_rollups", "rollup_counts"):  # revisions 0007, 0008
+        if table.name in ("run_rollups", "rollup_counts"):  # revisions 0007-0009
             continue
         columns = [sa.Column(c.name, sa.BigInteger() if isinstance(c.type, schema.Money)
                              else c.type, primary_key=c.primary_key, nullable=c.nullable)

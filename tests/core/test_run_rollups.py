@@ -29,7 +29,7 @@ from xprof.collector.gc import downsample
 from xprof.collector.writes import SQLITE_TIME, replace_billed_costs, replace_estimates
 from xprof.dashboard import queries
 from xprof.records import Metric, Sample
-from xprof.store import BASES, Store
+from xprof.store import BASES, Store, counted_costs
 from xprof.sync import sync_runs
 
 T0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
@@ -147,6 +147,16 @@ def expected(store: Store) -> dict[str, dict[str, Any]]:
                 f"cost_state_{basis}": row["cost_state"],
                 f"upper_bound_{basis}": bool(row["upper_bound"]),
                 f"cost_reason_{basis}": row["cost_reason"]}
+        with store.read() as conn:
+            counted = conn.execute(counted_costs(basis)).mappings().all()
+        periods: dict[str, list[Any]] = {}
+        for row in counted:
+            periods.setdefault(row["run_id"], []).append(row["period_start"])
+        for run_id in out:
+            starts = periods.get(run_id)
+            out[run_id] |= {f"cost_rows_{basis}": len(starts) if starts else None,
+                            f"cost_first_{basis}": min(starts) if starts else None,
+                            f"cost_last_{basis}": max(starts) if starts else None}
     for run_id, run in runs.items():
         mine = metrics[(metrics["run_id"] == run_id) & (metrics["key"] == run.objective_name)]
         last = mine.sort_values(["seq", "ts"]).iloc[-1]["value"] if len(mine) else None
@@ -275,11 +285,41 @@ def test_migration_backfills_a_store_at_0006(tmp_path, xprof_home):
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0006_tags'"))
     world.main.engine.dispose()
     store = Store.open(world.main_url)
-    assert store.revision() == "0008"
-    assert stored_counts(store)  # backfilled by 0008 (check: equal to the rollups)
+    assert store.revision() == "0009"
+    assert stored_counts(store)  # backfilled (check: equal to the rollups)
     check(store)
     with store.read() as conn:
         rows = {r.name: r for r in conn.execute(sa.select(schema.run_rollups))}
     assert rows["r0"].score_list == 0.6 / 2.5 and rows["r0"].objective_best == 0.7
     assert rows["r1"].objective_best == 0.2 and rows["r1"].score_list is None  # cost 0
     assert rows["r2"].cost_state_billed == "not priced"
+
+
+def test_migration_fills_cost_periods_of_a_store_at_0007(tmp_path, xprof_home):
+    """A store at revision 0007 (rollups without their counts and cost periods) is upgraded:
+    every rollup gets its counted rows' number, first and last period start, equal to the raw
+    tables, and the rollups their counts."""
+    world = World(tmp_path)
+    for op in [("run", "max", [0.5, 0.7], "finished", False, "acc"),
+               ("run", "min", [0.9, 0.2], "failed", False, "acc"),
+               ("estimate", 0, "list", "USD", Decimal("2.5")),
+               ("estimate", 1, "billed", "EUR", None), ("bill", 0, Decimal("3"), "USD")]:
+        apply(world, op)
+    added = [f"cost_{what}_{b}" for b in BASES for what in ("rows", "first", "last")]
+    with world.main.write() as conn:  # back to 0007: the columns, indexes and counts did not
+        for index in ("ix_runs_project_objective", "ix_run_rollups_objective",  # exist
+                      "ix_run_rollups_running", "ix_run_rollups_unnamed"):
+            conn.execute(sa.text(f"DROP INDEX {index}"))
+        conn.execute(sa.text("DROP TABLE rollup_counts"))
+        for column in added:
+            conn.execute(sa.text(f"ALTER TABLE run_rollups DROP COLUMN {column}"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007'"))
+    world.main.engine.dispose()
+    store = Store.open(world.main_url)
+    assert store.revision() == "0009"
+    assert stored_counts(store)
+    check(store)
+    with store.read() as conn:
+        rows = {r.name: r for r in conn.execute(sa.select(schema.run_rollups))}
+    assert rows["r0"].cost_rows_billed == 1 and rows["r0"].cost_first_billed is not None
+    assert rows["r1"].cost_rows_billed == 1 and rows["r1"].cost_state_billed == "unknown"

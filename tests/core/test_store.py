@@ -131,7 +131,7 @@ def test_store_at_the_first_release_is_upgraded(any_store_url):
         conn.execute(old.tables["runs"].insert().values(_run("d" * 32, "old", t)))
     engine.dispose()
     db = Store.open(any_store_url)
-    assert db.revision() == schema.SCHEMA_REVISION == "0008"
+    assert db.revision() == schema.SCHEMA_REVISION == "0009"
     with db.read() as conn:
         hosts = conn.execute(sa.select(schema.run_hosts.c.run_id, schema.run_hosts.c.host)).all()
         rollups = conn.execute(sa.select(schema.run_rollups.c.run_id,

@@ -1,9 +1,7 @@
-"""Per-run rollups: ``run_rollups``, one row per run, created and backfilled.
+"""Per-run rollups: ``run_rollups``, one row per run (backfilled by 0009).
 
-The columns are listed as they are at this revision. The backfill is
-:func:`xprof.rollups.rebuild` (every run's refresh): one set-based ``INSERT ... SELECT`` (costs
-by the counting rule, the objective's last and best value) and one ``UPDATE`` of the scores,
-no Python loop per run, on SQLite and PostgreSQL alike.
+The columns are listed as they are at this revision. The backfill is in 0009 (it is
+:func:`xprof.rollups.refresh` over every run, which writes the current schema's columns).
 
 Revision ID: 0007
 Revises: 0006_tags
@@ -66,6 +64,5 @@ def upgrade() -> None:
         op.create_index(f"ix_run_rollups_cost_{b}", "run_rollups",
                         ["project", "objective_name", f"currency_{b}", f"cost_{b}",
                          "objective_last", "status", f"cost_state_{b}"])
-    from xprof.rollups import rebuild  # the same statements the writers use
-
-    rebuild(op.get_bind())  # (rollup_counts comes at 0008)
+    # the backfill (xprof.rollups.refresh, the writers' statement) runs in 0009: it writes
+    # the columns of the current schema, which 0009 completes
