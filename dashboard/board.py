@@ -387,6 +387,11 @@ def _settled_currencies(conn: sa.Connection, cols: _Columns, project: str, objec
         found.append(money)
 
 
+def _true(column: pd.Series) -> pd.Series:
+    """A SQL boolean column (1/0 on SQLite, True/False on PostgreSQL) as booleans."""
+    return column.map(bool).astype(bool)
+
+
 def _rank_sorted(frame: pd.DataFrame, mode: str) -> pd.DataFrame:
     """:func:`_rank_order` in pandas."""
     better = frame["objective"] if mode == "max" else -frame["objective"]
@@ -513,25 +518,34 @@ def period_ranked(store: Store, project: str, objective: str, mode: str, basis: 
         runs, scored, drawn = conn.execute(sa.select(
             sa.func.count(), sa.func.count(shown.c.score),
             sa.func.coalesce(sa.func.sum(sa.case((drawable, 1), else_=0)), 0))).one()
-        rank = sa.case((shown.c.score.is_not(None), sa.func.rank().over(
-            partition_by=shown.c.currency, order_by=shown.c.score.desc().nulls_last())))
-        place = sa.func.row_number().over(partition_by=shown.c.currency,
-                                          order_by=_rank_order(shown, mode))
-        ranked = sa.select(shown, rank.label("overall_rank"), place.label("place"),
-                           drawable.label("drawable")).subquery("ranked")
-        best = sql_frame(conn, sa.select(ranked).where(ranked.c.score.is_not(None),
-                                                       ranked.c.place <= top))
         ids = _frontier(conn, shown, mode)["run_id"].tolist()
-        on = sql_frame(conn, sa.select(ranked).where(ranked.c.run_id.in_(ids)))
-        rest = sql_frame(conn, sa.select(ranked).where(
-            ranked.c.drawable, ranked.c.run_id.not_in(ids))
-            .order_by(*_rank_order(ranked, mode)).limit(points))
-    frames = [f for f in (best.assign(top=True), on.assign(top=False),
-                          rest.assign(top=False)) if not f.empty]
-    candidates = pd.concat(frames, ignore_index=True) if frames else best.assign(top=False)
+        # one windowed statement: the best ``top`` per currency, the frontier, and enough
+        # drawable runs in rank order to hold the first ``points`` not on the frontier
+        judged = sa.select(shown, drawable.label("drawable")).subquery("judged")
+        rank = sa.case((judged.c.score.is_not(None), sa.func.rank().over(
+            partition_by=judged.c.currency, order_by=judged.c.score.desc().nulls_last())))
+        place = sa.func.row_number().over(partition_by=judged.c.currency,
+                                          order_by=_rank_order(judged, mode))
+        in_drawn = sa.func.row_number().over(partition_by=judged.c.drawable,
+                                          order_by=_rank_order(judged, mode))
+        ranked = sa.select(judged, rank.label("overall_rank"), place.label("place"),
+                           in_drawn.label("in_drawn")).subquery("ranked")
+        found = sql_frame(conn, sa.select(ranked).where(sa.or_(
+            sa.and_(ranked.c.score.is_not(None), ranked.c.place <= top),
+            ranked.c.run_id.in_(ids),
+            sa.and_(ranked.c.drawable, ranked.c.in_drawn <= points + len(ids)))))
+    best = found[found["score"].notna() & (pd.to_numeric(found["place"]) <= top)]
+    on = found[found["run_id"].isin(ids)]
+    rest = found[_true(found["drawable"]) & ~found["run_id"].isin(ids)]
+    rest = rest.iloc[pd.to_numeric(rest["in_drawn"]).argsort(kind="stable")].head(points)
+    frames = [f for f in (best.assign(top=True), on.assign(top=False), rest.assign(top=False))
+              if not f.empty]
+    candidates = (pd.concat(frames, ignore_index=True) if frames
+                  else found.iloc[:0].assign(top=False))
     candidates["top"] = candidates.groupby("run_id")["top"].transform("max").astype(bool)
     candidates["point"] = candidates["run_id"].isin(rest["run_id"])
-    candidates = candidates.drop_duplicates("run_id").drop(columns=["place", "drawable"])
+    candidates = candidates.drop_duplicates("run_id").drop(columns=["place", "drawable",
+                                                                     "in_drawn"])
     candidates["overall_rank"] = pd.to_numeric(candidates["overall_rank"],
                                                errors="coerce").astype("Int64")
     return Ranked(int(runs), int(scored), int(drawn), baseline,

@@ -33,7 +33,7 @@ import pandas as pd
 _NANO = Decimal("1e-9")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """One run on one machine, clipped to the period."""
 
@@ -91,12 +91,11 @@ def spans(runs: pd.DataFrame, hosts: pd.DataFrame) -> list[Span]:
         host_rows = by_run.get(run["run_id"], [])
         if len(host_rows) >= 2:
             rows = host_rows
+        elif host_rows and not _gpu_count(_dict(run["hardware"])):
+            rows = [{**run, "hardware": host_rows[0]["hardware"],
+                     "summary": run["summary"] or host_rows[0]["summary"]}]
         else:
-            row = dict(run)
-            if not _gpu_count(_dict(row["hardware"])) and host_rows:
-                row["hardware"] = host_rows[0]["hardware"]
-                row["summary"] = row["summary"] or host_rows[0]["summary"]
-            rows = [row]
+            rows = [run]
         for row in rows:
             hardware, summary = _dict(row["hardware"]), _dict(row["summary"])
             gpus = _gpu_count(hardware)
@@ -175,8 +174,9 @@ class _Tally:
         priced: dict[str, list[Decimal]] = defaultdict(list)
         for s in active:
             gpu_hours_used = (s.used or 0) * hours * scale
-            if s.run_id in prices:
-                price, currency = prices[s.run_id]
+            found = prices.get(s.run_id)
+            if found is not None:
+                price, currency = found
                 self.used_cost[currency] += price * Decimal(repr(gpu_hours_used))
                 priced[currency].append(price)
             else:
@@ -197,7 +197,10 @@ def gpu_hours(runs: pd.DataFrame, hosts: pd.DataFrame, costs: pd.DataFrame,
     Returns {runs, machines, hours_paid, hours_used, hours_idle, cost: [{currency, used,
     idle}], unpriced_hours_used, unpriced_hours_idle, unrecorded_runs, unrecorded_hours}.
     """
-    all_spans = spans(runs, hosts)
+    # in one order whatever order the store returned the rows in: float sums then agree
+    all_spans = sorted(spans(runs, hosts), key=lambda s: (s.run_id, s.machine, s.start, s.end,
+                                                          s.gpus, -1 if s.used is None
+                                                          else s.used))
     prices = run_prices(all_spans, costs)
     clipped = [s for s in all_spans if min(s.end, end) > max(s.start, start)]
     unrecorded = [s for s in clipped if s.used is None]

@@ -73,8 +73,12 @@ def _no_affinity(money: sa.ColumnElement) -> sa.ColumnElement:
 
 
 def _exact(money: sa.ColumnElement) -> sa.ColumnElement:
-    """The rollup's cost is exact (within what a SQLite rollup keeps)."""
-    return sa.type_coerce(money, sa.BigInteger).between(-_EXACT_NANOS, _EXACT_NANOS)
+    """The rollup's cost is exact (within what a SQLite rollup keeps). The column is wrapped
+    (``coalesce(cost, NULL)``: the same value) so that SQLite scans the rollups once rather
+    than skip-scanning the leaderboard's (project, objective, currency, cost) index for the
+    range: 0.2 s instead of 0.03 s at 100 k runs, and the report reads them six times."""
+    value = sa.func.coalesce(money, sa.null(), type_=money.type)
+    return sa.type_coerce(value, sa.BigInteger).between(-_EXACT_NANOS, _EXACT_NANOS)
 
 
 def _day_of(column: sa.ColumnElement, bounds: Sequence[dt.datetime]) -> sa.ColumnElement:
@@ -323,48 +327,53 @@ def gpu_runs(store: Store, start: dt.datetime, end: dt.datetime, *, basis: str =
     (run_id, host, instance_id, started_at, ended_at, hardware, summary) of those runs that
     ran on several hosts or whose own row has no GPU count (the others need none);
     costs has the whole cost of each run with one known cost in one currency (run_id,
-    currency, amount, rows, known: its rollup, or its cost rows where the rollup cannot hold
-    the amount exactly; the others have no price per GPU-hour).
+    currency, amount, rows, known: its rollup, read with the run, or its cost rows where the
+    rollup cannot hold the amount exactly; the others have no price per GPU-hour).
     """
     gpu_count = _r.c.hardware["gpu_count"].as_integer()
     host_gpus = _h.c.hardware["gpu_count"].as_integer()
     run_end = sa.func.coalesce(_r.c.ended_at, _r.c.heartbeat_at)
     has_gpu_host = sa.exists().where(_h.c.run_id == _r.c.id, host_gpus > 0)
-    selected = (sa.select(_r.c.id).where(_r.c.started_at < end, run_end > start,
-                                         sa.or_(gpu_count > 0, has_gpu_host)))
+    overlaps = [_r.c.started_at < end, run_end > start]
     if project is not None:
-        selected = selected.where(_r.c.project == project)
-    selected_ids = selected.scalar_subquery()
-    runs_q = sa.select(_r.c.id.label("run_id"), _r.c.host, _r.c.instance_id, _r.c.started_at,
-                       run_end.label("ended_at"), _r.c.duration_s, _r.c.hardware,
-                       _r.c.summary).where(_r.c.id.in_(selected_ids))
+        overlaps.append(_r.c.project == project)
+    ro = schema.run_rollups
+    cost = ro.c[f"cost_{basis}"]
+    runs_q = (sa.select(_r.c.id.label("run_id"), _r.c.host, _r.c.instance_id, _r.c.started_at,
+                        run_end.label("ended_at"), _r.c.duration_s, _r.c.hardware,
+                        _r.c.summary, ro.c[f"currency_{basis}"].label("currency"),
+                        _no_affinity(cost).label("amount"),
+                        ro.c[f"cost_rows_{basis}"].label("rows"),
+                        _exact(cost).label("exact"))
+              .select_from(_r.outerjoin(ro, ro.c.run_id == _r.c.id))
+              .where(*overlaps, sa.or_(gpu_count > 0, has_gpu_host)))
     # a run's host rows matter when it ran on several hosts or its own row has no GPU count
-    other = _h.alias("other_host")
-    several = sa.exists().where(other.c.run_id == _h.c.run_id, other.c.host != _h.c.host)
-    no_gpus = selected.where(sa.func.coalesce(gpu_count, 0) <= 0).scalar_subquery()
+    several = (sa.select(_h.c.run_id).group_by(_h.c.run_id)
+               .having(sa.func.count(sa.distinct(_h.c.host)) > 1))
+    no_gpus = sa.select(_r.c.id).where(*overlaps, sa.func.coalesce(gpu_count, 0) <= 0,
+                                       has_gpu_host)
     hosts_q = sa.select(_h.c.run_id, _h.c.host, _h.c.instance_id, _h.c.started_at,
                         sa.func.coalesce(_h.c.ended_at, _h.c.heartbeat_at).label("ended_at"),
                         _h.c.hardware, _h.c.summary).where(
-        _h.c.run_id.in_(selected_ids), sa.or_(several, _h.c.run_id.in_(no_gpus)))
-    ro = schema.run_rollups
-    cost = ro.c[f"cost_{basis}"]
-    exact = _exact(cost)
-    from_rollups = (sa.select(ro.c.run_id, ro.c[f"currency_{basis}"].label("currency"),
-                              _no_affinity(cost).label("amount"),
-                              ro.c[f"cost_rows_{basis}"].label("rows"),
-                              ro.c[f"cost_rows_{basis}"].label("known"))
-                    .where(ro.c.run_id.in_(selected_ids), cost.is_not(None), exact))
-    cc = counted_costs(basis).subquery("counted")
-    beyond = sa.select(ro.c.run_id).where(ro.c.run_id.in_(selected_ids), cost.is_not(None),
-                                          ~exact)
-    from_rows = (sa.select(cc.c.run_id, cc.c.currency,
-                           schema.money_sum(cc.c.amount).label("amount"),
-                           sa.func.count().label("rows"), sa.func.count(cc.c.amount).label("known"))
-                 .where(cc.c.run_id.in_(beyond.scalar_subquery()))
-                 .group_by(cc.c.run_id, cc.c.currency))
-    costs_q = sa.union_all(from_rollups, from_rows)
+        sa.or_(_h.c.run_id.in_(several.scalar_subquery()),
+               _h.c.run_id.in_(no_gpus.scalar_subquery())))
     with store.read() as conn:
-        return sql_frame(conn, runs_q), sql_frame(conn, hosts_q), sql_frame(conn, costs_q)
+        found = sql_frame(conn, runs_q)
+        hosts = sql_frame(conn, hosts_q)
+        priced = found[found["amount"].notna()]
+        exact = priced["exact"].map(bool).astype(bool)
+        beyond = priced.loc[~exact, "run_id"].tolist()
+        mine = priced.loc[exact, ["run_id", "currency", "amount", "rows"]]
+        costs = [mine.assign(known=mine["rows"])]
+        if beyond:
+            cc = counted_costs(basis).subquery("counted")
+            costs.append(sql_frame(conn, sa.select(
+                cc.c.run_id, cc.c.currency, schema.money_sum(cc.c.amount).label("amount"),
+                sa.func.count().label("rows"), sa.func.count(cc.c.amount).label("known"))
+                .where(cc.c.run_id.in_(beyond)).group_by(cc.c.run_id, cc.c.currency)))
+    hosts = hosts[hosts["run_id"].isin(found["run_id"])].reset_index(drop=True)
+    runs = found.drop(columns=["currency", "amount", "rows", "exact"])
+    return runs, hosts, pd.concat(costs, ignore_index=True)
 
 
 def runs_started(store: Store, start: dt.datetime, end: dt.datetime, project: str) -> int:

@@ -329,3 +329,76 @@ def test_random_store_sections_equal_former_sums(any_store_url) -> None:
     assert {e["status"] for e in sections["not_finished"]} == {"failed", "killed", "crashed"}
     assert len({e["currency"] for e in sections["top_runs"]}) == 3
     assert sections["gpu"]["hours_paid"] > 0 and sections["not_priced"]["unknown"]
+
+
+# -- GPU-hours: runs alone on a machine and machines shared, read with their rollups ------------
+
+def _gpu_store(store: Store) -> None:
+    """GPU runs of W47 that take every path of :func:`report_queries.gpu_runs`: a run alone on
+    its machine, a sweep sharing one (a run of it not priced, one of another project), a run
+    on two hosts, a run whose own row has no GPU count (its host row has), a run priced in
+    IDR beyond what a SQLite rollup keeps exactly, one priced in two currencies, one that
+    began the week before, one whose GPU use was never recorded, and a CPU run."""
+    day = W47 + dt.timedelta(days=2)
+    runs, hosts, costs = [], [], []
+
+    def run(name: str, machine: str, began: dt.datetime, hours: float, hardware: dict,
+            prices: list[tuple[str, str]], project: str = "p0",
+            host_rows: list[tuple[str, str, dict]] | None = None) -> None:
+        run_id = uuid.uuid5(uuid.NAMESPACE_DNS, name).hex
+        ended = began + dt.timedelta(hours=hours)
+        runs.append({
+            "id": run_id, "name": name, "project": project, "status": "finished",
+            "started_at": began, "ended_at": ended, "heartbeat_at": ended,
+            "duration_s": hours * 3600, "interval_s": 1.0, "flush_interval_s": 2.0,
+            "command": ["python"], "host": "h1", "user": "ada", "instance_type": "g5",
+            "cloud_provider": "aws", "instance_id": machine, "hardware": hardware,
+            "objective_name": "acc", "objective_mode": "max"})
+        for host, instance, host_hardware in host_rows or [("h1", machine, hardware)]:
+            hosts.append({"run_id": run_id, "host": host, "status": "finished",
+                          "started_at": began, "ended_at": ended, "heartbeat_at": ended,
+                          "hardware": host_hardware, "instance_id": instance})
+        for amount, currency in prices:
+            costs.append({"kind": "run", "run_id": run_id, "resource_id": machine,
+                          "upper_bound": False, "computed_at": NOW, "source": "estimate",
+                          "basis": "list", "period_start": began,
+                          "period_end": ended, "currency": currency,
+                          "amount": Decimal(amount), "detail": {}})
+
+    four = {"gpu_count": 4, "gpus_used": [0, 1]}
+    run("alone", "i-alone", day, 2, four, [("10", "USD")])
+    for i in range(3):
+        run(f"sweep-{i}", "i-sweep", day + dt.timedelta(minutes=20 * i), 1.5,
+            {"gpu_count": 8, "gpus_used": [i]}, [] if i == 1 else [(f"{3 + i}", "USD")])
+    run("other-project", "i-sweep", day, 1, {"gpu_count": 8, "gpus_used": [7]},
+        [("2", "USD")], project="p1")
+    run("two-hosts", "i-h1", day, 3, four, [("30", "USD")],
+        host_rows=[("h1", "i-h1", four), ("h2", "i-h2", {"gpu_count": 4, "gpus_used": [0]})])
+    run("host-gpus", "i-host", day, 1, {"cpu_count": 8}, [("4", "EUR")],
+        host_rows=[("h1", "i-host", {"gpu_count": 2, "gpus_used": [0]})])
+    run("idr", "i-idr", day, 1, four, [("15000000000.000000001", "IDR")])
+    run("two-currencies", "i-alone", day + dt.timedelta(hours=3), 1, four,
+        [("1", "USD"), ("1", "EUR")])
+    run("crossing", "i-cross", W47 - dt.timedelta(hours=2), 4, four, [("8", "USD")])
+    run("unrecorded", "i-unrec", day, 1, {"gpu_count": 4}, [("1", "USD")])
+    run("cpu", "i-cpu", day, 1, {"cpu_count": 8}, [("1", "USD")])
+    with store.write() as conn:
+        conn.execute(_r.insert(), runs)
+        conn.execute(_h.insert(), hosts)
+        conn.execute(_c.insert(), costs)
+    refresh_runs(store)
+
+
+def test_gpu_hours_alone_and_shared_equal_former(any_store_url) -> None:
+    store = Store.open(any_store_url)
+    _gpu_store(store)
+    period = iso_week("2026-W47")
+    for basis in BASES:
+        for project in (None, "p0"):
+            _assert_same(store, period, basis, project=project)
+    gpu = report.build_report(store, period, basis="list", now=NOW)["gpu"]
+    # alone, 3 sweep runs, other project, two hosts, host GPUs, IDR, two currencies, crossing
+    assert gpu["runs"] == 10 and gpu["unrecorded_runs"] == 1
+    assert gpu["machines"] == 7  # i-alone, i-sweep, i-h1, i-h2, i-host, i-idr, i-cross
+    assert {c["currency"] for c in gpu["cost"]} == {"USD", "EUR", "IDR"}
+    assert gpu["unpriced_hours_used"] > 0  # sweep-1 and two-currencies have no price
