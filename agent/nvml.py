@@ -37,12 +37,12 @@ _SUCCESS = 0
 # cadence group). Utilisation and memory come as structs and are read at every sample (see
 # Nvml.read_device); which groups a sample reads is the sampler's choice (gpu_cadence).
 DEVICE_METRICS: tuple[tuple[str, str, tuple[str, ...], float, str], ...] = (
+    ("energy_j", "nvmlDeviceGetTotalEnergyConsumption", (), 1e-3, "energy"),  # mJ -> J
     ("power_w", "nvmlDeviceGetPowerUsage", (), 1e-3, "power"),                 # mW -> W
     ("power_limit_w", "nvmlDeviceGetEnforcedPowerLimit", (), 1e-3, "static"),  # mW -> W
     ("temperature_c", "nvmlDeviceGetTemperature", ("NVML_TEMPERATURE_GPU",), 1.0,
      "thermal"),                                                               # °C
     ("sm_clock_mhz", "nvmlDeviceGetClockInfo", ("NVML_CLOCK_SM",), 1.0, "thermal"),  # MHz
-    ("energy_j", "nvmlDeviceGetTotalEnergyConsumption", (), 1e-3, "energy"),  # mJ -> J
 )
 BOARD_GROUPS = frozenset(group for *_, group in DEVICE_METRICS)
 
@@ -213,6 +213,10 @@ class Nvml:
         """
         key, handle = device.key, device.handle
         values: dict[str, Any] = {}
+        for name, function, args, scale, group in DEVICE_METRICS:  # first: energy and power,
+            if group in groups:                                       # read nearest the row's ts
+                raw = self.query(key, function, handle, *(self._constants[a] for a in args))
+                values[name] = raw * scale if raw is not None else None
         if utilisation:
             rates = self.query(key, "nvmlDeviceGetUtilizationRates", handle)
             values["util_gpu_pct"] = float(rates.gpu) if rates is not None else None
@@ -221,10 +225,6 @@ class Nvml:
             info = self.query(key, "nvmlDeviceGetMemoryInfo", handle)
             values["mem_used_bytes"] = int(info.used) if info is not None else None
             values["mem_total_bytes"] = int(info.total) if info is not None else None
-        for name, function, args, scale, group in DEVICE_METRICS:
-            if group in groups:
-                raw = self.query(key, function, handle, *(self._constants[a] for a in args))
-                values[name] = raw * scale if raw is not None else None
         return values
 
     def supports(self, key: Key, function: str) -> bool:

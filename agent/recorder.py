@@ -154,7 +154,11 @@ class Recorder:
 
     def _sample_once(self) -> None:
         ts = time.time()
-        self._take(ts, sample_all(self.samplers, ts, self.tree.pids))
+        cpu, gpu = self.samplers[:2], self.samplers[2:]
+        records = sample_all(cpu, ts, self.tree.pids)
+        if gpu:  # stamped when read: the tree's scan before it can take tens of ms under load
+            records += sample_all(gpu, time.time(), self.tree.pids)
+        self._take(ts, records)
         if not self.reaps_orphans:
             return
         try:
