@@ -23,6 +23,9 @@ from pathlib import Path
 from xprof.redact import Redactor, is_secret_name
 
 HELPER_PIDS: set[int] = set()
+# Held while a helper starts and until its pid is in HELPER_PIDS, and by the sampler while it
+# looks for the run's processes: a helper is never taken for one of them.
+HELPER_LOCK = threading.Lock()
 DIFF_KEPT_BYTES = 64 * 1024  # of a dirty tree's diff, stored with the run (the hash covers all)
 _CHUNK = 64 * 1024
 RECORDED_ENV_PREFIXES = ("CUDA_", "NVIDIA_", "OMP_", "MKL_", "SLURM_", "TORCH", "NCCL_",
@@ -30,14 +33,23 @@ RECORDED_ENV_PREFIXES = ("CUDA_", "NVIDIA_", "OMP_", "MKL_", "SLURM_", "TORCH", 
                          "MASTER_", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV")
 
 
+def _start_helper(argv: Sequence[str], cwd: str | None) -> subprocess.Popen | None:
+    """Start a helper with its stdout piped and its pid in HELPER_PIDS; None if it cannot."""
+    with HELPER_LOCK:
+        try:
+            proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        except OSError:
+            return None
+        HELPER_PIDS.add(proc.pid)
+    return proc
+
+
 def helper_output(argv: Sequence[str], cwd: str | None = None, timeout: float = 10) -> str | None:
     """stdout of a short helper command, or None if it failed; its pid is never sampled."""
-    try:
-        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    except OSError:
+    proc = _start_helper(argv, cwd)
+    if proc is None:
         return None
-    HELPER_PIDS.add(proc.pid)
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -53,12 +65,9 @@ def helper_digest(argv: Sequence[str], cwd: str | None = None, timeout: float = 
                   keep: int = DIFF_KEPT_BYTES) -> tuple[str, int, bytes] | None:
     """(sha256, size, first ``keep`` bytes) of a helper command's stdout, read in chunks:
     memory stays flat however large the output (a diff of a 1 GB file); None if it failed."""
-    try:
-        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    except OSError:
+    proc = _start_helper(argv, cwd)
+    if proc is None:
         return None
-    HELPER_PIDS.add(proc.pid)
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     digest, size, head = hashlib.sha256(), 0, bytearray()

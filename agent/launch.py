@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from xprof.agent.proc_readers import parse_hwm
 from xprof.agent.relay import start_relay
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -60,6 +61,7 @@ class Child:
     relay_pid: int | None = None
     pty_master: int | None = None  # kept to resize the child's pty
     tty_fd: int | None = None  # the terminal whose foreground group we handed over
+    spawn_hwm: int = 0  # the agent's own peak RSS when it started the child (bytes)
 
     @property
     def pid(self) -> int:
@@ -126,7 +128,7 @@ def spawn(argv: Sequence[str], env: Mapping[str, str]) -> Child:
         if exc.errno in (errno.ENOEXEC, errno.EISDIR, errno.EACCES):
             raise LaunchError(126, f"cannot execute {argv[0]}: {exc.strerror}") from exc
         raise LaunchError(127, f"cannot start {argv[0]}: {exc.strerror}") from exc
-    child = Child(popen=popen, pgid=popen.pid)
+    child = Child(popen=popen, pgid=popen.pid, spawn_hwm=own_hwm())
     if stdin_tty:
         child.tty_fd = 0
         _set_foreground(0, popen.pid)
@@ -143,6 +145,15 @@ def spawn(argv: Sequence[str], env: Mapping[str, str]) -> Child:
     child.output_fds, child.relay_pid = relay.taps, relay.pid
     raise_oom_score(OOM_SCORE_RAISE)
     return child
+
+
+def own_hwm() -> int:
+    """This process's peak resident set (VmHWM) in bytes; 0 where it cannot be read."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            return parse_hwm(fh.read()) or 0
+    except (OSError, ValueError):
+        return 0
 
 
 def raise_oom_score(by: int) -> None:
@@ -220,7 +231,12 @@ def wait_for_exit(child: Child, on_reaped: Callable[[int, float, int], None]) ->
             break
     child.popen.returncode = os.waitstatus_to_exitcode(status)
     if usage is not None:
-        on_reaped(child.pid, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+        maxrss = usage.ru_maxrss * 1024
+        # The kernel folds the memory image a process had before its exec into its ru_maxrss:
+        # for the child, the agent's own (vfork shares it; fork copies it). Not above the
+        # agent's peak at the spawn, the figure is the agent's, not the command's.
+        on_reaped(child.pid, usage.ru_utime + usage.ru_stime,
+                  maxrss if maxrss > child.spawn_hwm else 0)
     if child.tty_fd is not None:
         _set_foreground(child.tty_fd, os.getpgrp())
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -31,8 +31,10 @@ over such dips. ``set_baseline`` makes the total count from that moment (an in-p
 Exact peak memory: the kernel keeps each process's high-water mark. ``VmHWM`` of every live
 member is read with each sample (``/proc/PID/status``), and ``add_reaped`` takes ``ru_maxrss``
 of the processes the agent reaps (for the root, the largest of it and every descendant waited
-for under it). Their maximum is the largest single process the run ran, exactly, even when it
-lived between two samples; the sampled ``rss_bytes`` sums the tree at each sample instead.
+for under it; :func:`launch.wait_for_exit` drops it when it is only the agent's own image,
+which the kernel folds in at the exec). Their maximum is the largest single process the run
+ran, exactly, even when it lived between two samples; the sampled ``rss_bytes`` sums the tree
+at each sample instead.
 
 Exits: a member that exits non-zero or by a signal (other than the root, whose exit is the
 run's) is a failed process. Its wait status comes from a pidfd held since it was found (Linux

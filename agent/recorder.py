@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from xprof.agent import launch
-from xprof.agent.context import HELPER_PIDS, host_identity
+from xprof.agent.context import HELPER_LOCK, HELPER_PIDS, host_identity
 from xprof.agent.gpu_cadence import GpuCadence
 from xprof.agent.gpu_sampler import GpuSampler
 from xprof.agent.host_stats import HostStats
@@ -134,8 +134,9 @@ class Recorder:
 
     def tree_pids(self) -> list[int]:
         """The agent's own children that are not its helpers."""
-        helpers = set(HELPER_PIDS)
-        return [p for p in launch.own_children() if p not in helpers]
+        with HELPER_LOCK:
+            helpers = set(HELPER_PIDS)
+            return [p for p in launch.own_children() if p not in helpers]
 
     # -- sampler thread ---------------------------------------------------------------------
     def _sample_loop(self) -> None:
@@ -155,7 +156,8 @@ class Recorder:
     def _sample_once(self) -> None:
         ts = time.time()
         cpu, gpu = self.samplers[:2], self.samplers[2:]
-        records = sample_all(cpu, ts, self.tree.pids)
+        with HELPER_LOCK:  # a helper starting now is not taken for one of the run's processes
+            records = sample_all(cpu, ts, self.tree.pids)
         if gpu:  # stamped when read: the tree's scan before it can take tens of ms under load
             records += sample_all(gpu, time.time(), self.tree.pids)
         self._take(ts, records)

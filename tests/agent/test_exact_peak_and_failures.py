@@ -72,6 +72,27 @@ def test_exact_peak_catches_a_burst_between_samples(xprof, store, tmp_path):
     assert f"memory     peak {exact:.1f} MiB in one process (exact) · " in shown.stdout
 
 
+def test_exact_peak_of_a_small_command_is_its_own(xprof, store, tmp_path):
+    """A 10 MB command run ten times from a git work tree (the agent starts its git helper
+    beside it): its exact peak is its own high-water mark, never the agent's ~30 MB image
+    that the kernel folds into the child's ru_maxrss at the exec, nor a helper of the agent
+    taken for one of the run's processes."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    code = ("print([l.split()[1] for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM')][0])")
+    own = []
+    for _ in range(10):
+        result = xprof("run", "--quiet", "--interval", "0.05", "--", PY, "-c", code,
+                       cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        own.append(int(result.stdout) * 1024)
+    runs = store.list_runs()
+    assert len(runs) == 10
+    for run in runs:
+        exact = run["summary"].get("rss_peak_process_bytes")
+        assert exact is None or exact <= max(own) * 1.1 + MB, (exact, own)
+
+
 def test_high_water_mark_of_a_live_process(tmp_path):
     """VmHWM read while sampling: a process that touched 300 MB and freed it reads its peak,
     though no sample saw the 300 MB and nothing was reaped."""
