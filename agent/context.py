@@ -160,7 +160,7 @@ def installed_packages(argv: Sequence[str]) -> dict[str, str] | None:
     """Packages of the Python that runs the command: the command's own interpreter when it
     is a Python (read in-process when that is the interpreter running xprof), else the one
     running xprof."""
-    from xprof.agent import package_list  # loads importlib.metadata: context thread only
+    from xprof.agent import package_list
 
     exe = shutil.which(argv[0]) if argv else None
     python = exe if exe and Path(exe).name.startswith("python") else None

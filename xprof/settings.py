@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xprof.alert_rules import check_references, parse_alerts, parse_budgets
-
 
 class ConfigError(ValueError):
     """A setting or the config file is invalid; the message names the place."""
@@ -100,10 +98,14 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
 
 
 def _alert_rules(value: Any) -> tuple:
+    from xprof.alert_rules import parse_alerts  # only a config with alerts pays for it
+
     return parse_alerts(value)
 
 
 def _budgets(value: Any) -> tuple:
+    from xprof.alert_rules import parse_budgets
+
     return parse_budgets(value)
 
 
@@ -316,6 +318,8 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
             for key in ("alerts", "budgets"):
                 if key in flat:
                     flat[key] = BY_KEY[key].type(flat[key])
+            from xprof.alert_rules import check_references
+
             check_references(flat.get("alerts", ()), flat.get("budgets", ()))
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from exc

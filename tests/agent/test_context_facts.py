@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,40 @@ def test_other_python_lists_its_own_packages(other_venv: Path, tmp_path: Path,
     assert not is_own_interpreter(str(other_venv))
     listed = installed_packages([str(other_venv), "train.py"])
     assert listed == reference_packages(str(other_venv), tmp_path) == {"Tiny-Pkg": "1.2.3"}
+
+
+def test_every_layout_of_installed_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """dist-info, egg-info folders and files, headers past the first 2 KB, a zip on the
+    path and a name installed twice: the same {name: version} as importlib.metadata's
+    thorough listing."""
+    root = tmp_path / "env"
+    subprocess.run([PY, "-m", "venv", "--without-pip", str(root)], check=True)
+    site = next((root / "lib").glob("python3*/site-packages"))
+    (site / "a_pkg-1.0.dist-info").mkdir()
+    (site / "a_pkg-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: A-Pkg\nVersion: 1.0\n\n" + "x" * 5000)
+    late = "".join(f"Classifier: Topic :: {i}\n" for i in range(200))  # 5 KB of headers
+    (site / "late-2.0.dist-info").mkdir()
+    (site / "late-2.0.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\n{late}Name: Late\nVersion: 2.0\n\nbody\n")
+    (site / "eggy.egg-info").mkdir()
+    (site / "eggy.egg-info" / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: eggy\n"
+                                                     "Version: 0.3\n")
+    (site / "flat-0.1-py3.11.egg-info").write_text("Metadata-Version: 1.0\nName: flat\n"
+                                                   "Version: 0.1\n")
+    first = tmp_path / "first"  # on the path before site-packages: its A-Pkg wins
+    (first / "a_pkg-9.dist-info").mkdir(parents=True)
+    (first / "a_pkg-9.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: A-Pkg\nVersion: 9\n")
+    zipped = tmp_path / "z.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("zed-4.dist-info/METADATA", "Metadata-Version: 2.1\nName: zed\nVersion: 4\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{first}{os.pathsep}{zipped}")
+    python = str(root / "bin" / "python")
+    listed = installed_packages([python, "train.py"])
+    assert listed == reference_packages(python, tmp_path)
+    assert listed == {"A-Pkg": "9", "zed": "4", "Late": "2.0", "eggy": "0.3", "flat": "0.1"}
 
 
 # -- a child that exits at once is recorded whole -------------------------------------------
