@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from xprof.agent.proc_readers import parse_hwm
+from xprof.agent.proc_readers import parse_hwm, read_once
 from xprof.agent.relay import start_relay
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -150,8 +150,7 @@ def spawn(argv: Sequence[str], env: Mapping[str, str]) -> Child:
 def own_hwm() -> int:
     """This process's peak resident set (VmHWM) in bytes; 0 where it cannot be read."""
     try:
-        with open("/proc/self/status", "rb") as fh:
-            return parse_hwm(fh.read()) or 0
+        return parse_hwm(read_once("/proc/self/status")) or 0
     except (OSError, ValueError):
         return 0
 

@@ -70,15 +70,8 @@ def _metadata_files(folder: str, is_egg: bool) -> list[tuple[str, str | None]]:
     return out
 
 
-def _thorough(paths: list[str]) -> list[tuple[str | None, str | None]]:
-    """(Name, Version) through importlib.metadata of the distributions on ``paths`` (zips
-    on the path), or of a distribution folder it names ending in -info."""
-    import importlib.metadata as metadata
-    import pathlib
-
-    dists = ([metadata.PathDistribution(pathlib.Path(paths[0]))]
-             if len(paths) == 1 and paths[0].lower().endswith("-info")
-             else metadata.distributions(path=paths))
+def _thorough(dists) -> list[tuple[str | None, str | None]]:
+    """(Name, Version) of ``importlib.metadata`` distributions, the slow, thorough way."""
     found = []
     for dist in dists:
         try:
@@ -93,23 +86,35 @@ def installed() -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in sys.path:
         folder = entry or "."
-        if not os.path.isdir(folder):
-            if os.path.isfile(folder):  # a zip on the path
-                for name, version in _thorough([folder]):
-                    found.setdefault(name or "?", version or "?")
-            continue
-        for dist, meta in _metadata_files(folder, folder.lower().endswith(".egg")):
-            try:
-                name, version = _read_headers(meta) if meta else (None, None)
-                if name is None or version is None:  # unusual layout: the thorough way
-                    pairs = _thorough([dist])
-                    if not pairs:
-                        continue
-                    name, version = pairs[0][0] or name, pairs[0][1] or version
-            except (OSError, UnicodeDecodeError, ValueError):
-                continue
+        if os.path.isfile(folder):  # a zip on the path
+            import importlib.metadata as metadata
+
+            pairs = _thorough(metadata.distributions(path=[folder]))
+        else:
+            listed = (_dist_headers(dist, meta)
+                      for dist, meta in _metadata_files(folder, folder.lower().endswith(".egg")))
+            pairs = [pair for pair in listed if pair is not None]
+        for name, version in pairs:
             found.setdefault(name or "?", version or "?")
     return found
+
+
+def _dist_headers(dist: str, meta: str | None) -> tuple[str | None, str | None] | None:
+    """(Name, Version) of the distribution at ``dist``: its headers read directly, else
+    through ``importlib.metadata``; None if it cannot be read."""
+    try:
+        name, version = _read_headers(meta) if meta else (None, None)
+        if name is None or version is None:  # unusual layout
+            import importlib.metadata as metadata
+            import pathlib
+
+            thorough = _thorough([metadata.PathDistribution(pathlib.Path(dist))])
+            if not thorough:
+                return None
+            name, version = thorough[0][0] or name, thorough[0][1] or version
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return name, version
 
 
 if __name__ == "__main__":  # ``python -c <this file>`` in the command's own Python

@@ -80,6 +80,7 @@ class Recorder:
         self.tree: ProcessTree | None = None
         self.gpu: GpuSampler | None = None  # when NVML finds a device
         self.samplers: list[Sampler] = []
+        self._cpu_samplers: list[Sampler] = []  # the tree and host: one ts, with the helper lock
         self.writer: RunWriter | None = None
         self.stop_sampling = threading.Event()
         self.stop_writing = threading.Event()
@@ -144,8 +145,8 @@ class Recorder:
         for reaped in self._pending_reaped:
             self.tree.add_reaped(*reaped)
         self.gpu = _create_gpu_sampler(self.settings, self.stop_sampling.is_set)
-        self.samplers = [self.tree, HostStats(),
-                         *([self.gpu] if self.gpu is not None else [])]
+        self._cpu_samplers = [self.tree, HostStats()]
+        self.samplers = [*self._cpu_samplers, *([self.gpu] if self.gpu is not None else [])]
         self._tree_ready.set()
         run_every(self.interval, self.stop_sampling, self._sample_once)
 
@@ -155,11 +156,10 @@ class Recorder:
 
     def _sample_once(self) -> None:
         ts = time.time()
-        cpu, gpu = self.samplers[:2], self.samplers[2:]
         with HELPER_LOCK:  # a helper starting now is not taken for one of the run's processes
-            records = sample_all(cpu, ts, self.tree.pids)
-        if gpu:  # stamped when read: the tree's scan before it can take tens of ms under load
-            records += sample_all(gpu, time.time(), self.tree.pids)
+            records = sample_all(self._cpu_samplers, ts, self.tree.pids)
+        if self.gpu is not None:  # stamped when read: the tree's scan can take tens of ms
+            records += sample_all([self.gpu], time.time(), self.tree.pids)
         self._take(ts, records)
         if not self.reaps_orphans:
             return

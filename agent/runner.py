@@ -1,7 +1,9 @@
 """``xprof run``: launch the command, sample it, record it, summarise it.
 
-Order matters: the child starts first (nothing heavy imported yet), then the sampler thread
-(process tree, host, GPUs) and the writer thread (store, heartbeat) start; the main thread
+Order matters: the recorder's modules load before the child starts (~35 ms of CPU that would
+otherwise be taken from a training filling every core; nothing heavier: the store's and the
+run end's load later), then the sampler thread (process tree, host, GPUs) and the writer
+thread (store, heartbeat) start; the main thread
 only waits for the child and forwards signals. Nothing here may change the child's exit
 code or slow it: every failure after the launch is logged once and the run goes on.
 """
@@ -13,17 +15,16 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from xprof.agent import launch
+from xprof.agent.context import HELPER_PIDS
 from xprof.agent.multinode import resolve_run_id
 from xprof.agent.output import MetricLineParser, OutputPump
 from xprof.agent.proc_tree import become_subreaper
+from xprof.agent.recorder import Recorder
 from xprof.metrics_log import metrics_file_path
 from xprof.settings import Settings
-
-if TYPE_CHECKING:
-    from xprof.agent.recorder import Recorder
 
 log = logging.getLogger("xprof.agent")
 
@@ -59,10 +60,6 @@ def run(opts: RunOptions) -> int:
     metrics_path.unlink(missing_ok=True)  # a dead agent's, whose pid this one got
     env = dict(os.environ, XPROF_RUN_ID=run_id, XPROF_METRICS_FILE=str(metrics_path))
     become_subreaper()
-    # The recorder's modules (~35 ms of CPU) load before the command starts, not beside it:
-    # on a machine whose cores the training fills, that CPU would be taken from it.
-    import xprof.agent.recorder  # noqa: F401
-
     try:
         child = launch.spawn(opts.command, env)
     except launch.LaunchError as exc:
@@ -92,9 +89,6 @@ class Agent:
 
     def __init__(self, opts: RunOptions, run_id: str, started_at: dt.datetime,
                  child: launch.Child, metrics_path: Path) -> None:
-        from xprof.agent.context import HELPER_PIDS
-        from xprof.agent.recorder import Recorder
-
         if child.relay_pid is not None:
             HELPER_PIDS.add(child.relay_pid)  # the output relay is not part of the run
         self.recorder: Recorder = Recorder(opts, run_id, started_at, child, metrics_path)
